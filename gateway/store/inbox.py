@@ -1,0 +1,240 @@
+"""The durable inbound queue: mail is committed here before any intake acknowledges it.
+
+Intake only ever calls `InboxStore.add` / `add_many`; the processor claims, finishes, retries or
+quarantines rows. Claims are leases: a worker that dies leaves its rows to be claimed again once
+the lease runs out, so a crash between commit and processing loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.domain import Envelope
+from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
+from gateway.store.models import InboxItem, utcnow
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+PROCESSING = "processing"
+DONE = "done"
+QUARANTINED = "quarantined"
+
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """An inbox row claimed for processing: everything the pipeline needs, detached from the session."""
+
+    id: int
+    raw: bytes
+    envelope: Envelope
+    attempts: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxSummary:
+    id: int
+    received_at: datetime
+    source: str
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    size: int
+    state: str
+    attempts: int
+    message_id: str | None
+    outcome: str | None
+    ticket_id: int | None
+    error: str | None
+    error_detail: str | None
+
+
+class InboxStore:
+    """Access to the inbox table; every method is its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_session_factory(engine)
+
+    # --- intake -------------------------------------------------------------------------------
+
+    def add(self, raw: bytes, envelope: Envelope) -> int:
+        """Commit one mail; returns its inbox id. Raises TransientError when it could not be stored."""
+        return self.add_many([(raw, envelope)])[0]
+
+    def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
+        """Commit several mails in one transaction (one fsync): all are stored, or none."""
+        with unit_of_work(self.sessions) as session:
+            rows = [
+                InboxItem(
+                    source=envelope.source,
+                    mail_from=envelope.mail_from,
+                    rcpt_tos=list(envelope.rcpt_tos),
+                    raw=raw,
+                    size=len(raw),
+                    state=PENDING,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                )
+                for raw, envelope in mails
+            ]
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+    # --- processing ---------------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker: str,
+        *,
+        limit: int = 10,
+        ids: Sequence[int] | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> list[ClaimedItem]:
+        """Claim up to `limit` due rows (or just `ids`, when given) for `worker`.
+
+        On PostgreSQL the candidate rows are locked with SKIP LOCKED, so nodes never wait on each
+        other; on SQLite the write lock serialises claims. The conditional UPDATE is what makes
+        a claim exclusive on both.
+        """
+        now = utcnow()
+        claimable = or_(
+            (InboxItem.state == PENDING) & (InboxItem.next_attempt_at <= now),
+            (InboxItem.state == PROCESSING) & (InboxItem.lease_until < now),
+        )
+        with unit_of_work(self.sessions) as session:
+            query = select(InboxItem.id).where(claimable).order_by(InboxItem.id).limit(limit)
+            if ids is not None:
+                query = select(InboxItem.id).where(InboxItem.id.in_(list(ids)), claimable)
+            if not is_sqlite(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            candidates = list(session.scalars(query))
+            claimed: list[ClaimedItem] = []
+            for item_id in candidates:
+                result = session.execute(
+                    update(InboxItem)
+                    .where(InboxItem.id == item_id, claimable)
+                    .values(
+                        state=PROCESSING,
+                        claimed_by=worker,
+                        lease_until=now + lease,
+                        attempts=InboxItem.attempts + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                row = session.get_one(InboxItem, item_id, populate_existing=True)
+                claimed.append(
+                    ClaimedItem(
+                        id=row.id,
+                        raw=row.raw,
+                        envelope=Envelope(
+                            mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos), source=row.source
+                        ),
+                        attempts=row.attempts,
+                        received_at=row.received_at,
+                    )
+                )
+            return claimed
+
+    def retry_later(self, item_id: int, *, delay: timedelta, error: str) -> None:
+        """Give a claimed row back after a transient fault, to be tried again after `delay`."""
+        with unit_of_work(self.sessions) as session:
+            session.execute(
+                update(InboxItem)
+                .where(InboxItem.id == item_id)
+                .values(
+                    state=PENDING,
+                    next_attempt_at=utcnow() + delay,
+                    lease_until=None,
+                    claimed_by=None,
+                    error=error,
+                )
+            )
+
+    def quarantine(self, item_id: int, *, reason: str, detail: str | None = None) -> None:
+        """Park a row that cannot be processed, with its reason (and traceback) for staff."""
+        with unit_of_work(self.sessions) as session:
+            session.execute(
+                update(InboxItem)
+                .where(InboxItem.id == item_id)
+                .values(
+                    state=QUARANTINED,
+                    outcome="quarantine",
+                    error=reason,
+                    error_detail=detail,
+                    lease_until=None,
+                    claimed_by=None,
+                    processed_at=utcnow(),
+                )
+            )
+
+    # --- operators ----------------------------------------------------------------------------
+
+    def list(self, *, state: str | None = None) -> list[InboxSummary]:
+        with unit_of_work(self.sessions) as session:
+            query = select(InboxItem).order_by(InboxItem.id)
+            if state is not None:
+                query = query.where(InboxItem.state == state)
+            return [_summary(row) for row in session.scalars(query)]
+
+    def get(self, item_id: int) -> tuple[InboxSummary, bytes] | None:
+        with unit_of_work(self.sessions) as session:
+            row = session.get(InboxItem, item_id)
+            return None if row is None else (_summary(row), row.raw)
+
+    def requeue_quarantined(self, ids: Sequence[int] | None = None) -> list[int]:
+        """Put quarantined rows (all, or `ids`) back in the queue; returns the ids requeued."""
+        with unit_of_work(self.sessions) as session:
+            query = select(InboxItem.id).where(InboxItem.state == QUARANTINED)
+            if ids is not None:
+                query = query.where(InboxItem.id.in_(list(ids)))
+            found = list(session.scalars(query))
+            if found:
+                session.execute(
+                    update(InboxItem)
+                    .where(InboxItem.id.in_(found))
+                    .values(
+                        state=PENDING,
+                        outcome=None,
+                        attempts=0,
+                        next_attempt_at=utcnow(),
+                        processed_at=None,
+                    )
+                )
+            return found
+
+    def pending_count(self) -> int:
+        with unit_of_work(self.sessions) as session:
+            count = session.scalar(
+                select(func.count()).select_from(InboxItem).where(InboxItem.state.in_([PENDING, PROCESSING]))
+            )
+            return int(count or 0)
+
+
+def _summary(row: InboxItem) -> InboxSummary:
+    return InboxSummary(
+        id=row.id,
+        received_at=row.received_at,
+        source=row.source,
+        mail_from=row.mail_from,
+        rcpt_tos=tuple(row.rcpt_tos),
+        size=row.size,
+        state=row.state,
+        attempts=row.attempts,
+        message_id=row.message_id,
+        outcome=row.outcome,
+        ticket_id=row.ticket_id,
+        error=row.error,
+        error_detail=row.error_detail,
+    )

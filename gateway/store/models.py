@@ -1,0 +1,225 @@
+"""The database schema as typed SQLAlchemy 2 models; the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, and naive/aware mixes break sorting."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class InboxItem(Base):
+    """A mail as it arrived: raw bytes and envelope, committed before the sender hears `250`.
+
+    The same row is the quarantine: a mail that cannot be processed stays here with its reason,
+    so `quarantine retry` replays the original bytes. Processed rows keep the raw original that
+    the ticket's messages point to.
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(64))
+    mail_from: Mapped[str] = mapped_column(String(998), default="")
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(998), default=None)
+    outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_inbox_state_next", "state", "next_attempt_at"),)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(16))
+    priority_rank: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(16))
+    tier_rank: Mapped[int] = mapped_column(Integer)
+    requester_address: Mapped[str] = mapped_column(String(320))
+    requester_name: Mapped[str] = mapped_column(String(300), default="")
+    assignee: Mapped[str | None] = mapped_column(String(320), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    possible_follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
+    )
+    events: Mapped[list[Event]] = relationship(order_by="Event.id")
+    screenshots: Mapped[list[Screenshot]] = relationship(order_by="Screenshot.id")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
+    rejected_attachments: Mapped[list[RejectedAttachment]] = relationship(order_by="RejectedAttachment.id")
+
+    __table_args__ = (
+        Index("ix_tickets_queue", "priority_rank", "tier_rank", "created_at"),
+        Index("ix_tickets_status", "status"),
+    )
+
+
+class Message(Base):
+    """One mail that joined the conversation (or, for auto-replies without a ticket, was recorded)."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None, index=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))
+    message_id: Mapped[str | None] = mapped_column(String(998), default=None, index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="mail")  # mail, auto_reply
+    author_address: Mapped[str] = mapped_column(String(320), default="")
+    author_name: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(16), default="requester")
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    threaded_by: Mapped[str] = mapped_column(String(32), default="new")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="messages", foreign_keys=[ticket_id])
+
+
+class Attachment(Base):
+    """A file kept with a message that is not a screenshot (PDF, log, text); bytes in the blob store."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_db_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Screenshot(Base):
+    """An image taken from a mail, normalised to PNG; bytes and thumbnail in the blob store."""
+
+    __tablename__ = "screenshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_db_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    thumbnail_sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64), default="image/png")
+
+
+class RejectedAttachment(Base):
+    """An attachment that was not kept, and why (a decompression bomb, over a limit, corrupt)."""
+
+    __tablename__ = "rejected_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_db_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Event(Base):
+    """The audit trail: every change, refused command, bounce and rejected attachment."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(64), default=None)
+    old: Mapped[str | None] = mapped_column(Text, default=None)
+    new: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str] = mapped_column(String(320), default="ticketgate")
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeenMail(Base):
+    """One row per distinct mail processed: the unique key that makes redelivery produce one result.
+
+    `dedup_key` is sha256(Message-ID, content hash), so the same mail twice collides on the unique
+    index even when two nodes process both copies at once, while two different mails that reuse a
+    Message-ID do not.
+    """
+
+    __tablename__ = "seen_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), default=None, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))
+    outcome: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
