@@ -28,3 +28,50 @@ def corpus_dir() -> Path:
     if not path.is_dir():
         missing_component(f"corpus not found at {path}: set TICKETGATE_CORPUS or check out ../shared")
     return path
+
+
+POSTGRES_ENV = "TICKETGATE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server the tests may create databases on ($TICKETGATE_TEST_POSTGRES_URL)."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        missing_component(
+            f"PostgreSQL: set {POSTGRES_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test to run these"
+        )
+    return str(url)
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str):  # type: ignore[no-untyped-def]
+    """A new, empty PostgreSQL database for one test, dropped afterwards; yields its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"tg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the server is configured but not answering
+        admin.dispose()
+        missing_component(f"PostgreSQL at {postgres_url} is not reachable: {exc}")
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs a test once on SQLite and once on PostgreSQL: the store must behave the same on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ticketgate.db'}"
+    return str(request.getfixturevalue("fresh_postgres"))

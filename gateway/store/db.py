@@ -19,35 +19,48 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.errors import TransientError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT = 10
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets its durability and locking pragmas on every connection."""
+def make_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+    connect_timeout: int = POSTGRES_CONNECT_TIMEOUT,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for `url`; SQLite gets its durability and locking pragmas on every connection.
+
+    PostgreSQL gets a connect timeout, so a server that silently drops packets turns into a
+    prompt "try again later" rather than a sender waiting on a hung session.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+            connect_args={"timeout": sqlite_busy_timeout, "isolation_level": None},
             **kwargs,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=int(sqlite_busy_timeout * 1000))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("connect_args", {"connect_timeout": connect_timeout})
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -181,7 +181,7 @@ class InboxStore:
 
     # --- operators ----------------------------------------------------------------------------
 
-    def list(self, *, state: str | None = None) -> list[InboxSummary]:
+    def summaries(self, *, state: str | None = None) -> list[InboxSummary]:
         with unit_of_work(self.sessions) as session:
             query = select(InboxItem).order_by(InboxItem.id)
             if state is not None:

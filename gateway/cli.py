@@ -1,0 +1,310 @@
+"""The `ticketgate` command: serve, ingest, tickets, quarantine, db, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway.config import Settings, load_settings
+from gateway.domain import Envelope, Status
+from gateway.errors import ConfigError, TransientError
+from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
+from gateway.present import parse_ref, queue_table, ticket_json, ticket_ref, ticket_summary_json, ticket_text
+from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
+from gateway.store import tickets as ticket_store
+from gateway.store.db import make_engine, unit_of_work
+from gateway.store.inbox import QUARANTINED
+from gateway.store.schema import current_revision, upgrade
+
+EX_USAGE = 64
+EX_NOTFOUND = 1
+EX_CONFIG = 78
+
+log = logging.getLogger("gateway")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose
+        else (logging.INFO if args.command == "serve" else logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # mail-parser warns about every MIME part it leaves to us; those are not operator news.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"ticketgate: config error: {line}", file=sys.stderr)
+        return EX_CONFIG
+    except SchemaOutOfDate as exc:
+        print(f"ticketgate: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except TransientError as exc:
+        print(f"ticketgate: temporary failure, try again later: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML config file (default: $TICKETGATE_CONFIG, ./ticketgate.toml)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+
+    parser = argparse.ArgumentParser(
+        prog="ticketgate", description="E-mail to ticket gateway.", parents=[common]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the daemon")
+    serve.set_defaults(handler=_serve)
+
+    ingest = commands.add_parser("ingest", parents=[common], help="take mail from files, an mbox or stdin")
+    ingest.add_argument("files", nargs="*", metavar="FILE", help="one mail per file; '-' or none: stdin")
+    ingest.add_argument("--mbox", action="append", default=[], metavar="FILE", help="an mbox of mails")
+    ingest.add_argument("--sender", default="", help="envelope sender (an MTA passes ${sender})")
+    ingest.add_argument(
+        "--recipient", action="append", default=[], help="envelope recipient (an MTA passes ${recipient})"
+    )
+    ingest.set_defaults(handler=_ingest)
+
+    tickets = commands.add_parser("tickets", parents=[common], help="the ticket queue")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
+    listing = tickets_sub.add_parser("list", parents=[common], help="the queue, in queue order")
+    listing.add_argument("--status", help="only tickets with this status (e.g. open, 'in progress')")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_tickets_list)
+    show = tickets_sub.add_parser("show", parents=[common], help="one ticket, whole")
+    show.add_argument("ref", help="ticket reference, e.g. SP-42")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=_tickets_show)
+
+    quarantine = commands.add_parser("quarantine", parents=[common], help="mail that could not be processed")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", parents=[common], help="quarantined mail with its reason")
+    q_list.add_argument("--json", action="store_true")
+    q_list.set_defaults(handler=_quarantine_list)
+    q_show = q_sub.add_parser("show", parents=[common], help="one quarantined mail: reason, traceback, raw")
+    q_show.add_argument("id", type=int)
+    q_show.add_argument("--raw", action="store_true", help="print only the original bytes")
+    q_show.set_defaults(handler=_quarantine_show)
+    q_retry = q_sub.add_parser("retry", parents=[common], help="process quarantined mail again")
+    q_retry.add_argument("ids", nargs="*", type=int, help="inbox ids (default: all)")
+    q_retry.set_defaults(handler=_quarantine_retry)
+
+    db = commands.add_parser("db", parents=[common], help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply schema migrations")
+    db_upgrade.set_defaults(handler=_db_upgrade)
+
+    check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
+    check.set_defaults(handler=_check_config)
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.daemon import run_daemon  # the daemon pulls in aiosmtpd; other commands need not
+
+    return run_daemon(_settings(args))
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    inputs = read_inputs(args.files, args.mbox, sys.stdin.buffer)
+    envelope = Envelope(mail_from=args.sender, rcpt_tos=tuple(args.recipient), source="pipe")
+    try:
+        runtime = build_runtime(settings)
+    except TransientError as exc:
+        for item in inputs:
+            print(f"{item.label}: not stored, try again later: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    try:
+        stored = store_inputs(runtime.inbox, inputs, envelope)
+        ids = [s.inbox_id for s in stored if s.inbox_id is not None]
+        results = {r.inbox_id: r for r in runtime.processor("ingest").process_ids(ids)} if ids else {}
+        prefix = settings.gateway.ticket_prefix
+        for item in stored:
+            if item.inbox_id is None:
+                print(f"{item.label}: not stored: {item.problem}", file=sys.stderr)
+                continue
+            result = results.get(item.inbox_id)
+            if result is None:
+                what = "stored; being processed by another worker"
+            else:
+                ref = f" {ticket_ref(prefix, result.ticket_id)}" if result.ticket_id else ""
+                what = f"{result.outcome}{ref}" + (f" ({result.detail})" if result.detail else "")
+            print(f"{item.label}: inbox {item.inbox_id}: {what}", file=sys.stderr)
+        return worst_exit_code([s.exit_code for s in stored])
+    finally:
+        runtime.close()
+
+
+def _tickets_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    status = None
+    if args.status:
+        status = _status(args.status)
+        if status is None:
+            valid = ", ".join(s.value for s in Status)
+            print(f"ticketgate: unknown status {args.status!r}; one of: {valid}", file=sys.stderr)
+            return EX_USAGE
+    prefix = settings.gateway.ticket_prefix
+    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+        found = ticket_store.queue(session, status=status)
+        if args.json:
+            _print_json([ticket_summary_json(t, prefix) for t in found])
+        else:
+            print(queue_table(found, prefix))
+    return 0
+
+
+def _tickets_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    prefix = settings.gateway.ticket_prefix
+    ticket_id = parse_ref(args.ref, prefix)
+    if ticket_id is None:
+        print(f"ticketgate: {args.ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
+        return EX_USAGE
+    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+        ticket = ticket_store.load_ticket(session, ticket_id)
+        if ticket is None:
+            print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
+            return EX_NOTFOUND
+        if args.json:
+            _print_json(ticket_json(ticket, prefix))
+        else:
+            print(ticket_text(ticket, prefix))
+    return 0
+
+
+def _quarantine_list(args: argparse.Namespace) -> int:
+    with _runtime(_settings(args)) as runtime:
+        items = runtime.inbox.summaries(state=QUARANTINED)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": i.id,
+                    "received_at": i.received_at.isoformat().replace("+00:00", "Z"),
+                    "source": i.source,
+                    "mail_from": i.mail_from,
+                    "rcpt_tos": list(i.rcpt_tos),
+                    "size": i.size,
+                    "attempts": i.attempts,
+                    "reason": i.error,
+                }
+                for i in items
+            ]
+        )
+        return 0
+    if not items:
+        print("(quarantine is empty)")
+    for i in items:
+        print(
+            f"{i.id}  {i.received_at:%Y-%m-%d %H:%M}  {i.source}  from {i.mail_from or '<>'}  {i.size} bytes"
+        )
+        print(f"    {i.error}")
+    return 0
+
+
+def _quarantine_show(args: argparse.Namespace) -> int:
+    with _runtime(_settings(args)) as runtime:
+        found = runtime.inbox.get(args.id)
+    if found is None or found[0].state != QUARANTINED:
+        print(f"ticketgate: inbox item {args.id} is not in quarantine", file=sys.stderr)
+        return EX_NOTFOUND
+    item, raw = found
+    if args.raw:
+        sys.stdout.buffer.write(raw)
+        return 0
+    print(f"inbox {item.id}, received {item.received_at.isoformat()} by {item.source}")
+    print(f"envelope: from {item.mail_from or '<>'} to {', '.join(item.rcpt_tos) or '-'}")
+    print(f"attempts: {item.attempts}")
+    print(f"reason: {item.error}")
+    if item.error_detail:
+        print(item.error_detail.rstrip())
+    print(f"--- original ({item.size} bytes; `--raw` prints it whole) ---")
+    print(raw[:2000].decode("utf-8", "replace"))
+    return 0
+
+
+def _quarantine_retry(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _runtime(settings) as runtime:
+        ids = runtime.inbox.requeue_quarantined(args.ids or None)
+        if not ids:
+            print("nothing to retry")
+            return 0 if not args.ids else EX_NOTFOUND
+        prefix = settings.gateway.ticket_prefix
+        for result in runtime.processor("retry").process_ids(ids):
+            ref = f" {ticket_ref(prefix, result.ticket_id)}" if result.ticket_id else ""
+            print(f"inbox {result.inbox_id}: {result.outcome}{ref} ({result.detail})")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.database.url)
+    try:
+        upgrade(engine)
+        print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    where = settings.source or "embedded defaults (no config file found)"
+    print(f"config OK: {where}")
+    return 0
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+class _runtime:
+    """`with _runtime(settings) as rt:` builds the runtime and always disposes of its engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = build_runtime(settings)
+
+    def __enter__(self) -> Runtime:
+        return self.runtime
+
+    def __exit__(self, *exc: object) -> None:
+        self.runtime.close()
+
+
+def _status(text: str) -> str | None:
+    wanted = text.strip().lower().replace("-", " ").replace("_", " ")
+    aliases = {"waiting": Status.WAITING.value}
+    if wanted in aliases:
+        return aliases[wanted]
+    for status in Status:
+        if status.value.lower() == wanted:
+            return status.value
+    return None
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

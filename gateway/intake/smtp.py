@@ -1,0 +1,398 @@
+"""SMTP and LMTP intake: accept mail for our addresses only, and answer `250` once it is committed.
+
+aiosmtpd speaks the protocol; this module decides what is ours (RCPT), enforces the limits
+(size, recipients, connections, timeouts), hands the mail to the group-commit writer, and stops
+cleanly: transactions already in DATA finish, every other session hears `421`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session as SmtpSession
+
+from gateway.addresses import GatewayAddresses
+from gateway.domain import Envelope
+from gateway.errors import TransientError
+from gateway.intake.writer import InboxWriter
+
+log = logging.getLogger(__name__)
+
+IDENT = "ticketgate"
+
+# The replies this intake gives, in one place (enhanced status codes per RFC 3463).
+REPLY_OK = "250 OK"
+REPLY_NO_SUCH_USER = "550 5.1.1 Recipient address rejected: not a mailbox here"
+REPLY_BAD_ADDRESS = "553 5.1.3 Address too long or not valid UTF-8"
+REPLY_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+REPLY_TOO_BIG = "552 5.3.4 Message too big for system"
+REPLY_LINE_TOO_LONG = "500 5.5.2 Line too long"
+REPLY_EMPTY = "554 5.6.0 Message is empty"
+REPLY_TRY_LATER = "451 4.3.0 Mail not stored, please try again later"
+REPLY_TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
+REPLY_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+
+# aiosmtpd's own replies for the size limits lack enhanced codes; these are rewritten on the way out.
+_AIOSMTPD_REWRITES = {
+    "552 Error: Too much mail data": REPLY_TOO_BIG,
+    "552 Error: message size exceeds fixed maximum message size": REPLY_TOO_BIG,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": REPLY_LINE_TOO_LONG,
+}
+# Of those, the ones that end a DATA phase: in LMTP they must be given once per recipient.
+_DATA_END_REPLIES = frozenset({"552 Error: Too much mail data", "500 Line too long (see RFC5321 4.5.3.1.6)"})
+
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets; the inbox column holds 998.
+MAX_PATH_OCTETS = 256
+# RFC 5321 asks for 1000-octet lines but also that receivers be lenient: real senders emit
+# single-line HTML far longer, and rejecting it would bounce a customer's mail.
+MAX_LINE_OCTETS = 1024 * 1024
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+class SmtpListenerConfig(Protocol):
+    """What the listener needs; `gateway.config.SmtpSettings` and `SmtpLimits` both fit."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def lmtp(self) -> bool: ...
+    @property
+    def max_message_size(self) -> int: ...
+    @property
+    def max_recipients(self) -> int: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def command_timeout(self) -> float: ...
+    @property
+    def data_timeout(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SmtpLimits:
+    """Listener settings with SPEC §2 defaults, for callers without a config object (tests, tools)."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    lmtp: bool = False
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 50
+    max_connections: int = 100
+    command_timeout: float = 300.0
+    data_timeout: float = 600.0
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header of a raw mail, for log lines only (the pipeline parses properly)."""
+    end = _HEADER_END.search(raw)
+    match = _MESSAGE_ID.search(raw, 0, end.start() if end else len(raw))
+    if match is None:
+        return None
+    return " ".join(match.group(1).decode("ascii", "replace").split()) or None
+
+
+def _acceptable_path(address: str) -> bool:
+    try:
+        encoded = address.encode("utf-8")  # surrogates from undecodable bytes fail here
+    except UnicodeEncodeError:
+        return False
+    return len(encoded) <= MAX_PATH_OCTETS
+
+
+class IntakeHandler:
+    """aiosmtpd hooks: who may receive, and the durable store behind `250`."""
+
+    def __init__(
+        self, addresses: GatewayAddresses, writer: InboxWriter, *, max_recipients: int, lmtp: bool
+    ) -> None:
+        self.addresses = addresses
+        self.writer = writer
+        self.max_recipients = max_recipients
+        self.source = "lmtp" if lmtp else "smtp"
+
+    async def handle_MAIL(
+        self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope, address: str, options: list[str]
+    ) -> str:
+        # `<>` is the null sender (bounces): kept as "" in the inbox envelope.
+        mail_from = "" if address == "<>" else address
+        if not _acceptable_path(mail_from):
+            return REPLY_BAD_ADDRESS
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return REPLY_OK
+
+    async def handle_RCPT(
+        self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope, address: str, options: list[str]
+    ) -> str:
+        if not self.addresses.is_ours(address):
+            log.info("%s: refused recipient %s (not ours; never relayed)", _peer(session), address)
+            return REPLY_NO_SUCH_USER
+        if not _acceptable_path(address):
+            return REPLY_BAD_ADDRESS
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return REPLY_TOO_MANY_RECIPIENTS
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return REPLY_OK
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope) -> str:
+        raw = envelope.original_content or b""
+        recipients = tuple(envelope.rcpt_tos)
+        if not raw.strip():
+            return self._per_recipient(recipients, lambda _rcpt: REPLY_EMPTY)
+        mail_from = envelope.mail_from or ""
+        stored = Envelope(
+            mail_from="" if mail_from == "<>" else mail_from, rcpt_tos=recipients, source=self.source
+        )
+        try:
+            inbox_id = await self.writer.store(raw, stored)
+        except TransientError as exc:
+            log.debug("%s: answered 451, mail not stored: %s", _peer(session), exc)
+            return self._per_recipient(recipients, lambda _rcpt: REPLY_TRY_LATER)
+        log.info(
+            "inbox id %d stored from %s via %s: <%s> -> %s, %d bytes, Message-ID %s",
+            inbox_id,
+            _peer(session),
+            self.source,
+            stored.mail_from,
+            ",".join(recipients),
+            len(raw),
+            message_id_of(raw),
+        )
+        if self.source == "lmtp":
+            return self._per_recipient(
+                recipients, lambda rcpt: f"250 2.0.0 <{rcpt}> Ok: queued as {inbox_id}"
+            )
+        return f"250 2.0.0 Ok: queued as {inbox_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Whatever went wrong, nothing was acknowledged: a temporary failure makes the sender retry,
+        # where aiosmtpd's default `500` would make it bounce the mail.
+        log.error("SMTP session error: %r", error, exc_info=error)
+        return REPLY_TRY_LATER
+
+    def _per_recipient(self, recipients: tuple[str, ...], reply: Callable[[str], str]) -> str:
+        """SMTP answers DATA once; LMTP once per accepted recipient, in RCPT order (RFC 2033)."""
+        if self.source != "lmtp":
+            return reply("")
+        return "\r\n".join(reply(rcpt) for rcpt in recipients)
+
+
+def _peer(session: SmtpSession | None) -> str:
+    peer = session.peer if session is not None else None
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+class _IntakeSession(SMTP):
+    """One SMTP connection, known to its SmtpServer so it can be limited and shut down politely."""
+
+    line_length_limit = MAX_LINE_OCTETS
+
+    def __init__(self, handler: IntakeHandler, *, owner: SmtpServer, data_timeout: float, **kwargs: Any):
+        super().__init__(handler, **kwargs)
+        self._owner = owner
+        self._data_timeout = data_timeout
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._owner.stopping:  # accepted in the instant before the listener closed
+            self.say_goodbye()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self._owner.forget(self)
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd's timer counts from the DATA command; make it an inactivity timeout instead,
+        # so a large mail on a slow link is not cut off while bytes keep flowing.
+        if self.in_data:
+            self._reset_timeout(self._data_timeout)
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.in_data = True
+        self._reset_timeout(self._data_timeout)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.in_data = False
+        if self._owner.stopping:
+            self.say_goodbye()
+        elif self.transport is not None:
+            self._reset_timeout()
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and status in _AIOSMTPD_REWRITES:
+            replacement = _AIOSMTPD_REWRITES[status]
+            if status in _DATA_END_REPLIES and isinstance(self, LMTP) and self.envelope is not None:
+                replacement = "\r\n".join([replacement] * max(1, len(self.envelope.rcpt_tos)))
+            status = replacement
+        await super().push(status)
+
+    def say_goodbye(self) -> None:
+        """Tell the client we are going away (`421`) and close; no wait on a client not reading."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(REPLY_SHUTTING_DOWN.encode("ascii") + b"\r\n")
+        transport.close()
+
+
+class _LmtpIntakeSession(_IntakeSession, LMTP):
+    """The same session speaking LMTP (LHLO, one DATA reply per recipient)."""
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection we will not serve: one `421` line instead of a greeting, then close."""
+
+    def __init__(self, reply: str) -> None:
+        self._reply = reply
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._reply.encode("ascii") + b"\r\n")
+        transport.close()
+
+
+class SmtpServer:
+    """A running SMTP/LMTP listener; `stop()` shuts it down cleanly."""
+
+    def __init__(
+        self,
+        config: SmtpListenerConfig,
+        handler: IntakeHandler,
+        *,
+        hostname: str,
+    ) -> None:
+        self.config = config
+        self.lmtp = config.lmtp
+        self.stopping = False
+        self.host = config.host
+        self.port = config.port
+        self._handler = handler
+        self._hostname = hostname
+        self._sessions: set[_IntakeSession] = set()
+        self._all_gone = asyncio.Event()
+        self._all_gone.set()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def transactions_in_data(self) -> int:
+        """Sessions between their DATA command and its reply: what a shutdown waits for."""
+        return sum(1 for session in self._sessions if session.in_data)
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._new_connection, self.config.host, self.config.port)
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        log.info(
+            "%s intake listening on %s:%d (max %d bytes, %d recipients, %d connections)",
+            "LMTP" if self.lmtp else "SMTP",
+            self.host,
+            self.port,
+            self.config.max_message_size,
+            self.config.max_recipients,
+            self.config.max_connections,
+        )
+
+    def _new_connection(self) -> asyncio.Protocol:
+        if self.stopping:
+            return _Refusal(REPLY_SHUTTING_DOWN)
+        if len(self._sessions) >= self.config.max_connections:
+            log.warning("refused a connection: %d connections open already", len(self._sessions))
+            return _Refusal(REPLY_TOO_MANY_CONNECTIONS)
+        session_class = _LmtpIntakeSession if self.lmtp else _IntakeSession
+        session = session_class(
+            self._handler,
+            owner=self,
+            data_timeout=self.config.data_timeout,
+            data_size_limit=self.config.max_message_size,
+            enable_SMTPUTF8=True,
+            hostname=self._hostname,
+            ident=IDENT,
+            timeout=self.config.command_timeout,
+            loop=asyncio.get_running_loop(),
+        )
+        self._sessions.add(session)
+        self._all_gone.clear()
+        return session
+
+    def forget(self, session: _IntakeSession) -> None:
+        self._sessions.discard(session)
+        if not self._sessions:
+            self._all_gone.set()
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop accepting; transactions in DATA get up to `grace` seconds to finish, others get `421`."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        in_data = 0
+        for session in list(self._sessions):
+            if session.in_data:
+                in_data += 1
+            else:
+                session.say_goodbye()
+        log.info(
+            "intake stopping: %d session(s) told 421, %d in DATA given %gs",
+            len(self._sessions) - in_data,
+            in_data,
+            grace,
+        )
+        try:
+            await asyncio.wait_for(self._all_gone.wait(), timeout=grace)
+        except TimeoutError:
+            log.warning(
+                "intake stop: %d session(s) still open after %gs, closing them", len(self._sessions), grace
+            )
+            for session in list(self._sessions):
+                if isinstance(session.transport, asyncio.Transport):
+                    session.transport.abort()
+            # abort() reports connection_lost on the next loop turn; give it that turn.
+            await asyncio.sleep(0)
+        if self._server is not None:
+            await self._server.wait_closed()
+        log.info("intake stopped")
+
+
+async def start_smtp(
+    config: SmtpListenerConfig,
+    addresses: GatewayAddresses,
+    writer: InboxWriter,
+    *,
+    hostname: str | None = None,
+) -> SmtpServer:
+    """Listen on `config.host:config.port` (port 0: any free one, see `SmtpServer.port`).
+
+    `writer` must be started; the caller closes it after `SmtpServer.stop()`, so that mails
+    still in DATA at shutdown are committed before the process exits.
+    """
+    handler = IntakeHandler(addresses, writer, max_recipients=config.max_recipients, lmtp=config.lmtp)
+    # Resolved once: aiosmtpd would otherwise call getfqdn() (a DNS lookup) on every connection.
+    server = SmtpServer(config, handler, hostname=hostname or socket.getfqdn())
+    await server._listen()
+    return server

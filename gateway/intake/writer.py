@@ -1,0 +1,181 @@
+"""Group commit into the inbox: intake coroutines hand over mails, one thread commits them in batches.
+
+Every SMTP `250` must mean "committed", and a commit costs an fsync. Mails that arrive while a
+commit is in flight wait for the next one and share its transaction, so throughput grows with
+load while each caller still hears its own inbox id only after its batch's commit returned.
+The database is only ever touched from the writer's own thread: the event loop never blocks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from gateway.domain import Envelope
+from gateway.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH_MAILS = 64
+DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class InboxSink(Protocol):
+    """What the writer needs of the inbox (`gateway.store.inbox.InboxStore` is one)."""
+
+    def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]: ...
+
+
+@dataclass
+class _Pending:
+    raw: bytes
+    envelope: Envelope
+    future: asyncio.Future[int]
+
+
+class InboxWriter:
+    """Commits mails to the inbox in batches, on one dedicated thread.
+
+    `start()` before the first `store()`; `close()` stops taking new mails, commits everything
+    already handed over, then stops the thread.
+    """
+
+    def __init__(
+        self,
+        inbox: InboxSink,
+        *,
+        max_batch_mails: int = DEFAULT_MAX_BATCH_MAILS,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        if max_batch_mails < 1 or max_batch_bytes < 1:
+            raise ValueError("batch bounds must be positive")
+        self._inbox = inbox
+        self._max_mails = max_batch_mails
+        self._max_bytes = max_batch_bytes
+        self._queue: deque[_Pending] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self._outage = False
+        self.committed_batches = 0  # counters for logs and tests: how well group commit works
+        self.committed_mails = 0
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("InboxWriter already started")
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-writer")
+        self._task = asyncio.create_task(self._run(), name="inbox-writer")
+
+    async def close(self) -> None:
+        """Commit what was already handed over, then stop; later `store()` calls get TransientError."""
+        if self._task is None or self._closing:
+            return
+        self._closing = True
+        assert self._wakeup is not None and self._executor is not None
+        self._wakeup.set()
+        await self._task
+        self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> InboxWriter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def store(self, raw: bytes, envelope: Envelope) -> int:
+        """Commit one mail and return its inbox id; TransientError when it could not be stored."""
+        if self._task is None or self._wakeup is None:
+            raise RuntimeError("InboxWriter.start() was not called")
+        if self._closing:
+            raise TransientError("inbox writer is shutting down")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(raw, envelope, future))
+        self._wakeup.set()
+        return await future
+
+    # --- the committing side ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take_batch()
+            if batch:
+                await self._commit(loop, batch)
+
+    def _take_batch(self) -> list[_Pending]:
+        """The next batch: at least one mail, then more while within both bounds."""
+        batch: list[_Pending] = []
+        size = 0
+        while self._queue and len(batch) < self._max_mails:
+            head = self._queue[0]
+            if batch and size + len(head.raw) > self._max_bytes:
+                break
+            self._queue.popleft()
+            # A caller that went away (connection lost) before its commit began heard nothing:
+            # leaving its mail out keeps "stored" and "acknowledged" the same thing.
+            if head.future.done():
+                continue
+            batch.append(head)
+            size += len(head.raw)
+        return batch
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        assert self._executor is not None
+        mails = [(pending.raw, pending.envelope) for pending in batch]
+        try:
+            ids = await loop.run_in_executor(self._executor, self._inbox.add_many, mails)
+        except TransientError as exc:
+            self._note_outage(exc)
+            for pending in batch:
+                _fail(pending.future, TransientError(str(exc)), exc)
+            return
+        except Exception as exc:
+            # Not a database fault we know: still nothing was stored, so every caller must say
+            # "try again later" rather than crash the writer and stall all intake behind it.
+            log.exception("inbox commit failed unexpectedly for %d mail(s)", len(batch))
+            for pending in batch:
+                _fail(pending.future, TransientError(f"inbox commit failed: {exc!r}"), exc)
+            return
+        if self._outage:
+            self._outage = False
+            log.warning("inbox recovered: mails are being stored again")
+        self.committed_batches += 1
+        self.committed_mails += len(batch)
+        for pending, inbox_id in zip(batch, ids, strict=True):
+            if pending.future.done():
+                # The session ended while its batch was committing: stored without a `250`,
+                # so the sender will retry and deduplication downstream absorbs the copy.
+                log.info("inbox id %d stored, but its sender disconnected before the reply", inbox_id)
+            else:
+                pending.future.set_result(inbox_id)
+
+    def _note_outage(self, exc: TransientError) -> None:
+        if not self._outage:
+            self._outage = True
+            log.error("inbox unavailable, intake answers 'try again later' until it recovers: %s", exc)
+        else:
+            log.debug("inbox still unavailable: %s", exc)
+
+
+def _fail(future: asyncio.Future[int], error: TransientError, cause: BaseException) -> None:
+    if not future.done():
+        error.__cause__ = cause
+        future.set_exception(error)

@@ -1,0 +1,97 @@
+"""What a mail that opens a ticket says about it: title, description, priority, category, tier.
+
+Pure: everything it needs is passed in. Precedence for priority and category: subject tags, then
+`+` sub-address tags, then the intake's own defaults (an IMAP mailbox's category), then config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.addresses import GatewayAddresses
+from gateway.config import Settings
+from gateway.domain import Address, Envelope, ParsedMail, Priority, Tier
+from gateway.pipeline.description import make_description
+from gateway.pipeline.quotes import trim_reply
+from gateway.pipeline.subject import parse_subject
+from gateway.pipeline.tags import merge_tags, tags_from_addresses
+
+UNKNOWN_SENDER = "unknown@invalid"
+
+
+@dataclass(frozen=True)
+class IntakeDefaults:
+    """Defaults of the intake a mail came through (an IMAP account may say 'this is billing')."""
+
+    priority: Priority | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    title: str
+    description: str
+    text: str  # the cleaned text of the first message, for the conversation
+    priority: Priority
+    category: str
+    tier: Tier
+    requester: Address
+    account_manager: str | None
+    tags: tuple[str, ...]
+    ticket_refs: tuple[int, ...]
+
+
+def requester_of(mail: ParsedMail, envelope: Envelope) -> Address:
+    """The From address; the envelope sender where From is missing or unreadable."""
+    if mail.sender is not None and mail.sender.address:
+        return Address(mail.sender.address.strip(), mail.sender.name.strip())
+    if envelope.mail_from:
+        return Address(envelope.mail_from.strip())
+    return Address(UNKNOWN_SENDER)
+
+
+def recipient_addresses(mail: ParsedMail, envelope: Envelope) -> tuple[str, ...]:
+    """Where the mail was sent: RCPT TO, or without an envelope the Delivered-To, To and Cc headers."""
+    if envelope.rcpt_tos:
+        return envelope.rcpt_tos
+    return (*mail.delivered_to, *(a.address for a in mail.to), *(a.address for a in mail.cc))
+
+
+def plan_new_ticket(
+    mail: ParsedMail,
+    envelope: Envelope,
+    *,
+    settings: Settings,
+    ours: GatewayAddresses,
+    defaults: IntakeDefaults = IntakeDefaults(),
+) -> NewTicket:
+    vocabulary = settings.tickets.vocabulary
+    text = trim_reply(mail.text, html=mail.html).text
+    subject = parse_subject(
+        mail.subject,
+        vocabulary=vocabulary,
+        ticket_prefix=settings.gateway.ticket_prefix,
+        body=text,
+        read_tags=True,
+    )
+    address_tags = merge_tags(tags_from_addresses(recipient_addresses(mail, envelope), ours, vocabulary))
+    priority = (
+        subject.priority or address_tags.priority or defaults.priority or settings.tickets.default_priority
+    )
+    category = (
+        subject.category or address_tags.category or defaults.category or settings.tickets.default_category
+    )
+    requester = requester_of(mail, envelope)
+    customer = settings.customers.lookup(requester.address)
+    return NewTicket(
+        title=subject.title,
+        description=make_description(text),
+        text=text,
+        priority=priority,
+        category=category,
+        tier=customer.tier if customer else Tier.FREE,
+        requester=requester,
+        account_manager=customer.account_manager if customer else None,
+        tags=subject.tags,
+        ticket_refs=subject.ticket_refs,
+    )

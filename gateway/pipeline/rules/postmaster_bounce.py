@@ -1,0 +1,22 @@
+"""Rule: mail from postmaster is treated as a bounce (SPEC §2: it never opens a ticket).
+
+Postmaster mailboxes send delivery reports and abuse complaints; SPEC §2 keeps all of it out of
+the ticket queue, so postmaster mail is recorded as a bounce whatever its wording.
+"""
+
+from __future__ import annotations
+
+from gateway.addresses import GatewayAddresses
+from gateway.domain import Envelope, ParsedMail
+from gateway.pipeline.rules import is_postmaster
+from gateway.pipeline.rules.signs import bounce_like
+
+name = "postmaster-bounce"
+description = "From: postmaster (a bounce, or another report; never a ticket)."
+
+
+def check(mail: ParsedMail, envelope: Envelope, ours: GatewayAddresses) -> str | None:
+    if mail.sender is None or not is_postmaster(mail.sender.address):
+        return None
+    why = bounce_like(mail.subject, mail.text)
+    return f"From {mail.sender.address}, {why}" if why else f"From {mail.sender.address}"

@@ -1,0 +1,139 @@
+"""The wording that gives automated mail away: bounce subjects and MTA phrases, auto-reply subjects.
+
+Shared by the classification rules and the bounce reader, so both agree on what a bounce says.
+Every pattern is anchored or specific on purpose: a person who writes about a bounce or an
+absence must still get a ticket.
+"""
+
+from __future__ import annotations
+
+import re
+
+# How much of a body is searched for an MTA's wording: bounce notices say who they are at the top,
+# and a long body is a person's, not a daemon's.
+BODY_WINDOW = 4000
+
+# Subjects that MTAs give their bounces and delay warnings, anchored at the start so that a
+# person's "Fwd: Undelivered Mail Returned to Sender" or "Re: Undeliverable: …" does not match.
+_BOUNCE_SUBJECT = re.compile(
+    r"""^\s*(?:
+        undeliver(?:able|ed)\b                        # Exchange "Undeliverable:", Postfix "Undelivered Mail…"
+      | (?:mail\s+)?delivery\s+status\s+notification  # Gmail, Exchange, Sendmail DSN subjects
+      | mail\s+delivery\s+(?:failed|failure)   # Exim "Mail delivery failed: returning message…"
+      | delivery\s+(?:failure|has\s+failed|notification:\s*delivery\s+has\s+failed|delayed|failed)
+      | failure\s+notice\b                            # qmail, Yahoo
+      | returned\s+mail\b                             # Sendmail "Returned mail: see transcript…"
+      | mail\s+system\s+error\b                       # "Mail System Error - Returned Mail"
+      | warning:\s+could\s+not\s+send\s+message       # Sendmail delay warning
+      | delayed\s+mail\b                              # Postfix delay warning
+      | (?:message|mail)\s+(?:not\s+delivered|could\s+not\s+be\s+delivered|delivery\s+failure)
+      | non-?deliver(?:y|able)\b
+      | unzustellbar\b                                # Exchange, German
+      | non\s+remis\b                                 # Exchange, French
+      | no\s+se\s+puede\s+entregar\b                  # Exchange, Spanish
+      | non\s+recapitabile\b                          # Exchange, Italian
+      | onbestelbaar\b                                # Exchange, Dutch
+      | não\s+é\s+possível\s+entregar\b               # Exchange, Portuguese
+      | olevererbart\b                                # Exchange, Swedish
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# Looser bounce words, for mail whose sender is already a daemon or the null sender.
+_BOUNCE_WORDS = re.compile(
+    r"undeliver|undelivered|returned\s+mail|returned\s+to\s+sender|delivery\s+status|"
+    r"delivery\s+(?:failure|failed|has\s+failed|delayed|problem)|failure\s+notice|"
+    r"could\s+not\s+(?:be\s+)?deliver|couldn'?t\s+be\s+delivered|wasn'?t\s+delivered|not\s+delivered|"
+    r"non-?delivery|could\s+not\s+send\s+message|delayed\s+mail|mail\s+system\s+error|"
+    r"address\s+not\s+found|user\s+unknown|mailbox\s+(?:full|unavailable)|unzustellbar|non\s+remis",
+    re.IGNORECASE,
+)
+
+# What each MTA writes at the top of a non-standard bounce (or next to its DSN), with its name.
+_MTA_SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE))
+    for name, pattern in (
+        ("Postfix", r"This is the mail system at host"),
+        ("Postfix", r"I'm sorry to have to inform you that your message could not\s+be delivered"),
+        ("qmail", r"Hi\.\s+This is the qmail-send program"),
+        ("Exim", r"This message was created automatically by mail delivery software"),
+        ("Exim", r"A message that you sent could not be delivered to one or more of\s+its\s+recipients"),
+        ("Exchange", r"Delivery has failed to these recipients or groups"),
+        ("Exchange", r"Your message did not reach some or all of the intended recipients"),
+        ("Exchange", r"The following recipient\(s\) cannot be reached"),
+        ("Office 365", r"Your message to \S+ couldn'?t be delivered"),
+        ("Office 365", r"Your message couldn'?t be delivered"),
+        ("Gmail", r"\bAddress not found\b[\s*]*Your message wasn'?t delivered to"),
+        ("Gmail", r"Your message wasn'?t delivered to \S+ because"),
+        ("Gmail", r"Delivery to the following recipients? failed permanently"),
+        ("Gmail", r"There was a (?:temporary )?problem delivering your message to"),
+        ("Sendmail", r"-+\s*The following addresses had permanent fatal errors\s*-+"),
+        ("Sendmail", r"-+\s*Transcript of session follows\s*-+"),
+        ("Sendmail", r"THIS IS A WARNING (?:MESSAGE )?ONLY"),
+        ("Yahoo", r"Sorry, we were unable to deliver your message to the following address"),
+        ("Lotus Notes", r"Your message\s+Subject:.*\s+was not delivered to"),
+    )
+)
+
+# Subjects of out-of-office and other automatic replies, in the usual languages and clients.
+# Alone they prove nothing (a person may write "Out of office next week"); the auto-reply
+# rule needs one automated-mail header as well.
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"""^\s*(?:
+        out\s+of\s+(?:the\s+)?office
+      | automatic\s+reply\b | auto(?:matic)?[-\s]?(?:reply|response|responder)\b | autoreply\b
+      | auto:                                        # Lotus Notes "AUTO: Ana is out of the office"
+      | on\s+vacation\b | vacation\s+(?:reply|message|notice)\b
+      | abwesenheitsnotiz\b | automatische\s+antwort\b | abwesend\b | au(?:ss|ß)er\s+haus\b
+      | r[ée]ponse\s+automatique\b | absent(?:e)?\s+du\s+bureau\b | absence\s+du\s+bureau\b
+      | respuesta\s+autom[áa]tica\b | fuera\s+de\s+la\s+oficina\b
+      | risposta\s+automatica\b | fuori\s+(?:sede|ufficio)\b
+      | resposta\s+autom[áa]tica\b | fora\s+do\s+escrit[óo]rio\b
+      | automatisch\s+antwoord\b | afwezig\b
+      | autosvar\b | automatisk\s+svar\b | fr[åa]nvaro\b | frav[æa]r\b
+      | automaattinen\s+vastaus\b | poissa\s+toimistolta\b
+      | odpowied[źz]\s+automatyczna\b | automatick[áa]\s+odpov[ěe]d\b
+      | автоматический\s+ответ | автоответ
+      | otomatik\s+yan[ıi]t\b
+      | 自动回复 | 自動回覆 | 自動応答 | 自動返信 | 자동\s*회신 | 자동\s*응답
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def bounce_subject(subject: str) -> str | None:
+    """The bounce wording a subject starts with, or None."""
+    match = _BOUNCE_SUBJECT.match(subject)
+    return match.group(0).strip() if match else None
+
+
+def bounce_words(text: str) -> str | None:
+    """Any bounce word in a subject or the top of a body, or None (for daemon and null senders only)."""
+    match = _BOUNCE_WORDS.search(text[:BODY_WINDOW])
+    return match.group(0) if match else None
+
+
+def mta_signature(text: str) -> str | None:
+    """Which MTA's bounce wording the top of a body carries, e.g. "Postfix", or None."""
+    window = text[:BODY_WINDOW]
+    for name, pattern in _MTA_SIGNATURES:
+        if pattern.search(window):
+            return name
+    return None
+
+
+def auto_reply_subject(subject: str) -> str | None:
+    """The out-of-office / automatic-reply wording a subject starts with, or None."""
+    match = _AUTO_REPLY_SUBJECT.match(subject)
+    return match.group(0).strip() if match else None
+
+
+def bounce_like(subject: str, text: str) -> str | None:
+    """Why a subject or body looks like a bounce (loose test), or None."""
+    if signature := mta_signature(text):
+        return f"{signature} bounce wording in the body"
+    if words := bounce_words(subject):
+        return f"subject says {words!r}"
+    if words := bounce_words(text):
+        return f"body says {words!r}"
+    return None

@@ -1,0 +1,180 @@
+"""How tickets look from the CLI: the stable `--json` shape (SPEC §8) and the readable table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from gateway.store.models import Ticket
+
+REF_PATTERN = re.compile(r"^\s*(?:\[?\s*)?(?:(?P<prefix>[A-Za-z][A-Za-z0-9]*)-|#)?(?P<id>\d+)\s*\]?\s*$")
+
+
+def ticket_ref(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}-{ticket_id}"
+
+
+def parse_ref(text: str, prefix: str) -> int | None:
+    """The ticket id in `SP-42`, `sp-42`, `#42` or `42`; None when it names another prefix or nothing."""
+    match = REF_PATTERN.match(text)
+    if match is None:
+        return None
+    given = match.group("prefix")
+    if given is not None and given.lower() != prefix.lower():
+        return None
+    return int(match.group("id"))
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def ticket_summary_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    """The fields `tickets list --json` gives for each ticket (SPEC §8, without the long lists)."""
+
+    def link(ticket_id: int | None) -> str | None:
+        return ticket_ref(prefix, ticket_id) if ticket_id is not None else None
+
+    return {
+        "id": ticket.id,
+        "ref": ticket_ref(prefix, ticket.id),
+        "title": ticket.title,
+        "description": ticket.description,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "status": ticket.status,
+        "tier": ticket.tier,
+        "requester": {"address": ticket.requester_address, "name": ticket.requester_name},
+        "assignee": ticket.assignee,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "links": {
+            "follow_up_of": link(ticket.follow_up_of_id),
+            "possible_follow_up_of": link(ticket.possible_follow_up_of_id),
+        },
+        "screenshots": [
+            {
+                "sha256": shot.sha256,
+                "width": shot.width,
+                "height": shot.height,
+                "filename": shot.filename,
+                "content_type": shot.content_type,
+            }
+            for shot in ticket.screenshots
+        ],
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in ticket.attachments
+        ],
+        "rejected_attachments": [
+            {"filename": r.filename, "reason": r.reason} for r in ticket.rejected_attachments
+        ],
+    }
+
+
+def ticket_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    """Everything `tickets show --json` gives (SPEC §8)."""
+    data = ticket_summary_json(ticket, prefix)
+    data["messages"] = [
+        {
+            "author": m.author_address,
+            "author_name": m.author_name,
+            "role": m.role,
+            "visibility": m.visibility,
+            "kind": m.kind,
+            "text": m.text,
+            "message_id": m.message_id,
+            "threaded_by": m.threaded_by,
+            "created_at": iso(m.created_at),
+        }
+        for m in ticket.messages
+    ]
+    data["notifications"] = []  # the outbox arrives with the notifications issue
+    data["events"] = [
+        {
+            "kind": e.kind,
+            "field": e.field,
+            "old": e.old,
+            "new": e.new,
+            "actor": e.actor,
+            "created_at": iso(e.created_at),
+        }
+        for e in ticket.events
+    ]
+    return data
+
+
+TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status")
+TITLE_WIDTH = 60
+
+
+def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
+    """The queue as a plain-text table: Priority · Date · Title · Category · Status."""
+    rows = [
+        (
+            ticket_ref(prefix, t.id),
+            t.priority,
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            _shorten(t.title, TITLE_WIDTH),
+            t.category,
+            t.status,
+        )
+        for t in tickets
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(TABLE_COLUMNS)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(TABLE_COLUMNS, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    if not rows:
+        lines.append("(no tickets)")
+    return "\n".join(lines)
+
+
+def ticket_text(ticket: Ticket, prefix: str) -> str:
+    """One ticket for people: header fields, then the conversation and the audit trail."""
+    data = ticket_json(ticket, prefix)
+    out = [
+        f"{data['ref']}  {data['title']}",
+        f"  status: {data['status']}   priority: {data['priority']}   category: {data['category']}",
+        f"  requester: {_who(data['requester'])}   tier: {data['tier']}",
+        f"  assignee: {data['assignee'] or '-'}",
+        f"  created: {data['created_at']}   updated: {data['updated_at']}",
+    ]
+    for label, key in (("follow-up of", "follow_up_of"), ("possible follow-up of", "possible_follow_up_of")):
+        if data["links"][key]:
+            out.append(f"  {label}: {data['links'][key]}")
+    out += ["", "Description:", _indent(data["description"] or "(empty)")]
+    for m in data["messages"]:
+        out += [
+            "",
+            f"--- {m['created_at']} {m['author']} ({m['role']}, {m['visibility']}, {m['threaded_by']})",
+        ]
+        out.append(_indent(m["text"] or "(no new text)"))
+    for s in data["screenshots"]:
+        out.append(f"screenshot: {s['filename']} {s['width']}x{s['height']} {s['sha256'][:12]}")
+    for a in data["attachments"]:
+        out.append(f"attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+    for r in data["rejected_attachments"]:
+        out.append(f"rejected: {r['filename']}: {r['reason']}")
+    if data["events"]:
+        out += ["", "Events:"]
+        for e in data["events"]:
+            change = f"{e['field']}: {e['old'] or '-'} -> {e['new']}" if e["field"] else (e["new"] or "")
+            out.append(f"  {e['created_at']} {e['kind']} {change} by {e['actor']}")
+    return "\n".join(out)
+
+
+def _who(person: dict[str, str]) -> str:
+    return f"{person['name']} <{person['address']}>" if person["name"] else person["address"]
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines()) or "  "
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

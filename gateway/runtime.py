@@ -1,0 +1,80 @@
+"""Builds what every command needs from settings: the engine, the schema check, the inbox, the
+processor. The one place objects are wired together (the daemon adds its servers on top)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.addresses import GatewayAddresses
+from gateway.config import Settings
+from gateway.errors import TicketgateError, TransientError
+from gateway.pipeline.new_ticket import IntakeDefaults
+from gateway.pipeline.processor import Processor, ProcessorDeps
+from gateway.store.blobs import FileBlobStore
+from gateway.store.db import make_engine
+from gateway.store.inbox import InboxStore
+from gateway.store.schema import current_revision, head_revision, upgrade
+
+
+class SchemaOutOfDate(TicketgateError):
+    """The database was made by another version of ticketgate: `ticketgate db upgrade` first."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    inbox: InboxStore
+    deps: ProcessorDeps
+
+    def processor(self, role: str) -> Processor:
+        return Processor(self.deps, worker=worker_name(role))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def worker_name(role: str) -> str:
+    """Who holds a claim, for operators reading the inbox: host, process and role."""
+    return f"{socket.gethostname()}:{os.getpid()}:{role}"
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema on a fresh database; refuse to run on one that is behind or ahead."""
+    try:
+        current = current_revision(engine)
+        if current is None:
+            upgrade(engine)
+            return
+    except SQLAlchemyError as exc:
+        raise TransientError(f"database unavailable: {str(exc).strip().splitlines()[0]}") from exc
+    head = head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"database schema is at revision {current}, this ticketgate needs {head}: "
+            "run `ticketgate db upgrade`"
+        )
+
+
+def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtime:
+    engine = engine or make_engine(settings.database.url)
+    ensure_schema(engine)
+    inbox = InboxStore(engine)
+    intake_defaults = {
+        f"imap:{account.name}": IntakeDefaults(priority=account.priority, category=account.category)
+        for account in settings.imap
+    }
+    deps = ProcessorDeps(
+        settings=settings,
+        ours=GatewayAddresses(settings.gateway.addresses),
+        inbox=inbox,
+        blobs=FileBlobStore(Path(settings.storage.blob_dir)),
+        intake_defaults=intake_defaults,
+    )
+    return Runtime(settings=settings, engine=engine, inbox=inbox, deps=deps)

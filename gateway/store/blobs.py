@@ -1,0 +1,124 @@
+"""Content-addressed storage of screenshot bytes: the SHA-256 of the bytes is their name.
+
+The same picture is stored once however often it is sent. ``BlobStore`` is the interface the
+rest of ticketgate uses, so a store that every node reaches (an object store) can replace the
+folder-backed ``FileBlobStore`` in multi-node deployments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from gateway.errors import TransientError
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class BlobNotFoundError(LookupError):
+    """No blob is stored under this hash."""
+
+
+class BlobCorruptError(Exception):
+    """The stored bytes no longer hash to their name: the storage under the store is damaged."""
+
+
+class BlobStore(Protocol):
+    """Where screenshot bytes live, named by the lower-case hex SHA-256 of their content."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (once; storing it again changes nothing) and return its SHA-256 hex."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """The bytes stored under ``sha256``; ``BlobNotFoundError`` when there are none."""
+        ...
+
+    def exists(self, sha256: str) -> bool:
+        """Whether bytes are stored under ``sha256``."""
+        ...
+
+
+def check_sha256(sha256: str) -> str:
+    """``sha256`` when it is 64 lower-case hex digits, else ``ValueError``: a name like
+    ``../../etc/passwd`` must never reach a file path."""
+    if not _SHA256_HEX.fullmatch(sha256):
+        raise ValueError(f"not a lower-case hex SHA-256 digest: {sha256[:80]!r}")
+    return sha256
+
+
+class FileBlobStore:
+    """Blobs as files under ``root``, as ``root/ab/cd/abcd…`` (two fan-out levels keep folders small).
+
+    A blob is written to a temporary file in its final folder, flushed to disk, then renamed into
+    place, so the final name only ever holds complete bytes, even after a crash.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the blob named ``sha256`` is (or would be) kept."""
+        name = check_sha256(sha256)
+        return self._root / name[:2] / name[2:4] / name
+
+    def put(self, data: bytes) -> str:
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path_of(sha256)
+        if path.is_file():
+            return sha256
+        try:
+            self._write_atomically(path, data)
+        except OSError as exc:
+            # A full or unreachable disk may pass; the message is retried rather than lost.
+            raise TransientError(f"cannot store blob {sha256}: {exc}") from exc
+        return sha256
+
+    def get(self, sha256: str) -> bytes:
+        path = self.path_of(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(sha256) from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise BlobCorruptError(f"blob {path} does not match its hash")
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    def _write_atomically(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary name starts with a dot and never matches the hash pattern, so a reader
+        # can never mistake a half-written file for a blob.
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            # Same content under the same name: a concurrent writer that won the race is harmless.
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the folder's entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

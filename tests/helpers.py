@@ -1,0 +1,105 @@
+"""Small helpers the tests share: a config file for a test, and running the real `ticketgate` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+TEST_SECRET = "test-secret-0123456789abcdef"
+
+
+def write_config(
+    tmp_path: Path, database_url: str, extra: str = "", *, listen: str = "127.0.0.1:2525"
+) -> Path:
+    """A SmilePass-like config in `tmp_path`, with its database, blob store and outbox there too."""
+    path = tmp_path / "ticketgate.toml"
+    path.write_text(
+        f"""
+[gateway]
+addresses = ["support@smilepass.example", "billing@smilepass.example"]
+ticket_prefix = "SP"
+secret = "{TEST_SECRET}"
+
+[database]
+url = "{database_url}"
+
+[smtp]
+listen = "{listen}"
+
+[outbound]
+relay = "dir:{tmp_path / "outgoing"}"
+from = "SmilePass Support <support@smilepass.example>"
+
+[staff]
+addresses = ["ana@smilepass.example"]
+triage = "triage@smilepass.example"
+
+[storage]
+blob_dir = "{tmp_path / "blobs"}"
+
+[[customers]]
+match = "bigcorp.example"
+tier = "Enterprise"
+account_manager = "kim@smilepass.example"
+
+[[customers]]
+match = "pro@customer.example"
+tier = "Pro"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def ticketgate(
+    *args: str, config: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None
+) -> Run:
+    """Run the installed `ticketgate` command (as a user would) and capture what it prints."""
+    command = [sys.executable, "-m", "gateway.cli", *args]
+    if config is not None:
+        command += ["--config", str(config)]
+    env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
+    done = subprocess.run(command, input=stdin, capture_output=True, cwd=cwd, env=env, timeout=120)
+    return Run(
+        done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+    )
+
+
+def make_mail(
+    subject: str = "Payment plan ADD button does nothing",
+    body: str = "When I click ADD on the payment plan page nothing happens.\n",
+    *,
+    sender: str = "Maria Lopez <maria@customer.example>",
+    to: str = "support@smilepass.example",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A plain mail as a mail client would write it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.example")
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()
