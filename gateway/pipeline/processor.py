@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from gateway.config import Settings
 from gateway.domain import ParsedMail
 from gateway.errors import NotAMailError, TransientError
 from gateway.pipeline.classify import Classification, MailKind, classify
+from gateway.pipeline.happenings import Happening, TicketOpened
 from gateway.pipeline.new_ticket import IntakeDefaults, plan_new_ticket, requester_of
 from gateway.pipeline.parse import parse_mail
 from gateway.pipeline.quotes import trim_reply
@@ -69,11 +71,18 @@ class MailContext:
     dedup_key: str = ""
     classification: Classification | None = None
     notes: list[str] = field(default_factory=list)
+    happenings: list[Happening] = field(default_factory=list)
 
     @property
     def parsed(self) -> ParsedMail:
         assert self.mail is not None, "parse stage has not run"
         return self.mail
+
+
+class Notifier(Protocol):
+    """Turns what happened into outbox rows, inside the mail's own transaction."""
+
+    def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class ProcessorDeps:
     inbox: InboxStore
     blobs: BlobStore
     intake_defaults: dict[str, IntakeDefaults] = field(default_factory=dict)  # by envelope source
+    notifier: Notifier | None = None  # None: nothing is sent (the notifications issue fills this in)
 
     @property
     def sessions(self):  # type: ignore[no-untyped-def]
@@ -232,6 +242,18 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         files=files,
         inbox_id=ctx.item.id,
     )
+    assert ctx.classification is not None
+    ctx.happenings.append(
+        TicketOpened(
+            ticket_id=ticket.id,
+            message_db_id=message.id,
+            requester=plan.requester,
+            acknowledge=not ctx.classification.suppress_notifications,
+            tags=plan.tags,
+            has_screenshot=bool(files.screenshots),
+            text=plan.text,
+        )
+    )
     return ProcessResult(ctx.item.id, Outcome.TICKET, ticket.id, f"new ticket {ticket.id}")
 
 
@@ -314,6 +336,8 @@ class Processor:
                     outcome=result.outcome.value,
                     ticket_id=result.ticket_id,
                 )
+            if self.deps.notifier is not None and ctx.happenings:
+                self.deps.notifier.plan(ctx.session, ctx.happenings, inbox_id=ctx.item.id)
             store.mark_inbox_done(
                 ctx.session,
                 inbox_id=ctx.item.id,
