@@ -18,7 +18,7 @@ from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
 from gateway.store import tickets as ticket_store
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
-from gateway.store.schema import current_revision, upgrade
+from gateway.store.schema import current_revisions, upgrade
 
 EX_USAGE = 64
 EX_NOTFOUND = 1
@@ -257,7 +257,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database.url)
     try:
         upgrade(engine)
-        print(f"database at revision {current_revision(engine)}")
+        print(f"database at revision {', '.join(sorted(current_revisions(engine)))}")
     finally:
         engine.dispose()
     return 0

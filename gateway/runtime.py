@@ -19,7 +19,7 @@ from gateway.pipeline.processor import Processor, ProcessorDeps
 from gateway.store.blobs import FileBlobStore
 from gateway.store.db import make_engine
 from gateway.store.inbox import InboxStore
-from gateway.store.schema import current_revision, head_revision, upgrade
+from gateway.store.schema import current_revisions, head_revisions, upgrade
 
 
 class SchemaOutOfDate(TicketgateError):
@@ -48,17 +48,17 @@ def worker_name(role: str) -> str:
 def ensure_schema(engine: Engine) -> None:
     """Create the schema on a fresh database; refuse to run on one that is behind or ahead."""
     try:
-        current = current_revision(engine)
-        if current is None:
+        current = current_revisions(engine)
+        if not current:
             upgrade(engine)
             return
     except SQLAlchemyError as exc:
         raise TransientError(f"database unavailable: {str(exc).strip().splitlines()[0]}") from exc
-    head = head_revision()
-    if current != head:
+    heads = head_revisions()
+    if current != heads:
         raise SchemaOutOfDate(
-            f"database schema is at revision {current}, this ticketgate needs {head}: "
-            "run `ticketgate db upgrade`"
+            f"database schema is at revision {', '.join(sorted(current))}, this ticketgate needs "
+            f"{', '.join(sorted(heads))}: run `ticketgate db upgrade`"
         )
 
 

@@ -19,16 +19,18 @@ def _alembic_config() -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    """The revisions this code expects (a set: independent migrations may sit side by side)."""
+    return frozenset(ScriptDirectory.from_config(_alembic_config()).get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> frozenset[str]:
+    """The revisions the database is at; empty for a fresh database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply every migration up to `revision`."""
     config = _alembic_config()
     with engine.begin() as connection:
