@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 TEST_SECRET = "test-secret-0123456789abcdef"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_config(
