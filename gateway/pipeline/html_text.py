@@ -64,7 +64,7 @@ def html_to_text(html: str) -> str:
     except (etree.ParserError, ValueError):
         # lxml gives up on documents with no element at all (only a comment, say).
         return _tidy(_crude_text(cleaned))
-    if _depth_exceeds(tree, _MAX_DEPTH):
+    if depth_exceeds(tree, _MAX_DEPTH):
         return _tidy(_crude_text(cleaned))
     _prepare(tree)
     config = ParserConfig(css=_CSS, display_links=False, annotation_rules={"blockquote": [_QUOTE_LABEL]})
@@ -74,7 +74,8 @@ def html_to_text(html: str) -> str:
     return _tidy(_mark_quotes(text, quotes))
 
 
-def _depth_exceeds(tree: etree._Element, limit: int) -> bool:
+def depth_exceeds(tree: etree._Element, limit: int) -> bool:
+    """Whether the element tree nests deeper than `limit`; hostile HTML must not exhaust the stack."""
     # Iterative, so the check itself cannot overflow the stack.
     stack = [(tree, 1)]
     while stack:

@@ -33,7 +33,7 @@ from enum import Enum
 from lxml import etree
 from lxml.html import Element, HtmlElement, document_fromstring, tostring
 
-from gateway.pipeline.html_text import html_to_text
+from gateway.pipeline.html_text import depth_exceeds, html_to_text
 
 REPLY_MARKER = "-- reply above this line --"
 
@@ -110,7 +110,7 @@ def _marked_html_text(html: str) -> str | None:
         tree = document_fromstring(_XML_DECLARATION.sub("", html, count=1))
     except (etree.ParserError, ValueError):
         return None
-    if _deeper_than(tree, _MAX_HTML_DEPTH):
+    if depth_exceeds(tree, _MAX_HTML_DEPTH):
         return None  # lxml cut it short; html_to_text has its own way with such HTML
     for element in tree.xpath(_CUT_XPATH):
         if element.getparent() is not None:
@@ -122,16 +122,6 @@ def _marked_html_text(html: str) -> str | None:
         else:
             element.text += _ATTRIBUTION_END
     return html_to_text(tostring(tree, encoding="unicode"))
-
-
-def _deeper_than(tree: HtmlElement, limit: int) -> bool:
-    stack = [(tree, 1)]  # iterative: the check itself must not exhaust the stack
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in node)
-    return False
 
 
 def _marker_div(mark: str) -> HtmlElement:
