@@ -7,22 +7,18 @@ happened, so the caller's exit code can say 0 (stored), 65 (not a mail) or 75 (t
 from __future__ import annotations
 
 import mailbox
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from gateway.domain import Envelope
 from gateway.errors import TransientError
+from gateway.rawmail import looks_like_mail
 from gateway.store.inbox import InboxStore
 
 EX_OK = 0
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
-
-# A header line: a field name of printable ASCII but colon and space, then a colon (RFC 5322 §2.2).
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
-
 
 @dataclass(frozen=True)
 class PipeInput:
@@ -37,14 +33,6 @@ class StoredInput:
     inbox_id: int | None
     exit_code: int
     problem: str | None = None
-
-
-def looks_like_mail(raw: bytes) -> bool:
-    """Non-empty, and its first line (after an mbox `From ` line) is a header field."""
-    lines = raw.lstrip(b"\r\n").split(b"\n", 2)
-    if lines and lines[0].startswith(b"From "):
-        lines = lines[1:]
-    return bool(lines) and bool(_HEADER_LINE.match(lines[0]))
 
 
 def read_inputs(files: Sequence[str], mboxes: Sequence[str], stdin: BinaryIO) -> list[PipeInput]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
-import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -36,285 +34,24 @@ import mailparser
 
 from gateway.domain import Address, ParsedAttachment, ParsedMail
 from gateway.errors import NotAMailError
+from gateway.pipeline.charsets import clean_text, decode_bytes
 from gateway.pipeline.html_text import html_to_text
+from gateway.rawmail import (
+    FOLD,
+    LINE_BREAK,
+    content_hash,
+    looks_like_mail,
+    repair_head,
+    short_defect,
+    split_head,
+    strip_envelope,
+)
 
 log = logging.getLogger(__name__)
 
-# --- the header section, on bytes ------------------------------------------------------------------
-
-_BOM = b"\xef\xbb\xbf"
-# An mbox separator ("From alice@example.com Mon Jan  1 ..."), not an obsolete "From :" header.
-_MBOX_FROM = re.compile(rb"From (?![ \t]*:)[^\r\n]*(?:\r\n|\r|\n|$)")
-# RFC 5322 field name (printable ASCII but colon), with the obsolete whitespace before the colon.
-_HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
-_OBSOLETE_COLON = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]+:")
-# The blank line that ends the header section, after a line ending.
-_BLANK_LINE = re.compile(rb"\n\r?\n")
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_FOLD = re.compile(rb"\r?\n(?=[ \t])")
-
-# Standard headers: a junk line in the header section is dropped only when one of these follows it,
-# so that a body which lacks its blank line is not taken for headers.
-_WELL_KNOWN_HEADERS = frozenset(
-    {
-        b"received",
-        b"return-path",
-        b"delivered-to",
-        b"date",
-        b"from",
-        b"sender",
-        b"to",
-        b"cc",
-        b"reply-to",
-        b"subject",
-        b"message-id",
-        b"in-reply-to",
-        b"references",
-        b"mime-version",
-        b"content-type",
-        b"content-transfer-encoding",
-    }
-)
+__all__ = ["content_hash", "looks_like_mail", "parse_mail"]
 
 _MAX_DEPTH = 40  # MIME nesting we walk; real mail stays under 10, deeper is an attack
-_MAX_DEFECT_LENGTH = 200
-
-
-def looks_like_mail(raw: bytes) -> bool:
-    """Cheap check for intake: non-empty, and a "Name: value" header line opens it (after any mbox line)."""
-    data = _strip_envelope(raw)
-    first_line = _LINE_BREAK.split(data[:4096], maxsplit=1)[0]
-    return _HEADER_LINE.match(first_line) is not None
-
-
-def content_hash(raw: bytes) -> str:
-    """SHA-256 hex of From, Date, Subject and the body: equal for copies of one mail however delivered.
-
-    Trace headers added in transit, CRLF versus LF, trailing whitespace and trailing blank lines do not
-    count; one changed word in the body or in those three headers does.
-    """
-    head, body = _split_head(_strip_envelope(raw))
-    fields = _header_fields(head)
-    digest = hashlib.sha256()
-    for name in (b"from", b"date", b"subject"):
-        value = next((v for n, v in fields if n == name), None)
-        # Length prefixes keep the fields apart: no value can be shifted into its neighbour.
-        digest.update(name)
-        if value is None:
-            digest.update(b"\x00")
-        else:
-            normalised = b" ".join(value.split())
-            digest.update(b"\x01" + len(normalised).to_bytes(8, "big") + normalised)
-    lines = [line.rstrip() for line in _LINE_BREAK.split(body)]
-    while lines and not lines[-1]:
-        lines.pop()
-    canonical_body = b"\n".join(lines)
-    digest.update(b"body" + len(canonical_body).to_bytes(8, "big") + canonical_body)
-    return digest.hexdigest()
-
-
-def _strip_envelope(raw: bytes) -> bytes:
-    data = raw.removeprefix(_BOM)
-    match = _MBOX_FROM.match(data)
-    return data[match.end() :] if match else data
-
-
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    """Header section (with its last line ending) and body, split at the first blank line."""
-    for eol in (b"\r\n", b"\n"):
-        if data.startswith(eol):
-            return b"", data[len(eol) :]
-    match = _BLANK_LINE.search(data)
-    if match is None:
-        return data, b""
-    return data[: match.start() + 1], data[match.end() :]
-
-
-def _header_fields(head: bytes) -> list[tuple[bytes, bytes]]:
-    """(lower-case name, unfolded value) of each field in a header section."""
-    fields: list[tuple[bytes, bytes]] = []
-    for line in _LINE_BREAK.split(_FOLD.sub(b"", head)):
-        match = _HEADER_LINE.match(line)
-        if match:
-            fields.append((match.group(1).lower(), line[match.end() :].strip()))
-    return fields
-
-
-def _repair_head(data: bytes, defects: list[str]) -> bytes:
-    """Make a damaged header section readable by the email package.
-
-    The email package ends the headers at the first line that is not a header, so one junk line in
-    the middle ("quite Delivered-To: ...") turns Subject and From into body text; and it does not
-    know the obsolete "Name : value" form. Junk lines followed by more transit headers are dropped.
-    """
-    head, body = _split_head(data)
-    if not body and not data.endswith((b"\n\n", b"\r\n\r\n")):
-        # No blank line anywhere: we cannot tell where headers end, so leave it to the parser.
-        return data
-    lines = head.splitlines(keepends=True)
-    names = [_HEADER_LINE.match(line) for line in lines]
-    kept: list[bytes] = []
-    changed = False
-    for index, line in enumerate(lines):
-        if names[index] or line[:1] in (b" ", b"\t"):
-            fixed = _OBSOLETE_COLON.sub(rb"\1:", line)
-            changed = changed or fixed != line
-            kept.append(fixed)
-            continue
-        later = (m.group(1).lower() for m in names[index + 1 :] if m)
-        if any(name in _WELL_KNOWN_HEADERS for name in later):
-            defects.append(_short(f"dropped malformed header line {line.rstrip()!r}"))
-            changed = True
-            continue
-        kept.append(line)
-    if not changed:
-        return data
-    return b"".join(kept) + data[len(head) :]
-
-
-# --- charsets ----------------------------------------------------------------------------------------
-
-# Labels that name no charset, or a charset under a name Python does not know, or one that real
-# mail uses for a superset (WHATWG's rules: ISO-8859-1 and ASCII labels mean windows-1252).
-_CHARSET_ALIASES = {
-    "x-unknown": None,
-    "unknown": None,
-    "unknown-8bit": None,
-    "x-user-defined": None,
-    "default": None,
-    "8bit": None,
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "iso-8859-8-i": "iso-8859-8",
-    "iso-8859-6-i": "iso-8859-6",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "x-sjis": "cp932",
-    "sjis": "cp932",
-    "windows-31j": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "x-mac-roman": "mac_roman",
-    "utf8": "utf-8",
-}
-# Codecs with multi-byte or shifted sequences: their label is trusted when the bytes decode in it.
-# Any other label names a single-byte charset, which decodes nearly any bytes, real UTF-8 too.
-_MULTIBYTE_CODECS = frozenset(
-    {
-        "utf-8",
-        "utf-7",
-        "hz",
-        "shift_jis",
-        "shift_jis_2004",
-        "shift_jisx0213",
-        "cp932",
-        "euc_jp",
-        "euc_jis_2004",
-        "euc_jisx0213",
-        "gb2312",
-        "gbk",
-        "gb18030",
-        "big5",
-        "big5hkscs",
-        "cp950",
-        "euc_kr",
-        "cp949",
-        "johab",
-    }
-)
-_MULTIBYTE_PREFIXES = ("iso2022", "utf-16", "utf-32")
-# Text in these may hold ASCII bytes that are not ASCII text (escape sequences, UTF-16 halves).
-_NOT_ASCII_COMPATIBLE_PREFIXES = ("iso2022", "utf-7", "hz", "utf-16", "utf-32")
-_WESTERN = frozenset({"cp1252", "iso8859-1"})
-_CHARSET_NAME = re.compile(r"[a-z0-9][a-z0-9._:+-]{0,39}")
-_SURROGATE_ESCAPES = re.compile(r"[\udc80-\udcff]")
-_LONE_SURROGATES = re.compile(r"[\ud800-\udfff]")
-# Control characters that mean nothing in text and that PostgreSQL refuses (NUL).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-
-
-def _codec(label: str | None) -> str | None:
-    """Python codec name for a MIME charset label, or None when unknown or absent."""
-    if not label:
-        return None
-    name = label.strip().strip("\"'").lower()
-    if name in _CHARSET_ALIASES:
-        name = _CHARSET_ALIASES[name] or ""
-    if not _CHARSET_NAME.fullmatch(name):
-        return None
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def _windows_1252(data: bytes) -> str:
-    # The five bytes cp1252 leaves undefined are read as Latin-1, so this never fails.
-    text = data.decode("cp1252", "surrogateescape")
-    return _SURROGATE_ESCAPES.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
-
-
-def _has_utf8_sequence(data: bytes) -> bool:
-    return any(ord(char) > 0x7F for char in data.decode("utf-8", "ignore"))
-
-
-def _is_multibyte(codec: str) -> bool:
-    return codec in _MULTIBYTE_CODECS or codec.startswith(_MULTIBYTE_PREFIXES)
-
-
-def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
-    """Text of ``data`` in its declared charset, surviving unknown, absent and lying labels.
-
-    A multi-byte label is trusted when the bytes decode in it. Otherwise non-ASCII bytes that are
-    valid UTF-8 are UTF-8 whatever the label says (text in a single-byte charset is practically
-    never valid UTF-8), then the label's own charset, and without a usable label windows-1252.
-    """
-    codec = _codec(charset)
-    if charset and codec is None:
-        defects.append(_short(f"unknown charset {charset!r}"))
-    if data.isascii() and not (codec and codec.startswith(_NOT_ASCII_COMPATIBLE_PREFIXES)):
-        return data.decode("ascii")
-    if codec is not None and _is_multibyte(codec):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        if codec not in (None, "utf-8"):
-            defects.append(_short(f"text labelled {charset!r} is UTF-8"))
-        return text
-    if codec == "utf-8":
-        if _has_utf8_sequence(data):
-            # Real UTF-8 with some damage: keep the good characters.
-            defects.append("invalid UTF-8 bytes replaced")
-            return data.decode("utf-8", "replace")
-        defects.append("text labelled UTF-8 is in a legacy charset; read as windows-1252")
-        return _windows_1252(data)
-    if codec is None or codec in _WESTERN:
-        return _windows_1252(data)
-    if not _is_multibyte(codec):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass  # a single-byte charset with a few undefined positions (cp1251's 0x98, say)
-    defects.append(_short(f"bytes not valid in {charset!r} replaced"))
-    return data.decode(codec, "replace")
-
-
-def _clean(text: str) -> str:
-    return _CONTROL.sub("", _LONE_SURROGATES.sub("\ufffd", text))
 
 
 # --- headers -----------------------------------------------------------------------------------------
@@ -346,7 +83,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
     that put raw bytes in headers write them in the charset of their body), then UTF-8, then
     windows-1252.
     """
-    data = _LINE_BREAK.sub(b"", _FOLD.sub(b"", _raw_bytes(value)))
+    data = LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value)))
     pieces: list[str] = []
     pending = b""  # decoded bytes of adjacent encoded words in one charset, joined before decoding
     pending_charset: str | None = None
@@ -355,7 +92,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
     def flush() -> None:
         nonlocal pending, pending_charset
         if pending_charset is not None:
-            pieces.append(_decode_bytes(pending, pending_charset, defects))
+            pieces.append(decode_bytes(pending, pending_charset, defects))
         pending, pending_charset = b"", None
 
     for match in _ENCODED_WORD.finditer(data):
@@ -363,7 +100,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
         # Whitespace between two encoded words is folding, not text (RFC 2047 section 6.2).
         if between and not (pending_charset is not None and not between.strip()):
             flush()
-            pieces.append(_decode_bytes(between, raw_charset, defects))
+            pieces.append(decode_bytes(between, raw_charset, defects))
         charset = match.group(1).decode("ascii", "replace").split("*", 1)[0]
         decoded = _decode_word(match.group(2), match.group(3))
         if decoded is None:
@@ -376,8 +113,8 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
             pending_charset = charset
         position = match.end()
     flush()
-    pieces.append(_decode_bytes(data[position:], raw_charset, defects))
-    return _clean("".join(pieces)).strip()
+    pieces.append(decode_bytes(data[position:], raw_charset, defects))
+    return clean_text("".join(pieces)).strip()
 
 
 def _fold_spaces(text: str) -> str:
@@ -423,7 +160,7 @@ def _display_name(name: str, state: _Walk) -> str:
     elif "=?" in name:
         # Encoded words inside quotes are literal to the RFC, but every mail client decodes them.
         name = _decode_header(name, state.defects)
-    return _fold_spaces(_clean(name)).strip("\"' ")
+    return _fold_spaces(clean_text(name)).strip("\"' ")
 
 
 def _address(name: str, address: str, state: _Walk) -> Address | None:
@@ -559,7 +296,7 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
         state.attachments.append(_attachment(part, _payload(part), filename, state))
         return []
     charset = _content_charset(part)
-    text = _clean(_decode_bytes(_payload(part), charset, state.defects))
+    text = clean_text(decode_bytes(_payload(part), charset, state.defects))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if ctype == "text/html":
         return [_Segment(html=text)]
@@ -582,8 +319,8 @@ def _filename(part: Message, state: _Walk) -> str | None:
     view = Message()
     for name, value in part.raw_items():
         if name.lower() in ("content-type", "content-disposition"):
-            raw = _LINE_BREAK.sub(b"", _FOLD.sub(b"", _raw_bytes(value)))
-            view[name] = _decode_bytes(raw, state.raw_charset, state.defects)
+            raw = LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value)))
+            view[name] = decode_bytes(raw, state.raw_charset, state.defects)
     try:
         filename = view.get_filename()
     except (ValueError, LookupError, UnicodeError):
@@ -627,17 +364,13 @@ def _flatten_body(part: Message) -> bytes:
 # --- assembling ParsedMail ---------------------------------------------------------------------------
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_DEFECT_LENGTH else text[: _MAX_DEFECT_LENGTH - 1] + "…"
-
-
 def _mailparser_defects(defects: object) -> list[str]:
     found: list[str] = []
     for entry in defects if isinstance(defects, list) else []:
         if isinstance(entry, dict):
             for values in entry.values():
                 found.extend(str(value) for value in (values if isinstance(values, list) else [values]))
-    return [_short(_clean(text)) for text in found]
+    return [short_defect(clean_text(text)) for text in found]
 
 
 def _stdlib_defects(message: Message) -> list[str]:
@@ -680,14 +413,14 @@ def _read_tree(data: bytes, defects: list[str]) -> tuple[Message, _MailparserVie
     try:
         parsed = mailparser.parse_from_bytes(data)
     except Exception as error:
-        defects.append(_short(f"mail-parser failed ({type(error).__name__}); read with email package"))
+        defects.append(short_defect(f"mail-parser failed ({type(error).__name__}); read with email package"))
         log.debug("mail-parser failed, falling back to the email package", exc_info=True)
     else:
         return parsed.message, _mailparser_view(parsed, defects)
     try:
         message = message_from_bytes(data, policy=compat32)
     except Exception as error:
-        defects.append(_short(f"email package failed ({type(error).__name__}); headers only"))
+        defects.append(short_defect(f"email package failed ({type(error).__name__}); headers only"))
         log.debug("email package failed, reading the headers only", exc_info=True)
         message = BytesHeaderParser(policy=compat32).parsebytes(data)
     defects.extend(_stdlib_defects(message))
@@ -716,9 +449,11 @@ def _body(message: Message, data: bytes, state: _Walk) -> tuple[str, str | None,
         # The email package can still trip over a hostile structure; the mail must make its ticket
         # all the same, so its raw body becomes the text.
         log.warning("MIME walk failed, keeping the raw body as text", exc_info=True)
-        state.defects.append(_short(f"MIME structure unreadable ({type(error).__name__}); raw body kept"))
-        _, body = _split_head(data)
-        return _clean(_decode_bytes(body, state.raw_charset, state.defects)), None, []
+        state.defects.append(
+            short_defect(f"MIME structure unreadable ({type(error).__name__}); raw body kept")
+        )
+        _, body = split_head(data)
+        return clean_text(decode_bytes(body, state.raw_charset, state.defects)), None, []
     return _render_text(segments), _render_html(segments), state.attachments
 
 
@@ -741,7 +476,7 @@ def _content_charset(part: Message) -> str | None:
 def _headers(message: Message, state: _Walk) -> dict[str, tuple[str, ...]]:
     headers: dict[str, list[str]] = {}
     for name, value in message.raw_items():
-        key = _clean(_raw_bytes(name).decode("utf-8", "replace")).strip().lower()
+        key = clean_text(_raw_bytes(name).decode("utf-8", "replace")).strip().lower()
         headers.setdefault(key, []).append(_decode_header(value, state.defects, state.raw_charset))
     return {name: tuple(values) for name, values in headers.items()}
 
@@ -751,7 +486,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if not looks_like_mail(raw):
         raise NotAMailError("input is empty or has no header section")
     defects: list[str] = []
-    data = _repair_head(_strip_envelope(raw), defects)
+    data = repair_head(strip_envelope(raw), defects)
     message, view = _read_tree(data, defects)
     state = _Walk(defects=defects, raw_charset=_text_charset(message))
     headers = _headers(message, state)

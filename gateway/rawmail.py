@@ -1,0 +1,144 @@
+"""A mail's header section read on bytes, without parsing the MIME tree: cheap enough for intake.
+
+Intake uses it to tell a mail from garbage before storing; the pipeline uses it for the content
+hash that identifies copies of one mail, and to repair damaged header sections before parsing.
+Standard library only, so intake never needs the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_BOM = b"\xef\xbb\xbf"
+# An mbox separator ("From alice@example.com Mon Jan  1 ..."), not an obsolete "From :" header.
+_MBOX_FROM = re.compile(rb"From (?![ \t]*:)[^\r\n]*(?:\r\n|\r|\n|$)")
+# RFC 5322 field name (printable ASCII but colon), with the obsolete whitespace before the colon.
+HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+_OBSOLETE_COLON = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]+:")
+# The blank line that ends the header section, after a line ending.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+FOLD = re.compile(rb"\r?\n(?=[ \t])")
+
+# Standard headers: a junk line in the header section is dropped only when one of these follows it,
+# so that a body which lacks its blank line is not taken for headers.
+_WELL_KNOWN_HEADERS = frozenset(
+    {
+        b"received",
+        b"return-path",
+        b"delivered-to",
+        b"date",
+        b"from",
+        b"sender",
+        b"to",
+        b"cc",
+        b"reply-to",
+        b"subject",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+        b"mime-version",
+        b"content-type",
+        b"content-transfer-encoding",
+    }
+)
+
+MAX_DEFECT_LENGTH = 200
+
+
+def looks_like_mail(raw: bytes) -> bool:
+    """Cheap check for intake: non-empty, and a "Name: value" header line opens it (after any mbox line)."""
+    data = strip_envelope(raw)
+    first_line = LINE_BREAK.split(data[:4096], maxsplit=1)[0]
+    return HEADER_LINE.match(first_line) is not None
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 hex of From, Date, Subject and the body: equal for copies of one mail however delivered.
+
+    Trace headers added in transit, CRLF versus LF, trailing whitespace and trailing blank lines do not
+    count; one changed word in the body or in those three headers does.
+    """
+    head, body = split_head(strip_envelope(raw))
+    fields = header_fields(head)
+    digest = hashlib.sha256()
+    for name in (b"from", b"date", b"subject"):
+        value = next((v for n, v in fields if n == name), None)
+        # Length prefixes keep the fields apart: no value can be shifted into its neighbour.
+        digest.update(name)
+        if value is None:
+            digest.update(b"\x00")
+        else:
+            normalised = b" ".join(value.split())
+            digest.update(b"\x01" + len(normalised).to_bytes(8, "big") + normalised)
+    lines = [line.rstrip() for line in LINE_BREAK.split(body)]
+    while lines and not lines[-1]:
+        lines.pop()
+    canonical_body = b"\n".join(lines)
+    digest.update(b"body" + len(canonical_body).to_bytes(8, "big") + canonical_body)
+    return digest.hexdigest()
+
+
+def strip_envelope(raw: bytes) -> bytes:
+    data = raw.removeprefix(_BOM)
+    match = _MBOX_FROM.match(data)
+    return data[match.end() :] if match else data
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes]:
+    """Header section (with its last line ending) and body, split at the first blank line."""
+    for eol in (b"\r\n", b"\n"):
+        if data.startswith(eol):
+            return b"", data[len(eol) :]
+    match = _BLANK_LINE.search(data)
+    if match is None:
+        return data, b""
+    return data[: match.start() + 1], data[match.end() :]
+
+
+def header_fields(head: bytes) -> list[tuple[bytes, bytes]]:
+    """(lower-case name, unfolded value) of each field in a header section."""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in LINE_BREAK.split(FOLD.sub(b"", head)):
+        match = HEADER_LINE.match(line)
+        if match:
+            fields.append((match.group(1).lower(), line[match.end() :].strip()))
+    return fields
+
+
+def repair_head(data: bytes, defects: list[str]) -> bytes:
+    """Make a damaged header section readable by the email package.
+
+    The email package ends the headers at the first line that is not a header, so one junk line in
+    the middle ("quite Delivered-To: ...") turns Subject and From into body text; and it does not
+    know the obsolete "Name : value" form. Junk lines followed by more transit headers are dropped.
+    """
+    head, body = split_head(data)
+    if not body and not data.endswith((b"\n\n", b"\r\n\r\n")):
+        # No blank line anywhere: we cannot tell where headers end, so leave it to the parser.
+        return data
+    lines = head.splitlines(keepends=True)
+    names = [HEADER_LINE.match(line) for line in lines]
+    kept: list[bytes] = []
+    changed = False
+    for index, line in enumerate(lines):
+        if names[index] or line[:1] in (b" ", b"\t"):
+            fixed = _OBSOLETE_COLON.sub(rb"\1:", line)
+            changed = changed or fixed != line
+            kept.append(fixed)
+            continue
+        later = (m.group(1).lower() for m in names[index + 1 :] if m)
+        if any(name in _WELL_KNOWN_HEADERS for name in later):
+            defects.append(short_defect(f"dropped malformed header line {line.rstrip()!r}"))
+            changed = True
+            continue
+        kept.append(line)
+    if not changed:
+        return data
+    return b"".join(kept) + data[len(head) :]
+
+
+def short_defect(text: str) -> str:
+    """A defect description cut to a length fit for logs and the inbox row."""
+    return text if len(text) <= MAX_DEFECT_LENGTH else text[: MAX_DEFECT_LENGTH - 1] + "…"
