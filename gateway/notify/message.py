@@ -1,0 +1,118 @@
+"""Builds an outgoing notification (SPEC §7 headers) so that no ticket text can inject a header.
+
+Every value that came from a mail (titles, names, ids) goes through `one_line` (control characters
+and line breaks removed, whitespace folded) and then into `email.message.EmailMessage` with
+`policy.SMTP`, which encodes what is not ASCII and folds long lines itself; addresses go in as
+`email.headerregistry.Address` after a strict shape check, so a display name can never carry a
+second recipient.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from gateway.domain import Address
+from gateway.notify.render import Rendered
+
+AUTO_REPLIED = "auto-replied"
+AUTO_GENERATED = "auto-generated"
+
+# A bare address we are willing to put in a header: no spaces, brackets, quotes, commas or controls.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_SAFE_ADDRESS = re.compile(rf"{_LOCAL}@(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+|{_LOCAL}@localhost")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# An id between angle brackets: printable ASCII without brackets or spaces.
+_SAFE_ID = re.compile(r"[!-;=?-~]{1,250}")
+MAX_SUBJECT = 250
+
+
+class UnsafeAddress(ValueError):
+    """An address that cannot go into a header as it is (it would not be one recipient)."""
+
+
+def one_line(text: str) -> str:
+    """`text` as one header-safe line: CR, LF and other control characters become spaces."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def safe_address(address: str) -> str:
+    address = address.strip()
+    if not _SAFE_ADDRESS.fullmatch(address) or len(address) > 320:
+        raise UnsafeAddress(f"not a deliverable address: {one_line(address)[:100]!r}")
+    return address
+
+
+def mailbox(person: Address) -> HeaderAddress:
+    """A header address: the display name made one line, the address checked for its shape."""
+    address = safe_address(person.address)
+    local, _, domain = address.rpartition("@")
+    return HeaderAddress(display_name=one_line(person.name)[:200], username=local, domain=domain)
+
+
+def new_message_id(*, ref: str, outbox_id: int, domain: str) -> str:
+    """An id ticketgate recognises as its own (`tg.SP-42.o17.<random>@domain`), without brackets."""
+    return f"tg.{ref}.o{outbox_id}.{secrets.token_hex(6)}@{domain}"
+
+
+def thread_root_id(*, ref: str, domain: str) -> str:
+    """A stable id every mail about a ticket references, so clients thread them all together."""
+    return f"tg.{ref}@{domain}"
+
+
+def subject_for(ref: str, title: str) -> str:
+    return one_line(f"[{ref}] {title}")[:MAX_SUBJECT]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the relay needs besides the bytes."""
+
+    mail_from: str  # the VERP address
+    rcpt_to: str
+
+
+@dataclass(frozen=True)
+class Headers:
+    sender: Address  # From
+    to: Address
+    reply_to: str
+    subject: str
+    message_id: str  # without angle brackets
+    in_reply_to: str | None
+    references: Sequence[str]
+    auto_submitted: str  # AUTO_REPLIED or AUTO_GENERATED
+
+
+def build_message(headers: Headers, rendered: Rendered) -> bytes:
+    """The notification as bytes ready for the relay (CRLF line ends, everything encoded)."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = mailbox(headers.sender)
+    msg["To"] = mailbox(headers.to)
+    msg["Reply-To"] = mailbox(Address(address=headers.reply_to, name=headers.sender.name))
+    msg["Subject"] = one_line(headers.subject)[:MAX_SUBJECT]
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = _angle(headers.message_id)
+    references = [_angle(mid) for mid in dict.fromkeys(headers.references) if _SAFE_ID.fullmatch(mid)]
+    if headers.in_reply_to and _SAFE_ID.fullmatch(headers.in_reply_to):
+        msg["In-Reply-To"] = _angle(headers.in_reply_to)
+    if references:
+        msg["References"] = " ".join(references)
+    msg["Auto-Submitted"] = headers.auto_submitted
+    # Exchange and Outlook: send no out-of-office or other automatic answer to this.
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def _angle(message_id: str) -> str:
+    if not _SAFE_ID.fullmatch(message_id):
+        raise ValueError(f"unsafe Message-ID {one_line(message_id)[:100]!r}")
+    return f"<{message_id}>"

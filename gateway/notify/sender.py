@@ -1,0 +1,167 @@
+"""Delivers queued notifications: claims due outbox rows, hands them to the relay, and records the
+outcome (sent; 4xx or connection trouble → capped exponential back-off with jitter; 5xx → failed;
+past the deadline or the attempts → dead). The one exception boundary of sending.
+
+An outage (relay unreachable, folder unwritable) is logged once when it starts and once when it
+ends, and stops the round: the other mails would meet the same wall.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import NotificationSettings
+from gateway.errors import TransientError
+from gateway.notify.relay import DeliveryError, Relay
+from gateway.store import outbox
+from gateway.store.db import unit_of_work
+from gateway.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outbox_id: int
+    status: str  # sent, retry, failed, dead
+    detail: str = ""
+    outage: bool = False  # the relay itself was unreachable: the round stops here
+
+
+def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
+    """Capped exponential back-off with full-range jitter in [50%, 100%] of the step."""
+    step = min(base * (2 ** max(attempts - 1, 0)), cap)
+    return timedelta(seconds=step * (rng or random).uniform(0.5, 1.0))
+
+
+class Sender:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        relay: Relay,
+        policy: NotificationSettings,
+        *,
+        worker: str,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.relay = relay
+        self.policy = policy
+        self.worker = worker
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._outage: str | None = None  # what is down, while it is down
+
+    def send_due(self, limit: int = 100) -> list[SendResult]:
+        """Try each due row once (up to `limit`); stops early when the relay or database is down."""
+        results: list[SendResult] = []
+        while len(results) < limit:
+            result = self._send_one()
+            if result is None:
+                break
+            results.append(result)
+            if result.outage:
+                break
+        return results
+
+    def run(self, stop: threading.Event, idle_poll: float = 1.0) -> None:
+        """The daemon's sending loop: drain what is due, then wait a little (or until stopped)."""
+        while not stop.is_set():
+            results = self.send_due()
+            if results and not results[-1].outage:
+                continue
+            # Idle, or the relay is down: the back-off of each row decides when it is tried again.
+            stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+
+    def _send_one(self) -> SendResult | None:
+        now = self.clock()
+        try:
+            with unit_of_work(self.sessions) as session:
+                row = outbox.claim_one(session, worker=self.worker, lease=CLAIM_LEASE, now=now)
+                if row is None:
+                    return None
+                outbox_id, attempts, deadline = row.id, row.attempts, row.deadline
+                mail_from, rcpt_to, raw = row.envelope_from, row.to_address, row.raw
+        except TransientError as exc:
+            self._down(f"database: {exc}")
+            return None
+        try:
+            self.relay.send(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, name=f"{outbox_id:08d}")
+        except DeliveryError as exc:
+            return self._record_failure(outbox_id, attempts, deadline, exc)
+        except Exception as exc:  # the one boundary: an unexpected fault is retried, never lost
+            log.exception("outbox %d: unexpected error while sending", outbox_id)
+            return self._record_failure(
+                outbox_id, attempts, deadline, DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
+            )
+        self._up()
+        return self._record(outbox_id, "sent", "", lambda s: outbox.mark_sent(s, outbox_id, now=self.clock()))
+
+    def _record_failure(
+        self, outbox_id: int, attempts: int, deadline: datetime, exc: DeliveryError
+    ) -> SendResult:
+        error = str(exc)
+        now = self.clock()
+        if exc.outage:
+            self._down(error)
+        else:
+            self._up()
+        if exc.permanent:
+            log.warning("outbox %d: refused for good: %s", outbox_id, error)
+            return self._record(
+                outbox_id,
+                "failed",
+                error,
+                lambda s: outbox.mark_final(s, outbox_id, status="failed", error=error),
+            )
+        if now >= deadline or attempts >= self.policy.max_attempts:
+            why = "past its deadline" if now >= deadline else f"after {attempts} attempts"
+            log.warning("outbox %d: dead %s: %s", outbox_id, why, error)
+            final = f"{why}: {error}"
+            return self._record(
+                outbox_id,
+                "dead",
+                final,
+                lambda s: outbox.mark_final(s, outbox_id, status="dead", error=final),
+            )
+        delay = backoff(
+            attempts, base=self.policy.retry_base_seconds, cap=self.policy.retry_max_seconds, rng=self.rng
+        )
+        at = min(now + delay, deadline)
+        if not exc.outage:
+            log.info("outbox %d: %s; retry in %.0fs", outbox_id, error, delay.total_seconds())
+        result = self._record(
+            outbox_id, "retry", error, lambda s: outbox.mark_retry(s, outbox_id, at=at, error=error)
+        )
+        return SendResult(result.outbox_id, result.status, result.detail, outage=exc.outage)
+
+    def _record(
+        self, outbox_id: int, status: str, detail: str, write: Callable[[Session], None]
+    ) -> SendResult:
+        try:
+            with unit_of_work(self.sessions) as session:
+                write(session)
+        except TransientError as exc:
+            # The claim's lease runs out and the row is tried again: at worst a mail goes twice.
+            self._down(f"database: {exc}")
+        return SendResult(outbox_id, status, detail)
+
+    def _down(self, what: str) -> None:
+        if self._outage is None:
+            log.error("outbound mail held up, will retry: %s", what)
+        self._outage = what
+
+    def _up(self) -> None:
+        if self._outage is not None:
+            log.info("outbound mail flowing again (was: %s)", self._outage)
+            self._outage = None

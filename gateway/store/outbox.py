@@ -1,0 +1,181 @@
+"""Outbox queries: queue notifications, claim due ones (SKIP LOCKED on PostgreSQL), record outcomes,
+and the addresses that bounced for good. Functions take the caller's session (its transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
+
+QUEUED = "queued"
+RETRY = "retry"
+SENT = "sent"
+FAILED = "failed"
+DEAD = "dead"
+BOUNCED = "bounced"
+STATUSES = (QUEUED, RETRY, SENT, FAILED, DEAD, BOUNCED)
+DUE_STATUSES = (QUEUED, RETRY)
+# Statuses `outbox retry` puts back in the queue when no ids are named.
+RETRYABLE = (FAILED, DEAD, RETRY)
+
+
+def add(
+    session: Session,
+    *,
+    ticket_id: int | None,
+    template: str,
+    to_address: str,
+    deadline: datetime,
+    inbox_id: int | None,
+    context: dict[str, Any],
+) -> OutboxRow:
+    """A new queued row, flushed so its id can go into its Message-ID and VERP address."""
+    row = OutboxRow(
+        ticket_id=ticket_id,
+        template=template,
+        to_address=to_address[:320],
+        context=context,
+        status=QUEUED,
+        deadline=deadline,
+        inbox_id=inbox_id,
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim_one(session: Session, *, worker: str, lease: timedelta, now: datetime) -> OutboxRow | None:
+    """The next due row, pushed `lease` into the future so no other sender takes it meanwhile.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several nodes claim side by side; SQLite
+    transactions here begin IMMEDIATE, which serialises writers anyway. A sender that dies holding
+    a row leaves it due again when the lease ends (at-least-once delivery).
+    """
+    query = (
+        select(OutboxRow)
+        .where(OutboxRow.status.in_(DUE_STATUSES), OutboxRow.next_attempt_at <= now)
+        .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+        .limit(1)
+    )
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = session.scalar(query)
+    if row is None:
+        return None
+    row.attempts += 1
+    row.claimed_by = worker[:128]
+    row.next_attempt_at = now + lease
+    return row
+
+
+def mark_sent(session: Session, outbox_id: int, *, now: datetime) -> None:
+    row = session.get_one(OutboxRow, outbox_id)
+    row.status = SENT
+    row.sent_at = now
+    row.last_error = None
+    row.claimed_by = None
+
+
+def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) -> None:
+    row = session.get_one(OutboxRow, outbox_id)
+    row.status = RETRY
+    row.next_attempt_at = at
+    row.last_error = error
+    row.claimed_by = None
+
+
+def mark_final(session: Session, outbox_id: int, *, status: str, error: str) -> None:
+    """failed (a permanent refusal) or dead (past the deadline or the attempts)."""
+    row = session.get_one(OutboxRow, outbox_id)
+    row.status = status
+    row.last_error = error
+    row.claimed_by = None
+
+
+def get(session: Session, outbox_id: int) -> OutboxRow | None:
+    return session.get(OutboxRow, outbox_id)
+
+
+def by_message_id(session: Session, message_id: str) -> OutboxRow | None:
+    return session.scalar(select(OutboxRow).where(OutboxRow.message_id == message_id).limit(1))
+
+
+def for_ticket(session: Session, ticket_id: int) -> Sequence[OutboxRow]:
+    return session.scalars(
+        select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)
+    ).all()
+
+
+def listing(session: Session, *, status: str | None = None) -> Sequence[OutboxRow]:
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    if status is not None:
+        query = query.where(OutboxRow.status == status)
+    return session.scalars(query).all()
+
+
+def requeue(
+    session: Session, ids: Sequence[int] | None, *, now: datetime, deadline: datetime
+) -> list[OutboxRow]:
+    """Put rows back in the queue with fresh attempts and deadline; sent rows are never resent."""
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    if ids:
+        query = query.where(OutboxRow.id.in_(ids), OutboxRow.status != SENT)
+    else:
+        query = query.where(OutboxRow.status.in_(RETRYABLE))
+    rows = list(session.scalars(query).all())
+    for row in rows:
+        row.status = QUEUED
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.deadline = deadline
+        row.claimed_by = None
+    return rows
+
+
+def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
+    """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(OutboxRow)
+        .where(
+            func.lower(OutboxRow.to_address) == address.lower(),
+            OutboxRow.template == template,
+            OutboxRow.created_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+def is_undeliverable(session: Session, address: str) -> UndeliverableAddress | None:
+    return session.get(UndeliverableAddress, address.strip().lower())
+
+
+def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id: int | None) -> None:
+    key = address.strip().lower()[:320]
+    found = session.get(UndeliverableAddress, key)
+    if found is None:
+        session.add(UndeliverableAddress(address=key, reason=reason, since=utcnow(), inbox_id=inbox_id))
+    else:
+        found.reason = reason
+        found.inbox_id = inbox_id
+
+
+def clear_undeliverable(session: Session, address: str) -> bool:
+    """The address wrote to us again: it is deliverable from now on. True when it was marked."""
+    result = session.execute(
+        delete(UndeliverableAddress).where(UndeliverableAddress.address == address.strip().lower())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def ticket_messages(session: Session, ticket_id: int) -> Sequence[Message]:
+    """A ticket's messages in order, read fresh (the planner runs right after they were added)."""
+    return session.scalars(select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)).all()
