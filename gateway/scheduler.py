@@ -1,0 +1,112 @@
+"""The scheduler inside `serve`: auto-close (SPEC §5) — a ticket Resolved for `tickets.auto_close_days`
+with no mail since becomes Closed, with an event and a `status_changed` to the requester.
+
+It checks every few minutes. With PostgreSQL and several nodes, each round takes a transaction-level
+advisory lock (`pg_try_advisory_xact_lock`): one node does the round, the others skip it, and the lock
+goes with the commit, so a node that dies holds nothing. On SQLite transactions begin IMMEDIATE, which
+serialises writers anyway. `auto_close_days = 0` turns auto-close off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import Settings
+from gateway.domain import Status
+from gateway.errors import TransientError
+from gateway.pipeline.happenings import Happening, StatusChanged
+from gateway.pipeline.lifecycle import Trigger, next_status
+from gateway.pipeline.processor import Notifier
+from gateway.store import tickets as store
+from gateway.store.db import unit_of_work
+from gateway.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_SECONDS = 300.0
+# Any fixed 64-bit number that no other part of ticketgate uses as an advisory lock key.
+AUTO_CLOSE_LOCK_KEY = 0x7467_6175_746F_636C  # "tgautocl"
+ACTOR = "ticketgate"
+
+
+class AutoCloser:
+    """Closes tickets that stayed Resolved long enough; `run` is the daemon's loop."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.notifier = notifier
+        self.clock = clock
+        self._outage_logged = False
+
+    def run_once(self) -> list[int]:
+        """One round: the ids of the tickets it closed (none when another node holds the round)."""
+        days = self.settings.tickets.auto_close_days
+        if days <= 0:
+            return []
+        now = self.clock()
+        closed: list[int] = []
+        with unit_of_work(self.sessions) as session:
+            if not _take_round(session):
+                return []
+            happenings: list[Happening] = []
+            for ticket in store.tickets_due_for_auto_close(session, quiet_since=now - timedelta(days=days)):
+                transition = next_status(Status(ticket.status), Trigger.AUTO_CLOSE)
+                if not transition.changed:
+                    continue
+                ticket.status = transition.new.value
+                ticket.updated_at = now
+                store.add_event(
+                    session,
+                    ticket_id=ticket.id,
+                    kind="auto_closed",
+                    field="status",
+                    old=transition.old.value,
+                    new=transition.new.value,
+                    actor=ACTOR,
+                )
+                happenings.append(StatusChanged(ticket.id, transition.old.value, transition.new.value, ACTOR))
+                closed.append(ticket.id)
+            if happenings and self.notifier is not None:
+                # No mail caused this: there is no inbox row to name.
+                self.notifier.plan(session, happenings, inbox_id=None)
+        if closed:
+            log.info("auto-closed %d ticket(s): %s", len(closed), ", ".join(map(str, closed)))
+        return closed
+
+    def run(self, stop: threading.Event, interval: float = CHECK_INTERVAL_SECONDS) -> None:
+        """Check now, then every `interval` seconds, until `stop` is set (the scheduler's one boundary)."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+                if self._outage_logged:
+                    log.info("scheduler: database reachable again")
+                    self._outage_logged = False
+            except TransientError as exc:
+                if not self._outage_logged:
+                    log.error("scheduler: database unavailable, will retry: %s", exc)
+                    self._outage_logged = True
+            except Exception:  # a bug must not stop the daemon; the next round tries again
+                log.exception("scheduler: auto-close round failed")
+            stop.wait(interval)
+
+
+def _take_round(session: Session) -> bool:
+    """Whether this node does this round (always on SQLite; the advisory lock on PostgreSQL)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": AUTO_CLOSE_LOCK_KEY})
+    return bool(taken)
