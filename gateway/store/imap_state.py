@@ -1,0 +1,167 @@
+"""IMAP intake's own state: the per-folder checkpoint (UIDVALIDITY + last committed UID), the commit
+that stores fetched mail and advances that checkpoint in one transaction, and the PostgreSQL
+advisory lock that keeps one poller per mailbox however many nodes share the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.domain import Envelope
+from gateway.errors import TransientError
+from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
+from gateway.store.inbox import add_rows
+from gateway.store.models import ImapCheckpoint, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Every UID up to `last_uid` of this UIDVALIDITY is in the inbox (or in the quarantine folder)."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class FetchedMail:
+    uid: int
+    raw: bytes
+
+
+class MailboxLock(Protocol):
+    """The right to poll one mailbox; `held()` is asked before each round, so a lost lock stops it."""
+
+    def held(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class _NoLock:
+    """SQLite is one node by definition: there is nobody to share the mailbox with."""
+
+    def held(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class _AdvisoryLock:
+    """A session-level `pg_advisory_lock` on a connection of its own, held while polling.
+
+    If that connection dies, PostgreSQL drops the lock and another node may take the mailbox:
+    `held()` notices, so this node stops polling rather than fetch beside the new holder.
+    """
+
+    def __init__(self, connection: Connection, key: int) -> None:
+        self._connection = connection
+        self._key = key
+
+    def held(self) -> bool:
+        try:
+            self._connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def release(self) -> None:
+        try:
+            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+        except SQLAlchemyError:
+            pass  # the connection is gone, and the lock with it
+        finally:
+            self._connection.close()
+
+
+def lock_key(identity: str) -> int:
+    """A signed 64-bit advisory-lock key for a mailbox identity (stable across nodes and versions)."""
+    digest = hashlib.sha256(b"ticketgate-imap\0" + identity.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class ImapStateStore:
+    """Checkpoints and the intake commit for IMAP; every method is its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_session_factory(engine)
+
+    def checkpoint(self, account: str, folder: str) -> Checkpoint | None:
+        with unit_of_work(self.sessions) as session:
+            row = self._row(session, account, folder)
+            return None if row is None else Checkpoint(row.uidvalidity, row.last_uid)
+
+    def reset(self, account: str, folder: str, uidvalidity: int) -> None:
+        """Start the folder over under a new UIDVALIDITY: no UID of it is known to be taken in."""
+        with unit_of_work(self.sessions) as session:
+            row = self._row(session, account, folder)
+            if row is None:
+                session.add(
+                    ImapCheckpoint(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0)
+                )
+            else:
+                row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, 0, utcnow()
+
+    def commit(
+        self, account: str, folder: str, uidvalidity: int, mails: Sequence[FetchedMail], envelope: Envelope
+    ) -> list[int]:
+        """Store `mails` in the inbox and move the checkpoint past them, all or nothing; the inbox ids.
+
+        One transaction for both is what makes a crash before the IMAP move harmless: after a
+        restart the checkpoint already says these UIDs are in, so they are moved, not fetched again.
+        """
+        with unit_of_work(self.sessions) as session:
+            ids = add_rows(session, [(mail.raw, envelope) for mail in mails])
+            if mails:
+                self._advance(session, account, folder, uidvalidity, max(mail.uid for mail in mails))
+            session.flush()
+            return ids
+
+    def advance(self, account: str, folder: str, uidvalidity: int, uid: int) -> None:
+        """Move the checkpoint past `uid` without storing it (it went to the quarantine folder)."""
+        with unit_of_work(self.sessions) as session:
+            self._advance(session, account, folder, uidvalidity, uid)
+
+    def try_lock(self, identity: str) -> MailboxLock | None:
+        """The lock on one mailbox, or None while another process holds it (PostgreSQL only)."""
+        if is_sqlite(self.engine):
+            return _NoLock()
+        key = lock_key(identity)
+        try:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as exc:
+            raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
+        try:
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        except SQLAlchemyError as exc:
+            connection.close()
+            raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
+        if not got:
+            connection.close()
+            return None
+        return _AdvisoryLock(connection, key)
+
+    @staticmethod
+    def _row(session: Session, account: str, folder: str) -> ImapCheckpoint | None:
+        return session.scalars(
+            select(ImapCheckpoint).where(ImapCheckpoint.account == account, ImapCheckpoint.folder == folder)
+        ).one_or_none()
+
+    def _advance(self, session: Session, account: str, folder: str, uidvalidity: int, uid: int) -> None:
+        row = self._row(session, account, folder)
+        if row is None:
+            session.add(ImapCheckpoint(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=uid))
+        elif row.uidvalidity != uidvalidity:
+            row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, uid, utcnow()
+        elif uid > row.last_uid:
+            row.last_uid, row.updated_at = uid, utcnow()
