@@ -1,4 +1,4 @@
-"""The `ticketgate` command: serve, ingest, tickets, quarantine, db, check-config."""
+"""The `ticketgate` command: serve, ingest, tickets, quarantine, outbox, db, check-config."""
 
 from __future__ import annotations
 
@@ -7,17 +7,29 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings, load_settings
 from gateway.domain import Envelope, Status
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
-from gateway.present import parse_ref, queue_table, ticket_json, ticket_ref, ticket_summary_json, ticket_text
+from gateway.present import (
+    iso,
+    parse_ref,
+    queue_table,
+    ticket_json,
+    ticket_ref,
+    ticket_summary_json,
+    ticket_text,
+)
 from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
+from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
+from gateway.store.models import utcnow
 from gateway.store.schema import current_revisions, upgrade
 
 EX_USAGE = 64
@@ -85,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("ref", help="ticket reference, e.g. SP-42")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=_tickets_show)
+    shot = tickets_sub.add_parser("screenshot", parents=[common], help="write a screenshot to a file")
+    shot.add_argument("ref", help="ticket reference, e.g. SP-42")
+    shot.add_argument("number", type=int, help="which screenshot: 1 is the first in `tickets show`")
+    shot.add_argument("--out", required=True, help="the PNG file to write ('-': standard output)")
+    shot.add_argument("--thumbnail", action="store_true", help="the 320x320 thumbnail instead")
+    shot.set_defaults(handler=_tickets_screenshot)
 
     quarantine = commands.add_parser("quarantine", parents=[common], help="mail that could not be processed")
     q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
@@ -98,6 +116,16 @@ def _parser() -> argparse.ArgumentParser:
     q_retry = q_sub.add_parser("retry", parents=[common], help="process quarantined mail again")
     q_retry.add_argument("ids", nargs="*", type=int, help="inbox ids (default: all)")
     q_retry.set_defaults(handler=_quarantine_retry)
+
+    out = commands.add_parser("outbox", parents=[common], help="notifications and their delivery state")
+    o_sub = out.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    o_list = o_sub.add_parser("list", parents=[common], help="every notification, oldest first")
+    o_list.add_argument("--status", help=f"only this status ({', '.join(outbox_store.STATUSES)})")
+    o_list.add_argument("--json", action="store_true", help="machine-readable output")
+    o_list.set_defaults(handler=_outbox_list)
+    o_retry = o_sub.add_parser("retry", parents=[common], help="send notifications again, now")
+    o_retry.add_argument("ids", nargs="*", type=int, help="outbox ids (default: every failed and dead one)")
+    o_retry.set_defaults(handler=_outbox_retry)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -132,6 +160,8 @@ def _ingest(args: argparse.Namespace) -> int:
         stored = store_inputs(runtime.inbox, inputs, envelope)
         ids = [s.inbox_id for s in stored if s.inbox_id is not None]
         results = {r.inbox_id: r for r in runtime.processor("ingest").process_ids(ids)} if ids else {}
+        # Customers hear back at once, daemon or not; a relay that is down only delays this.
+        runtime.sender("ingest").send_due()
         prefix = settings.gateway.ticket_prefix
         for item in stored:
             if item.inbox_id is None:
@@ -171,19 +201,45 @@ def _tickets_list(args: argparse.Namespace) -> int:
 def _tickets_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     prefix = settings.gateway.ticket_prefix
-    ticket_id = parse_ref(args.ref, prefix)
+    ticket_id = _ticket_id(args.ref, prefix)
     if ticket_id is None:
-        print(f"ticketgate: {args.ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
         return EX_USAGE
     with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         ticket = ticket_store.load_ticket(session, ticket_id)
         if ticket is None:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
             return EX_NOTFOUND
+        notifications = outbox_store.for_ticket(session, ticket_id)
         if args.json:
-            _print_json(ticket_json(ticket, prefix))
+            _print_json(ticket_json(ticket, prefix, notifications))
         else:
-            print(ticket_text(ticket, prefix))
+            print(ticket_text(ticket, prefix, notifications))
+    return 0
+
+
+def _tickets_screenshot(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    prefix = settings.gateway.ticket_prefix
+    ticket_id = _ticket_id(args.ref, prefix)
+    if ticket_id is None:
+        return EX_USAGE
+    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+        ticket = ticket_store.load_ticket(session, ticket_id)
+        if ticket is None:
+            print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
+            return EX_NOTFOUND
+        shots = ticket.screenshots
+        if not 1 <= args.number <= len(shots):
+            have = f"{ticket_ref(prefix, ticket_id)} has {len(shots)} screenshot(s)"
+            print(f"ticketgate: {have}", file=sys.stderr)
+            return EX_NOTFOUND
+        chosen = shots[args.number - 1]
+        data = runtime.deps.blobs.get(chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256)
+    if args.out == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.out).write_bytes(data)
+        print(f"{args.out}: {chosen.filename} ({chosen.width}x{chosen.height}, {len(data)} bytes, PNG)")
     return 0
 
 
@@ -252,6 +308,74 @@ def _quarantine_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    status = args.status.strip().lower() if args.status else None
+    if status is not None and status not in outbox_store.STATUSES:
+        valid = ", ".join(outbox_store.STATUSES)
+        print(f"ticketgate: unknown outbox status {args.status!r}; one of: {valid}", file=sys.stderr)
+        return EX_USAGE
+    prefix = settings.gateway.ticket_prefix
+    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+        rows = [
+            {
+                "id": row.id,
+                "ticket": ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None,
+                "template": row.template,
+                "to": row.to_address,
+                "status": row.status,
+                "attempts": row.attempts,
+                "message_id": row.message_id,
+                "created_at": iso(row.created_at),
+                "next_attempt_at": iso(row.next_attempt_at),
+                "sent_at": iso(row.sent_at),
+                "last_error": row.last_error,
+            }
+            for row in outbox_store.listing(session, status=status)
+        ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("(outbox is empty)")
+    for r in rows:
+        print(f"{r['id']}  {r['status']:<7}  {r['ticket'] or '-'}  {r['template']}  to {r['to']}  ", end="")
+        print(f"tries {r['attempts']}  {r['created_at']}")
+        if r["last_error"]:
+            print(f"    {r['last_error']}")
+    return 0
+
+
+def _outbox_retry(args: argparse.Namespace) -> int:
+    from gateway.notify.planner import NotificationPlanner
+    from gateway.notify.render import Renderer
+
+    settings = _settings(args)
+    policy = settings.notifications
+    with _runtime(settings) as runtime:
+        planner = NotificationPlanner(settings, Renderer(policy.templates_dir))
+        with unit_of_work(runtime.inbox.sessions) as session:
+            now = utcnow()
+            rows = outbox_store.requeue(
+                session, args.ids or None, now=now, deadline=now + timedelta(hours=policy.deadline_hours)
+            )
+            # A row whose template failed is rendered again, with the templates as they are now.
+            requeued = [row.id for row in rows if row.raw or planner.render_row(row)]
+            for row in rows:
+                if not row.raw:
+                    print(f"outbox {row.id}: still failing: {row.last_error}")
+        if not rows:
+            print("nothing to retry")
+            return 0 if not args.ids else EX_NOTFOUND
+        results = {r.outbox_id: r for r in runtime.sender("retry").send_due()}
+        for outbox_id in requeued:
+            result = results.get(outbox_id)
+            what = "queued" if result is None else result.status
+            detail = f" ({result.detail})" if result is not None and result.detail else ""
+            print(f"outbox {outbox_id}: {what}{detail}")
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = make_engine(settings.database.url)
@@ -288,6 +412,14 @@ class _runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.runtime.close()
+
+
+def _ticket_id(ref: str, prefix: str) -> int | None:
+    """The id a reference names; None (after saying why) when it is not a reference."""
+    ticket_id = parse_ref(ref, prefix)
+    if ticket_id is None:
+        print(f"ticketgate: {ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
+    return ticket_id
 
 
 def _status(text: str) -> str | None:

@@ -232,6 +232,17 @@ class ProcessingSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """Templates and the outbox sender's retry policy (SPEC §7)."""
+
+    templates_dir: str | None = None  # a deployment's own templates, tried before the built-in ones
+    max_attempts: int = 10  # delivery tries before a notification is dead
+    retry_base_seconds: float = 60.0  # first back-off; later ones double, capped at retry_max_seconds
+    retry_max_seconds: float = 3600.0
+    deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, validated; `source` is the file read, None for the embedded defaults."""
 
@@ -247,6 +258,7 @@ class Settings:
     processing: ProcessingSettings
     imap: tuple[ImapAccount, ...]
     source: Path | None = None
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -574,6 +586,7 @@ def _build(
     )
     processing = _read_processing(root.table("processing"))
     imap = _read_imap(root.tables("imap"), tickets)
+    notifications = _read_notifications(root.table("notifications"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -598,6 +611,7 @@ def _build(
         processing=processing,
         imap=imap,
         source=source,
+        notifications=notifications,
     )
 
 
@@ -904,6 +918,19 @@ def _read_processing(t: _Table) -> ProcessingSettings:
         workers=t.integer("workers", 1),
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
+    )
+    t.finish()
+    return settings
+
+
+def _read_notifications(t: _Table) -> NotificationSettings:
+    defaults = NotificationSettings()
+    settings = NotificationSettings(
+        templates_dir=t.optional_text("templates_dir"),
+        max_attempts=t.integer("max_attempts", defaults.max_attempts),
+        retry_base_seconds=t.seconds("retry_base_seconds", defaults.retry_base_seconds),
+        retry_max_seconds=t.seconds("retry_max_seconds", defaults.retry_max_seconds),
+        deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
     )
     t.finish()
     return settings

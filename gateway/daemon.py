@@ -17,9 +17,12 @@ from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
 from gateway.domain import Envelope
 from gateway.errors import TransientError
+from gateway.intake.imap import ImapPoller
 from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
 from gateway.runtime import Runtime, build_runtime
+from gateway.scheduler import AutoCloser
+from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 from gateway.systemd import sd_notify
 
@@ -82,6 +85,8 @@ async def _serve(runtime: Runtime) -> int:
     await writer.start()
     smtp = await start_smtp(settings.smtp, GatewayAddresses(settings.gateway.addresses), writer)
     log.info("%s intake listening on %s:%d", "LMTP" if smtp.lmtp else "SMTP", smtp.host, smtp.port)
+    stop_pollers = threading.Event()
+    pollers = _start_imap_pollers(runtime, wake, stop_pollers)
 
     workers = [
         threading.Thread(
@@ -94,6 +99,16 @@ async def _serve(runtime: Runtime) -> int:
     ]
     for worker in workers:
         worker.start()
+    # The outbox sender: one thread, since it mostly waits on the relay.
+    sender = threading.Thread(
+        target=runtime.sender("sender").run, args=(stop_workers,), name="outbox-sender", daemon=True
+    )
+    sender.start()
+    log.info("outbox sender delivering through %s", settings.outbound.relay)
+    # The scheduler (auto-close); on PostgreSQL an advisory lock lets one node at a time do a round.
+    auto_closer = AutoCloser(runtime.inbox.sessions, settings, notifier=runtime.deps.notifier)
+    scheduler = threading.Thread(target=auto_closer.run, args=(stop_workers,), name="scheduler", daemon=True)
+    scheduler.start()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,9 +122,31 @@ async def _serve(runtime: Runtime) -> int:
     sd_notify("STOPPING=1")
     await smtp.stop(grace=SHUTDOWN_GRACE_SECONDS)
     await writer.close()
+    stop_pollers.set()
+    for poller in pollers:
+        await asyncio.to_thread(poller.join)
     stop_workers.set()
     wake.set()
     for worker in workers:
         await asyncio.to_thread(worker.join)
+    await asyncio.to_thread(sender.join)
+    await asyncio.to_thread(scheduler.join)
     log.info("stopped")
     return 0
+
+
+def _start_imap_pollers(
+    runtime: Runtime, wake: threading.Event, stop: threading.Event
+) -> list[threading.Thread]:
+    """One poller thread per `[[imap]]` account; each wakes the workers after it commits mail."""
+    state = ImapStateStore(runtime.engine)
+    threads: list[threading.Thread] = []
+    for account in runtime.settings.imap:
+        poller = ImapPoller(
+            account, state, max_message_size=runtime.settings.smtp.max_message_size, on_commit=wake.set
+        )
+        thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{account.name}", daemon=True)
+        thread.start()
+        log.info("IMAP intake %s: %s on %s:%d", account.name, account.folder, account.host, account.port)
+        threads.append(thread)
+    return threads

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from gateway.store.models import Ticket
+from gateway.store.models import OutboxRow, Ticket
 
 REF_PATTERN = re.compile(r"^\s*(?:\[?\s*)?(?:(?P<prefix>[A-Za-z][A-Za-z0-9]*)-|#)?(?P<id>\d+)\s*\]?\s*$")
 
@@ -76,8 +76,8 @@ def ticket_summary_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
     }
 
 
-def ticket_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
-    """Everything `tickets show --json` gives (SPEC §8)."""
+def ticket_json(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] = ()) -> dict[str, Any]:
+    """Everything `tickets show --json` gives (SPEC §8); `notifications` are the ticket's outbox rows."""
     data = ticket_summary_json(ticket, prefix)
     data["messages"] = [
         {
@@ -93,7 +93,19 @@ def ticket_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
         }
         for m in ticket.messages
     ]
-    data["notifications"] = []  # the outbox arrives with the notifications issue
+    data["notifications"] = [
+        {
+            "template": n.template,
+            "to": n.to_address,
+            "status": n.status,
+            "message_id": n.message_id,
+            "created_at": iso(n.created_at),
+            "sent_at": iso(n.sent_at),
+            "attempts": n.attempts,
+            "last_error": n.last_error,
+        }
+        for n in notifications
+    ]
     data["events"] = [
         {
             "kind": e.kind,
@@ -134,9 +146,9 @@ def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
     return "\n".join(lines)
 
 
-def ticket_text(ticket: Ticket, prefix: str) -> str:
+def ticket_text(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] = ()) -> str:
     """One ticket for people: header fields, then the conversation and the audit trail."""
-    data = ticket_json(ticket, prefix)
+    data = ticket_json(ticket, prefix, notifications)
     out = [
         f"{data['ref']}  {data['title']}",
         f"  status: {data['status']}   priority: {data['priority']}   category: {data['category']}",
@@ -160,6 +172,9 @@ def ticket_text(ticket: Ticket, prefix: str) -> str:
         out.append(f"attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
     for r in data["rejected_attachments"]:
         out.append(f"rejected: {r['filename']}: {r['reason']}")
+    for n in data["notifications"]:
+        error = f" ({n['last_error']})" if n["last_error"] else ""
+        out.append(f"notification: {n['template']} to {n['to']}: {n['status']}{error}")
     if data["events"]:
         out += ["", "Events:"]
         for e in data["events"]:

@@ -14,6 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
 from gateway.errors import TicketgateError, TransientError
+from gateway.notify.planner import NotificationPlanner
+from gateway.notify.relay import make_relay
+from gateway.notify.render import Renderer
+from gateway.notify.sender import Sender
 from gateway.pipeline.new_ticket import IntakeDefaults
 from gateway.pipeline.processor import Processor, ProcessorDeps
 from gateway.store.blobs import FileBlobStore
@@ -35,6 +39,15 @@ class Runtime:
 
     def processor(self, role: str) -> Processor:
         return Processor(self.deps, worker=worker_name(role))
+
+    def sender(self, role: str) -> Sender:
+        """The outbox sender, delivering through `outbound.relay`."""
+        return Sender(
+            self.inbox.sessions,
+            make_relay(self.settings.outbound),
+            self.settings.notifications,
+            worker=worker_name(role),
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -70,11 +83,13 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtim
         f"imap:{account.name}": IntakeDefaults(priority=account.priority, category=account.category)
         for account in settings.imap
     }
+    ours = GatewayAddresses(settings.gateway.addresses)
     deps = ProcessorDeps(
         settings=settings,
-        ours=GatewayAddresses(settings.gateway.addresses),
+        ours=ours,
         inbox=inbox,
         blobs=FileBlobStore(Path(settings.storage.blob_dir)),
         intake_defaults=intake_defaults,
+        notifier=NotificationPlanner(settings, Renderer(settings.notifications.templates_dir), ours=ours),
     )
     return Runtime(settings=settings, engine=engine, inbox=inbox, deps=deps)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -104,3 +107,51 @@ def make_mail(
         msg[name] = value
     msg.set_content(body)
     return msg.as_bytes()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """`ticketgate serve` as a subprocess, started and waited for until it accepts SMTP on `port`;
+    `stop()` sends SIGTERM and returns the exit code; `output()` is what it logged."""
+
+    def __init__(self, args: list[str], cwd: Path, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+        self.log = cwd / "serve.log"
+        self._log_handle = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", *args],
+            cwd=cwd,
+            env=env,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        self.port = port
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited early:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"serve did not listen on {port}:\n{self.output()}")
+
+    def output(self) -> str:
+        if not self._log_handle.closed:
+            self._log_handle.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self._log_handle.close()

@@ -23,19 +23,31 @@ from sqlalchemy.orm import Session
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
-from gateway.domain import ParsedMail
+from gateway.domain import Address, ParsedMail, Priority, Status
 from gateway.errors import NotAMailError, TransientError
+from gateway.pipeline.bounce import read_bounce
 from gateway.pipeline.classify import Classification, MailKind, classify
-from gateway.pipeline.happenings import Happening, TicketOpened
+from gateway.pipeline.happenings import (
+    BounceReceived,
+    CommandResult,
+    Happening,
+    ReplyAdded,
+    StatusChanged,
+    TicketOpened,
+)
 from gateway.pipeline.new_ticket import IntakeDefaults, plan_new_ticket, requester_of
 from gateway.pipeline.parse import parse_mail
 from gateway.pipeline.quotes import trim_reply
-from gateway.pipeline.screenshots import ImageLimits, sort_attachments
+from gateway.pipeline.reply import KIND_REFUSED, KIND_UNAUTHENTICATED, TicketState, plan_reply
+from gateway.pipeline.screenshots import ImageLimits, SortedAttachments, sort_attachments
+from gateway.pipeline.staff_auth import NOT_STAFF, DnsFunc, StaffAuth, authenticate_staff
+from gateway.pipeline.thread import ThreadMatch, TicketRef, find_thread, reply_token_of
 from gateway.store import tickets as store
 from gateway.store.blobs import BlobStore
 from gateway.store.db import unit_of_work
 from gateway.store.files import add_files
 from gateway.store.inbox import ClaimedItem, InboxStore
+from gateway.store.models import Ticket, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +84,9 @@ class MailContext:
     classification: Classification | None = None
     notes: list[str] = field(default_factory=list)
     happenings: list[Happening] = field(default_factory=list)
+    sender: Address | None = None  # From (or the envelope sender), set by the thread stage
+    thread: ThreadMatch | None = None
+    staff: StaffAuth = NOT_STAFF
 
     @property
     def parsed(self) -> ParsedMail:
@@ -82,7 +97,8 @@ class MailContext:
 class Notifier(Protocol):
     """Turns what happened into outbox rows, inside the mail's own transaction."""
 
-    def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int) -> None: ...
+    # inbox_id is None when no mail caused the happenings (the scheduler's auto-close).
+    def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ class ProcessorDeps:
     blobs: BlobStore
     intake_defaults: dict[str, IntakeDefaults] = field(default_factory=dict)  # by envelope source
     notifier: Notifier | None = None  # None: nothing is sent (the notifications issue fills this in)
+    dkim_dns: DnsFunc | None = None  # TXT lookups for DKIM; None: dkimpy's resolver (tests inject one)
 
     @property
     def sessions(self):  # type: ignore[no-untyped-def]
@@ -133,9 +150,73 @@ def classify_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | Non
     ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours)
     kind = ctx.classification.kind
     if kind is MailKind.BOUNCE:
+        # The notifier matches it to the notification that bounced (VERP) and tells staff;
+        # a bounce never opens a ticket or changes a status.
+        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours)
+        ctx.happenings.append(
+            BounceReceived(
+                inbox_id=ctx.item.id,
+                verp_detail=report.verp_detail,
+                recipients=report.recipients,
+                permanent=report.permanent,
+                status=report.status,
+                diagnostic=report.diagnostic,
+            )
+        )
         return ProcessResult(ctx.item.id, Outcome.BOUNCE, None, ctx.classification.reason)
     if kind is MailKind.ABUSE_REPORT:
         return ProcessResult(ctx.item.id, Outcome.ABUSE_REPORT, None, ctx.classification.reason)
+    return None
+
+
+class _StoreLookup:
+    """The store as threading sees it (gateway.pipeline.thread.ThreadLookup)."""
+
+    def __init__(self, session: Session, ours: GatewayAddresses) -> None:
+        self._session = session
+        self._ours = ours
+
+    def ticket(self, ticket_id: int) -> TicketRef | None:
+        ticket = self._session.get(Ticket, ticket_id)
+        return TicketRef(ticket.id, Status(ticket.status)) if ticket is not None else None
+
+    def ticket_for_message_ids(self, message_ids: Sequence[str]) -> TicketRef | None:
+        ticket = store.ticket_for_any_message_ids(self._session, message_ids)
+        return TicketRef(ticket.id, Status(ticket.status)) if ticket is not None else None
+
+    def is_participant(self, ticket_id: int, address: str) -> bool:
+        if self._ours.is_ours(address):
+            return False
+        return address.strip().lower() in store.ticket_participants(self._session, ticket_id)
+
+
+def thread_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+    """Which ticket the mail joins (SPEC §4), and whether its sender is authenticated staff (§5)."""
+    assert ctx.classification is not None
+    mail = ctx.parsed
+    gateway = deps.settings.gateway
+    ctx.sender = requester_of(mail, ctx.item.envelope)
+    token = reply_token_of(
+        mail, ctx.item.envelope, ours=deps.ours, prefix=gateway.ticket_prefix, secret=gateway.secret
+    )
+    if ctx.classification.kind is not MailKind.AUTO_REPLY:  # an out-of-office never acts for staff
+        ctx.staff = authenticate_staff(
+            mail,
+            ctx.item.raw,
+            sender=ctx.sender.address,
+            staff=deps.settings.staff,
+            token_audience=token.audience if token is not None else None,
+            dnsfunc=deps.dkim_dns,
+        )
+    ctx.thread = find_thread(
+        mail,
+        token=token,
+        sender=ctx.sender.address,
+        sender_is_staff=ctx.staff.is_staff,
+        lookup=_StoreLookup(ctx.session, deps.ours),
+        ticket_prefix=gateway.ticket_prefix,
+        vocabulary=deps.settings.tickets.vocabulary,
+    )
     return None
 
 
@@ -145,8 +226,12 @@ def auto_reply_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | N
     if ctx.classification.kind is not MailKind.AUTO_REPLY:
         return None
     mail = ctx.parsed
-    ticket = store.ticket_for_message_ids(ctx.session, (*mail.references, *mail.in_reply_to))
-    author = requester_of(mail, ctx.item.envelope)
+    assert ctx.thread is not None and ctx.sender is not None
+    # It joins the ticket it answers even when that one is Closed: it changes nothing there.
+    answered = ctx.thread.answered
+    ticket = ctx.session.get(Ticket, answered) if answered is not None else None
+    threaded_by = ctx.thread.threaded_by if ctx.thread.ticket_id is not None else ctx.thread.link_by
+    author = ctx.sender
     store.add_message(
         ctx.session,
         ticket_id=ticket.id if ticket else None,
@@ -159,10 +244,138 @@ def auto_reply_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | N
         visibility="internal",
         subject=mail.subject,
         text=trim_reply(mail.text, html=mail.html).text,
-        threaded_by="references" if ticket else "new",
+        threaded_by=threaded_by.value if ticket and threaded_by else "new",
     )
     where = f"on ticket {ticket.id}" if ticket else "without a ticket"
     return ProcessResult(ctx.item.id, Outcome.AUTO_REPLY, ticket.id if ticket else None, f"recorded {where}")
+
+
+def reply_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+    """A mail that threaded onto a ticket joins its conversation; its commands and the lifecycle apply."""
+    if ctx.thread is None or ctx.thread.ticket_id is None:
+        return None
+    assert ctx.sender is not None and ctx.classification is not None
+    mail = ctx.parsed
+    settings = deps.settings
+    # Locked (PostgreSQL) and read afresh: two replies to one ticket at once must not lose a change.
+    ticket = ctx.session.get_one(Ticket, ctx.thread.ticket_id, with_for_update=True, populate_existing=True)
+    before = TicketState(
+        id=ticket.id,
+        status=Status(ticket.status),
+        priority=Priority(ticket.priority),
+        category=ticket.category,
+        assignee=ticket.assignee,
+        requester=ticket.requester_address,
+    )
+    plan = plan_reply(
+        before,
+        sender=ctx.sender.address,
+        staff=ctx.staff,
+        new_text=trim_reply(mail.text, html=mail.html).text,
+        vocabulary=settings.tickets.vocabulary,
+        categories=settings.tickets.categories,
+        staff_addresses=settings.staff.addresses,
+        staff_reply_status=settings.tickets.staff_reply_status,
+    )
+    after = plan.final
+    store.update_ticket(
+        ticket,
+        status=after.status,
+        priority=after.priority,
+        category=after.category,
+        assignee=after.assignee,
+        now=utcnow(),
+    )
+    message = store.add_message(
+        ctx.session,
+        ticket_id=ticket.id,
+        inbox_id=ctx.item.id,
+        message_id=mail.message_id,
+        kind="mail",
+        author_address=ctx.sender.address,
+        author_name=ctx.sender.name,
+        role=plan.role,
+        visibility=plan.visibility,
+        subject=mail.subject,
+        text=plan.text,
+        threaded_by=ctx.thread.threaded_by.value,
+    )
+    actor = ctx.sender.address
+
+    def event(kind: str, field: str | None = None, old: str | None = None, new: str | None = None) -> None:
+        store.add_event(
+            ctx.session,
+            ticket_id=ticket.id,
+            kind=kind,
+            field=field,
+            old=old,
+            new=new,
+            actor=actor,
+            inbox_id=ctx.item.id,
+        )
+
+    if ctx.staff.staff_address and not ctx.staff.is_staff:
+        event(KIND_UNAUTHENTICATED, new=ctx.staff.reason)
+    for change in plan.changes:
+        event(change.kind, change.field, change.old, change.new)
+    for refusal in plan.refused:
+        event(KIND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
+    for note in ctx.notes:
+        store.add_event(
+            ctx.session, ticket_id=ticket.id, kind="message_id_collision", new=note, actor="ticketgate"
+        )
+    _store_files(ctx, deps, ticket_id=ticket.id, message_db_id=message.id)
+
+    ctx.happenings.append(
+        ReplyAdded(
+            ticket_id=ticket.id,
+            message_db_id=message.id,
+            author=ctx.sender,
+            role=plan.role,
+            visibility=plan.visibility,
+            notify=not ctx.classification.suppress_notifications,
+        )
+    )
+    for change in plan.status_changes:
+        ctx.happenings.append(StatusChanged(ticket.id, change.old or "", change.new or "", actor))
+    if plan.receipt:
+        ctx.happenings.append(
+            CommandResult(
+                ticket_id=ticket.id,
+                staff=ctx.sender,
+                applied=plan.applied,
+                refused=tuple((r.line, r.reason) for r in plan.refused),
+            )
+        )
+    detail = f"{plan.role} reply on ticket {ticket.id} ({ctx.thread.threaded_by.value})"
+    return ProcessResult(ctx.item.id, Outcome.REPLY, ticket.id, detail)
+
+
+def _store_files(
+    ctx: MailContext, deps: ProcessorDeps, *, ticket_id: int, message_db_id: int
+) -> SortedAttachments:
+    limits = deps.settings.limits
+    files = sort_attachments(
+        ctx.parsed.attachments,
+        limits=ImageLimits(
+            max_bytes=limits.max_image_bytes,
+            max_pixels=limits.max_image_pixels,
+            max_attachments=limits.max_attachments,
+            max_attachment_bytes=limits.max_attachment_bytes,
+        ),
+        known_logo_hashes=store.repeated_small_images(
+            ctx.session, (ctx.sender or requester_of(ctx.parsed, ctx.item.envelope)).address
+        ),
+    )
+    add_files(
+        ctx.session,
+        deps.blobs,
+        ticket_id=ticket_id,
+        message_db_id=message_db_id,
+        files=files,
+        inbox_id=ctx.item.id,
+    )
+    return files
 
 
 def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
@@ -205,6 +418,7 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         actor=actor,
         inbox_id=ctx.item.id,
     )
+    _link_follow_up(ctx, deps, ticket, actor=actor)
     for tag in plan.tags:
         store.add_event(
             ctx.session,
@@ -224,24 +438,7 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
             actor="ticketgate",
             inbox_id=ctx.item.id,
         )
-    limits = deps.settings.limits
-    files = sort_attachments(
-        mail.attachments,
-        limits=ImageLimits(
-            max_bytes=limits.max_image_bytes,
-            max_pixels=limits.max_image_pixels,
-            max_attachments=limits.max_attachments,
-            max_attachment_bytes=limits.max_attachment_bytes,
-        ),
-    )
-    add_files(
-        ctx.session,
-        deps.blobs,
-        ticket_id=ticket.id,
-        message_db_id=message.id,
-        files=files,
-        inbox_id=ctx.item.id,
-    )
+    files = _store_files(ctx, deps, ticket_id=ticket.id, message_db_id=message.id)
     assert ctx.classification is not None
     ctx.happenings.append(
         TicketOpened(
@@ -257,11 +454,39 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
     return ProcessResult(ctx.item.id, Outcome.TICKET, ticket.id, f"new ticket {ticket.id}")
 
 
+def _link_follow_up(ctx: MailContext, deps: ProcessorDeps, ticket: Ticket, *, actor: str) -> None:
+    """A reply to a Closed ticket is its follow-up; a stranger's reference only a possible one (SPEC §4)."""
+    match = ctx.thread
+    if match is None:
+        return
+    prefix = deps.settings.gateway.ticket_prefix
+    links = (
+        ("follow_up_of", match.follow_up_of),
+        ("possible_follow_up_of", match.possible_follow_up_of),
+    )
+    for kind, linked in links:
+        if linked is None:
+            continue
+        setattr(ticket, f"{kind}_id", linked)
+        how = match.link_by.value if match.link_by is not None else "new"
+        store.add_event(
+            ctx.session,
+            ticket_id=ticket.id,
+            kind=kind,
+            field="link",
+            new=f"{prefix}-{linked} ({how})",
+            actor=actor,
+            inbox_id=ctx.item.id,
+        )
+
+
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("parse", parse_stage),
     ("duplicate", duplicate_stage),
     ("classify", classify_stage),
+    ("thread", thread_stage),
     ("auto_reply", auto_reply_stage),
+    ("reply", reply_stage),
     ("open_ticket", open_ticket_stage),
 )
 

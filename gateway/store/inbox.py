@@ -29,6 +29,27 @@ QUARANTINED = "quarantined"
 DEFAULT_LEASE = timedelta(minutes=5)
 
 
+def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
+    """Insert mails as pending inbox rows in the caller's transaction (IMAP commits its checkpoint
+    in the same one); returns their ids once flushed."""
+    rows = [
+        InboxItem(
+            source=envelope.source,
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            raw=raw,
+            size=len(raw),
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=utcnow(),
+        )
+        for raw, envelope in mails
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]
+
+
 @dataclass(frozen=True)
 class ClaimedItem:
     """An inbox row claimed for processing: everything the pipeline needs, detached from the session."""
@@ -73,22 +94,7 @@ class InboxStore:
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
         """Commit several mails in one transaction (one fsync): all are stored, or none."""
         with unit_of_work(self.sessions) as session:
-            rows = [
-                InboxItem(
-                    source=envelope.source,
-                    mail_from=envelope.mail_from,
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    raw=raw,
-                    size=len(raw),
-                    state=PENDING,
-                    attempts=0,
-                    next_attempt_at=utcnow(),
-                )
-                for raw, envelope in mails
-            ]
-            session.add_all(rows)
-            session.flush()
-            return [row.id for row in rows]
+            return add_rows(session, mails)
 
     # --- processing ---------------------------------------------------------------------------
 

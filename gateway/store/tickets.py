@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import Priority, Status, Tier
@@ -14,6 +16,8 @@ from gateway.store.models import (
     Event,
     InboxItem,
     Message,
+    OutboxRow,
+    Screenshot,
     SeenMail,
     Ticket,
     utcnow,
@@ -160,6 +164,14 @@ def ticket_for_message_ids(session: Session, message_ids: Iterable[str]) -> Tick
         )
     ).all()
     by_id = {row.message_id: row.ticket_id for row in rows}
+    # ticketgate's own notifications too: a reply (or out-of-office) to one names its Message-ID.
+    outbound = session.execute(
+        select(OutboxRow.message_id, OutboxRow.ticket_id).where(
+            OutboxRow.message_id.in_(wanted), OutboxRow.ticket_id.is_not(None)
+        )
+    ).all()
+    for row in outbound:
+        by_id.setdefault(row.message_id, row.ticket_id)
     for mid in reversed(wanted):
         if mid in by_id:
             return session.get(Ticket, by_id[mid])
@@ -212,3 +224,127 @@ def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
             selectinload(Ticket.rejected_attachments),
         )
     )
+
+
+# --- threading and the lifecycle ---------------------------------------------------------------
+
+
+def ticket_for_any_message_ids(session: Session, message_ids: Sequence[str]) -> Ticket | None:
+    """The ticket of the last of `message_ids` that is stored: an inbound message or a notification."""
+    wanted = [mid for mid in message_ids if mid]
+    if not wanted:
+        return None
+    outbound = select(OutboxRow.message_id, OutboxRow.ticket_id).where(
+        OutboxRow.message_id.in_(wanted), OutboxRow.ticket_id.is_not(None)
+    )
+    inbound = select(Message.message_id, Message.ticket_id).where(
+        Message.message_id.in_(wanted), Message.ticket_id.is_not(None)
+    )
+    by_id: dict[str, int] = {}
+    for query in (outbound, inbound):
+        for message_id, ticket_id in session.execute(query):
+            if message_id is not None and ticket_id is not None:
+                by_id[message_id] = ticket_id
+    for mid in reversed(wanted):
+        if mid in by_id:
+            return session.get(Ticket, by_id[mid])
+    return None
+
+
+def ticket_participants(session: Session, ticket_id: int) -> set[str]:
+    """Everyone on a ticket, lower case: the requester, the assignee, every author of a mail on it, and
+    every To/Cc address of those mails (so a colleague the requester copied is on it too)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return set()
+    found = {ticket.requester_address.lower()}
+    if ticket.assignee:
+        found.add(ticket.assignee.lower())
+    rows = session.execute(
+        select(Message.author_address, InboxItem.raw)
+        .join(InboxItem, InboxItem.id == Message.inbox_id)
+        .where(Message.ticket_id == ticket_id, Message.kind == "mail")
+    )
+    parser = BytesHeaderParser()
+    for author, raw in rows:
+        found.add(author.lower())
+        headers = parser.parsebytes(raw)
+        values = [str(v) for name in ("to", "cc") for v in (headers.get_all(name) or [])]
+        found.update(address.lower() for _, address in getaddresses(values) if "@" in address)
+    return found
+
+
+def resolved_since(session: Session, ticket_id: int) -> datetime | None:
+    """When the ticket last became Resolved, from its events."""
+    return session.scalar(
+        select(func.max(Event.created_at)).where(
+            Event.ticket_id == ticket_id, Event.field == "status", Event.new == Status.RESOLVED.value
+        )
+    )
+
+
+def tickets_due_for_auto_close(session: Session, *, quiet_since: datetime) -> list[Ticket]:
+    """Resolved tickets with neither a move to Resolved nor a mail written since `quiet_since`
+    (auto-replies do not count: an out-of-office is not an answer)."""
+    resolved_at = (
+        select(Event.ticket_id, func.max(Event.created_at).label("at"))
+        .where(Event.field == "status", Event.new == Status.RESOLVED.value)
+        .group_by(Event.ticket_id)
+        .subquery()
+    )
+    last_mail = (
+        select(Message.ticket_id, func.max(Message.created_at).label("at"))
+        .where(Message.kind == "mail", Message.ticket_id.is_not(None))
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    query = (
+        select(Ticket)
+        .join(resolved_at, resolved_at.c.ticket_id == Ticket.id)
+        .outerjoin(last_mail, last_mail.c.ticket_id == Ticket.id)
+        .where(
+            Ticket.status == Status.RESOLVED.value,
+            resolved_at.c.at <= quiet_since,
+            (last_mail.c.at.is_(None)) | (last_mail.c.at <= quiet_since),
+        )
+        .order_by(Ticket.id)
+        # A reply being processed meanwhile holds the row; wait for it rather than lose its change.
+        .with_for_update(of=Ticket)
+    )
+    return list(session.scalars(query))
+
+
+def update_ticket(
+    ticket: Ticket,
+    *,
+    status: Status,
+    priority: Priority,
+    category: str,
+    assignee: str | None,
+    now: datetime,
+) -> None:
+    """Write a ticket's changeable fields, keeping the queue rank in step with the priority."""
+    ticket.status = status.value
+    ticket.priority = priority.value
+    ticket.priority_rank = priority.rank
+    ticket.category = category
+    ticket.assignee = assignee[:320] if assignee else None
+    ticket.updated_at = now
+
+
+LOGO_MAX_SIDE = 400  # a signature logo is small; a real screenshot sent twice is not taken for one
+
+
+def repeated_small_images(session: Session, author_address: str) -> frozenset[str]:
+    """Hashes of small images this sender's earlier mails carried: sent again, they are a logo."""
+    rows = session.scalars(
+        select(Screenshot.sha256)
+        .join(Message, Message.id == Screenshot.message_db_id)
+        .where(
+            func.lower(Message.author_address) == author_address.strip().lower(),
+            Screenshot.width <= LOGO_MAX_SIDE,
+            Screenshot.height <= LOGO_MAX_SIDE,
+        )
+        .distinct()
+    )
+    return frozenset(rows)

@@ -3,13 +3,10 @@ swaks, tickets out through the CLI, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,52 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing_component
-from tests.helpers import make_mail, ticketgate, write_config
+from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Daemon:
-    """A `ticketgate serve` subprocess; `stop()` sends SIGTERM and returns the exit code."""
-
-    def __init__(self, args: list[str], cwd: Path, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
-        self.log = cwd / "serve.log"
-        self._log_handle = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", *args],
-            cwd=cwd,
-            env=env,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-        )
-        self.port = port
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"serve did not listen on {port}:\n{self.output()}")
-
-    def output(self) -> str:
-        if not self._log_handle.closed:
-            self._log_handle.flush()
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            self._log_handle.close()
+Daemon = ServeProcess
 
 
 @pytest.fixture

@@ -1,0 +1,82 @@
+"""The benchmark scripts still run against the real daemon and pipeline, and print their figures.
+
+Only that they run and what they report is checked, never how fast: timing belongs to the
+benchmarks themselves (bench/README.md), not to a test suite on a shared machine.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=110, cwd=BENCH.parent
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _outcomes(out: str) -> dict[str, int]:
+    """The last `outcomes:` line, as the dict it prints."""
+    lines = [line for line in out.splitlines() if line.strip().startswith("outcomes:")]
+    assert lines, out
+    found = ast.literal_eval(lines[-1].split(":", 1)[1].strip())
+    assert isinstance(found, dict)
+    return found
+
+
+def test_intake_bench_sends_every_mail_through_serve_and_reports_the_figures(database_url: str) -> None:
+    # Given an empty database (SQLite, then PostgreSQL) and the real `serve`
+    out = _run(
+        str(BENCH / "bench_intake.py"),
+        "--mails",
+        "20",
+        "--connections",
+        "3",
+        "--database-url",
+        database_url,
+    )
+    # Then every mail was accepted, processed into a ticket, and each figure line is there
+    assert "accepted:         20 of 20 (failures: none)" in out
+    assert re.search(rf"accepted rate: +{NUMBER} mails/s", out), out
+    assert re.search(rf"end-to-end rate: +{NUMBER} mails/s \(every mail processed after {NUMBER} s\)", out), (
+        out
+    )
+    assert re.search(rf"accept latency: +p50 {NUMBER} ms, p99 {NUMBER} ms", out), out
+    assert re.search(rf"cpu per mail: +{NUMBER} ms serve", out), out
+    assert re.search(rf"peak memory: +{NUMBER} MB \(VmHWM\); RSS at 10/25/50/75/100 % processed: ", out), out
+    outcomes = _outcomes(out)
+    assert outcomes.get("quarantine", 0) == 0, out
+    assert sum(n for key, n in outcomes.items() if key != "tickets in table") == 20, out
+    assert outcomes["tickets in table"] >= 1, out
+
+
+def test_intake_bench_keeps_connections_open_with_reuse() -> None:
+    out = _run(
+        str(BENCH / "bench_intake.py"), "--mails", "10", "--connections", "2", "--reuse", "--mix", "plain"
+    )
+    assert "accepted:         10 of 10 (failures: none)" in out
+    assert "(kept open)" in out
+    assert "'tickets in table': 10" in out, out
+
+
+def test_pipeline_bench_processes_the_corpus_and_reports_mails_per_second(corpus_dir: Path) -> None:
+    out = _run(
+        str(BENCH / "bench_pipeline.py"), "--corpus", str(corpus_dir), "--rounds", "1", "--synthetic", "20"
+    )
+    assert re.search(rf"pipeline rate: +{NUMBER} mails/s median", out), out
+    assert re.search(rf"parse only: +{NUMBER} mails/s", out), out
+    corpus_size = len(list(corpus_dir.rglob("*.eml")))
+    assert f"corpus {corpus_dir}: {corpus_size} mails" in out
+    # every synthetic mail was processed, none quarantined (the corpus has its bounces and duplicates)
+    outcomes = _outcomes(out)
+    assert sum(outcomes.values()) == 20 and "quarantine" not in outcomes, out
