@@ -1,0 +1,1 @@
+"""The processing stages, one module each; their order is the table in processor.py."""
