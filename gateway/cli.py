@@ -6,10 +6,11 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings, load_settings
 from gateway.domain import Envelope, Status
@@ -29,8 +30,11 @@ from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
-from gateway.store.models import utcnow
+from gateway.store.models import Ticket, utcnow
 from gateway.store.schema import current_revisions, upgrade
+
+if TYPE_CHECKING:  # only the store imports SQLAlchemy; the CLI just passes its session along
+    from sqlalchemy.orm import Session
 
 EX_USAGE = 64
 EX_NOTFOUND = 1
@@ -199,25 +203,39 @@ def _tickets_list(args: argparse.Namespace) -> int:
 
 
 def _tickets_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    prefix = settings.gateway.ticket_prefix
-    ticket_id = _ticket_id(args.ref, prefix)
-    if ticket_id is None:
-        return EX_USAGE
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
-        ticket = ticket_store.load_ticket(session, ticket_id)
-        if ticket is None:
-            print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
-            return EX_NOTFOUND
-        notifications = outbox_store.for_ticket(session, ticket_id)
+    def show(runtime: Runtime, session: Session, ticket: Ticket, prefix: str) -> int:
+        notifications = outbox_store.for_ticket(session, ticket.id)
         if args.json:
             _print_json(ticket_json(ticket, prefix, notifications))
         else:
             print(ticket_text(ticket, prefix, notifications))
-    return 0
+        return 0
+
+    return _with_ticket(args, show)
 
 
 def _tickets_screenshot(args: argparse.Namespace) -> int:
+    def write(runtime: Runtime, session: Session, ticket: Ticket, prefix: str) -> int:
+        shots = ticket.screenshots
+        if not 1 <= args.number <= len(shots):
+            print(
+                f"ticketgate: {ticket_ref(prefix, ticket.id)} has {len(shots)} screenshot(s)", file=sys.stderr
+            )
+            return EX_NOTFOUND
+        chosen = shots[args.number - 1]
+        data = runtime.deps.blobs.get(chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256)
+        if args.out == "-":
+            sys.stdout.buffer.write(data)
+        else:
+            Path(args.out).write_bytes(data)
+            print(f"{args.out}: {chosen.filename} ({chosen.width}x{chosen.height}, {len(data)} bytes, PNG)")
+        return 0
+
+    return _with_ticket(args, write)
+
+
+def _with_ticket(args: argparse.Namespace, action: Callable[[Runtime, Session, Ticket, str], int]) -> int:
+    """Run `action` on the ticket `args.ref` names, in one transaction; exit code 64 or 1 if none."""
     settings = _settings(args)
     prefix = settings.gateway.ticket_prefix
     ticket_id = _ticket_id(args.ref, prefix)
@@ -228,19 +246,7 @@ def _tickets_screenshot(args: argparse.Namespace) -> int:
         if ticket is None:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
             return EX_NOTFOUND
-        shots = ticket.screenshots
-        if not 1 <= args.number <= len(shots):
-            have = f"{ticket_ref(prefix, ticket_id)} has {len(shots)} screenshot(s)"
-            print(f"ticketgate: {have}", file=sys.stderr)
-            return EX_NOTFOUND
-        chosen = shots[args.number - 1]
-        data = runtime.deps.blobs.get(chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256)
-    if args.out == "-":
-        sys.stdout.buffer.write(data)
-    else:
-        Path(args.out).write_bytes(data)
-        print(f"{args.out}: {chosen.filename} ({chosen.width}x{chosen.height}, {len(data)} bytes, PNG)")
-    return 0
+        return action(runtime, session, ticket, prefix)
 
 
 def _quarantine_list(args: argparse.Namespace) -> int:
@@ -401,17 +407,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-class _runtime:
-    """`with _runtime(settings) as rt:` builds the runtime and always disposes of its engine."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.runtime = build_runtime(settings)
-
-    def __enter__(self) -> Runtime:
-        return self.runtime
-
-    def __exit__(self, *exc: object) -> None:
-        self.runtime.close()
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Runtime]:
+    """The runtime for one command; its engine is always disposed of."""
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def _ticket_id(ref: str, prefix: str) -> int | None:
