@@ -190,3 +190,50 @@ def test_a_logo_repeated_across_a_senders_mails_is_not_a_screenshot(desk: tuple[
     by_title = {t["title"]: t for t in found}
     assert len(by_title["Question 0"]["screenshots"]) == 1  # once, it may be a picture of something
     assert by_title["Question 1"]["screenshots"] == []  # again from the same sender: a logo
+
+
+def _image_bytes(
+    fmt: str, size: tuple[int, int] = (320, 240), colour: tuple[int, int, int] = (40, 160, 90)
+) -> bytes:
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()
+
+
+def test_every_image_format_and_a_truncated_one(desk: tuple[ServeProcess, Path]) -> None:
+    running, config = desk
+    msg = EmailMessage()
+    msg["From"] = "Lee <lee@customer.example>"
+    msg["To"] = "support@smilepass.example"
+    msg["Subject"] = "All the formats"
+    msg.set_content("One of each.")
+    for fmt, name in [
+        ("GIF", "a.gif"),
+        ("WEBP", "b.webp"),
+        ("HEIF", "IMG_0042.HEIC"),
+        ("TIFF", "c.tif"),
+        ("BMP", "d.bmp"),
+    ]:
+        # Each a different picture: the same picture twice in one mail is kept once.
+        picture = _image_bytes(fmt, colour=(len(name) * 17 % 256, ord(name[0]), 90))
+        msg.add_attachment(picture, maintype="application", subtype="octet-stream", filename=name)
+    whole = _image_bytes("JPEG", (800, 600))
+    msg.add_attachment(whole[: len(whole) // 2], maintype="image", subtype="jpeg", filename="cut.jpg")
+    with smtplib.SMTP("127.0.0.1", running.port, timeout=10) as client:
+        client.sendmail("lee@customer.example", ["support@smilepass.example"], msg.as_bytes())
+
+    ticket = _wait_for_ticket(config)
+
+    assert sorted(s["filename"] for s in ticket["screenshots"]) == [
+        "IMG_0042.HEIC",
+        "a.gif",
+        "b.webp",
+        "c.tif",
+        "d.bmp",
+    ]
+    assert all((s["width"], s["height"]) == (320, 240) for s in ticket["screenshots"])
+    assert [r["filename"] for r in ticket["rejected_attachments"]] == ["cut.jpg"]
