@@ -3,10 +3,16 @@
 SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power loss, which is what a
 `250` promises) and every transaction begins IMMEDIATE, so two writers (the daemon and a piped
 `ingest`) queue on the busy timeout instead of failing on a lock upgrade.
+
+Within one process the writers (the group-commit writer, the processor, the sender) also queue on
+an in-process lock in front of `BEGIN IMMEDIATE` (`SqliteWriteLock`): SQLite's busy handler
+sleeps in growing steps (up to 100 ms) instead of waking when the lock frees, which made a `250`
+wait for hundreds of milliseconds behind the processor.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -53,7 +59,64 @@ def make_engine(
     return create_engine(url, **kwargs)
 
 
+class SqliteWriteLock:
+    """The process's turn on SQLite's single write lock, taken before `BEGIN IMMEDIATE`.
+
+    A `threading.Lock` hands over to the next waiter as soon as it is released, so writers in
+    this process queue in order rather than polling SQLite's busy handler. It is owned by the
+    DBAPI connection whose transaction took it and released once that connection's COMMIT or
+    ROLLBACK has run, or the connection is closed or invalidated, whichever thread does that.
+
+    It only ever shortens waits, never adds a way to hang: a thread that already holds it (a
+    second transaction opened while its first is still open) does not wait for itself, and a
+    wait longer than the busy timeout goes on without it, to SQLite's own lock and busy timeout,
+    exactly as without this lock. Other processes (a piped `ingest`) still meet SQLite's lock.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._guard = threading.Lock()  # protects the owner fields
+        self._timeout = timeout
+        self._owner: Any = None  # the DBAPI connection holding the lock
+        self._owner_thread: int | None = None
+
+    def acquire(self, dbapi_connection: Any) -> bool:
+        """Wait for the turn of `dbapi_connection`; False when it goes on without the lock."""
+        dbapi_connection = _unwrapped(dbapi_connection)
+        with self._guard:
+            if self._owner_thread == threading.get_ident():
+                return False
+        if not self._lock.acquire(timeout=self._timeout):
+            return False
+        with self._guard:
+            self._owner, self._owner_thread = dbapi_connection, threading.get_ident()
+        return True
+
+    def release(self, dbapi_connection: Any) -> None:
+        """Give the turn back if `dbapi_connection` holds it; otherwise do nothing."""
+        dbapi_connection = _unwrapped(dbapi_connection)
+        with self._guard:
+            if self._owner is None or self._owner is not dbapi_connection:
+                return
+            self._owner, self._owner_thread = None, None
+            self._lock.release()
+
+
+def _unwrapped(connection: Any) -> Any:
+    """The raw DBAPI connection: the dialect's commit and rollback get the pool's proxy of it."""
+    return getattr(connection, "dbapi_connection", None) or connection
+
+
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    write_lock = SqliteWriteLock(busy_timeout_ms / 1000)
+    engine.dialect.do_commit = _after(engine.dialect.do_commit, write_lock)  # type: ignore[method-assign]
+    engine.dialect.do_rollback = _after(engine.dialect.do_rollback, write_lock)  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "close")
+    @event.listens_for(engine, "invalidate")
+    def _on_gone(dbapi_connection: Any, _record: Any, *_args: Any) -> None:
+        write_lock.release(dbapi_connection)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -65,7 +128,25 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        write_lock.acquire(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            write_lock.release(dbapi_connection)
+            raise
+
+
+def _after(finish: Any, write_lock: SqliteWriteLock) -> Any:
+    """`finish` (the dialect's COMMIT or ROLLBACK), then the write lock goes to the next writer."""
+
+    def finish_then_release(dbapi_connection: Any) -> None:
+        try:
+            finish(dbapi_connection)
+        finally:
+            write_lock.release(dbapi_connection)
+
+    return finish_then_release
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
