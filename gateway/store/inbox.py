@@ -139,7 +139,18 @@ class InboxStore:
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     continue
-                row = session.get_one(InboxItem, item_id, populate_existing=True)
+                # Just the columns the pipeline needs, not an ORM object kept in the session.
+                row = session.execute(
+                    select(
+                        InboxItem.id,
+                        InboxItem.raw,
+                        InboxItem.mail_from,
+                        InboxItem.rcpt_tos,
+                        InboxItem.source,
+                        InboxItem.attempts,
+                        InboxItem.received_at,
+                    ).where(InboxItem.id == item_id)
+                ).one()
                 claimed.append(
                     ClaimedItem(
                         id=row.id,

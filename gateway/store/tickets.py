@@ -8,7 +8,8 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import Priority, Status, Tier
@@ -187,15 +188,24 @@ def mark_inbox_done(
     message_id: str | None,
     note: str | None = None,
 ) -> None:
-    item = session.get_one(InboxItem, inbox_id)
-    item.state = "done"
-    item.outcome = outcome
-    item.ticket_id = ticket_id
-    item.message_id = message_id[:998] if message_id else None
-    item.lease_until = None
-    item.error = note
-    item.error_detail = None
-    item.processed_at = utcnow()
+    # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
+    result = session.execute(
+        update(InboxItem)
+        .where(InboxItem.id == inbox_id)
+        .values(
+            state="done",
+            outcome=outcome,
+            ticket_id=ticket_id,
+            message_id=message_id[:998] if message_id else None,
+            lease_until=None,
+            error=note,
+            error_detail=None,
+            processed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NoResultFound(f"inbox row {inbox_id} is gone")
 
 
 def queue(session: Session, *, status: str | None = None) -> Sequence[Ticket]:
