@@ -124,45 +124,43 @@ class InboxStore:
             if not is_sqlite(self.engine):
                 query = query.with_for_update(skip_locked=True)
             candidates = list(session.scalars(query))
-            claimed: list[ClaimedItem] = []
-            for item_id in candidates:
-                result = session.execute(
-                    update(InboxItem)
-                    .where(InboxItem.id == item_id, claimable)
-                    .values(
-                        state=PROCESSING,
-                        claimed_by=worker,
-                        lease_until=now + lease,
-                        attempts=InboxItem.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
+            if not candidates:
+                return []
+            # One UPDATE for all candidates; a row claimed meanwhile fails `claimable` and is left
+            # out. RETURNING hands back what the pipeline needs without another read of the rows.
+            rows = session.execute(
+                update(InboxItem)
+                .where(InboxItem.id.in_(candidates), claimable)
+                .values(
+                    state=PROCESSING,
+                    claimed_by=worker,
+                    lease_until=now + lease,
+                    attempts=InboxItem.attempts + 1,
                 )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    continue
-                # Just the columns the pipeline needs, not an ORM object kept in the session.
-                row = session.execute(
-                    select(
-                        InboxItem.id,
-                        InboxItem.raw,
-                        InboxItem.mail_from,
-                        InboxItem.rcpt_tos,
-                        InboxItem.source,
-                        InboxItem.attempts,
-                        InboxItem.received_at,
-                    ).where(InboxItem.id == item_id)
-                ).one()
-                claimed.append(
-                    ClaimedItem(
-                        id=row.id,
-                        raw=row.raw,
-                        envelope=Envelope(
-                            mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos), source=row.source
-                        ),
-                        attempts=row.attempts,
-                        received_at=row.received_at,
-                    )
+                .returning(
+                    InboxItem.id,
+                    InboxItem.raw,
+                    InboxItem.mail_from,
+                    InboxItem.rcpt_tos,
+                    InboxItem.source,
+                    InboxItem.attempts,
+                    InboxItem.received_at,
                 )
-            return claimed
+                .execution_options(synchronize_session=False)
+            )
+            by_id = {row.id: row for row in rows}
+            return [
+                ClaimedItem(
+                    id=row.id,
+                    raw=row.raw,
+                    envelope=Envelope(
+                        mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos), source=row.source
+                    ),
+                    attempts=row.attempts,
+                    received_at=row.received_at,
+                )
+                for row in (by_id[item_id] for item_id in candidates if item_id in by_id)
+            ]
 
     def retry_later(self, item_id: int, *, delay: timedelta, error: str) -> None:
         """Give a claimed row back after a transient fault, to be tried again after `delay`."""
