@@ -12,6 +12,7 @@ wait for hundreds of milliseconds behind the processor.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import TransientError
@@ -67,10 +68,11 @@ class SqliteWriteLock:
     DBAPI connection whose transaction took it and released once that connection's COMMIT or
     ROLLBACK has run, or the connection is closed or invalidated, whichever thread does that.
 
-    It only ever shortens waits, never adds a way to hang: a thread that already holds it (a
-    second transaction opened while its first is still open) does not wait for itself, and a
-    wait longer than the busy timeout goes on without it, to SQLite's own lock and busy timeout,
-    exactly as without this lock. Other processes (a piped `ingest`) still meet SQLite's lock.
+    It never adds a way to hang: a thread that already holds it (a second transaction opened
+    while its first is still open) does not wait for itself but meets SQLite's lock and busy
+    timeout as before, and a wait longer than the busy timeout fails as SQLite's own would
+    ("database is locked"), so no writer waits longer than before. Other processes (a piped
+    `ingest`) still meet SQLite's lock.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -80,17 +82,16 @@ class SqliteWriteLock:
         self._owner: Any = None  # the DBAPI connection holding the lock
         self._owner_thread: int | None = None
 
-    def acquire(self, dbapi_connection: Any) -> bool:
-        """Wait for the turn of `dbapi_connection`; False when it goes on without the lock."""
+    def acquire(self, dbapi_connection: Any) -> None:
+        """Wait for the turn of `dbapi_connection`; raises as SQLite would once the wait is too long."""
         dbapi_connection = _unwrapped(dbapi_connection)
         with self._guard:
             if self._owner_thread == threading.get_ident():
-                return False
+                return
         if not self._lock.acquire(timeout=self._timeout):
-            return False
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         with self._guard:
             self._owner, self._owner_thread = dbapi_connection, threading.get_ident()
-        return True
 
     def release(self, dbapi_connection: Any) -> None:
         """Give the turn back if `dbapi_connection` holds it; otherwise do nothing."""

@@ -85,3 +85,25 @@ def test_a_nested_transaction_on_the_same_thread_fails_as_before_instead_of_hang
             inner.execute(text("INSERT INTO t VALUES (2)"))
     assert time.monotonic() - started < 5
     assert _write_from_other_thread(sessions) < 1
+
+
+def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'busy.db'}", sqlite_busy_timeout=0.5)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    sessions = make_session_factory(engine)
+    with unit_of_work(sessions) as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        failed: list[float] = []
+
+        def write() -> None:
+            started = time.monotonic()
+            with pytest.raises(TransientError, match="OperationalError"), unit_of_work(sessions) as other:
+                other.execute(text("INSERT INTO t VALUES (2)"))
+            failed.append(time.monotonic() - started)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=10)
+    assert failed and 0.4 < failed[0] < 0.9  # the busy timeout once, not twice
+    assert _write_from_other_thread(sessions) < 1
