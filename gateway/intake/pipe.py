@@ -20,6 +20,7 @@ EX_OK = 0
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
 
+
 @dataclass(frozen=True)
 class PipeInput:
     label: str  # the file name, "-" for stdin, "FILE[#n]" for the n-th mail of an mbox
