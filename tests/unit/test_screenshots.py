@@ -11,7 +11,6 @@ import email.policy
 import hashlib
 import io
 import struct
-import zlib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,6 +27,7 @@ from gateway.pipeline.screenshots import (
     sniff_image,
     sort_attachments,
 )
+from tests.images import png_claiming
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -48,21 +48,6 @@ def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` pixels (valid CRCs, no pixel data)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def png_chunk_types(data: bytes) -> list[bytes]:
