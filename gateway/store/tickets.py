@@ -25,6 +25,11 @@ from gateway.store.models import (
 )
 
 
+def _clip_message_id(message_id: str | None) -> str | None:
+    """A Message-ID as its columns hold it (998 characters, the longest line RFC 5322 allows)."""
+    return message_id[:998] if message_id else None
+
+
 def dedup_key(message_id: str | None, content_hash: str) -> str:
     """The identity of a mail: its Message-ID together with its content (SPEC §2 Idempotence)."""
     return hashlib.sha256(f"{message_id or ''}\0{content_hash}".encode()).hexdigest()
@@ -56,7 +61,7 @@ def record_seen(
     session.add(
         SeenMail(
             dedup_key=key,
-            message_id=message_id[:998] if message_id else None,
+            message_id=_clip_message_id(message_id),
             content_hash=content_hash,
             inbox_id=inbox_id,
             outcome=outcome,
@@ -114,7 +119,7 @@ def add_message(
     message = Message(
         ticket_id=ticket_id,
         inbox_id=inbox_id,
-        message_id=message_id[:998] if message_id else None,
+        message_id=_clip_message_id(message_id),
         kind=kind,
         author_address=author_address[:320],
         author_name=author_name[:300],
@@ -196,7 +201,7 @@ def mark_inbox_done(
             state="done",
             outcome=outcome,
             ticket_id=ticket_id,
-            message_id=message_id[:998] if message_id else None,
+            message_id=_clip_message_id(message_id),
             lease_until=None,
             error=note,
             error_detail=None,

@@ -16,6 +16,15 @@ def store_files(
     ctx: MailContext, deps: ProcessorDeps, *, ticket_id: int, message_db_id: int
 ) -> SortedAttachments:
     limits = deps.settings.limits
+    # The sender's earlier images are looked up only when there is something to compare: most
+    # mail has no attachment, and this query is on every mail's path.
+    known_logos = (
+        store.repeated_small_images(
+            ctx.session, (ctx.sender or requester_of(ctx.parsed, ctx.item.envelope)).address
+        )
+        if ctx.parsed.attachments
+        else frozenset()
+    )
     files = sort_attachments(
         ctx.parsed.attachments,
         limits=ImageLimits(
@@ -24,9 +33,7 @@ def store_files(
             max_attachments=limits.max_attachments,
             max_attachment_bytes=limits.max_attachment_bytes,
         ),
-        known_logo_hashes=store.repeated_small_images(
-            ctx.session, (ctx.sender or requester_of(ctx.parsed, ctx.item.envelope)).address
-        ),
+        known_logo_hashes=known_logos,
     )
     add_files(
         ctx.session,
