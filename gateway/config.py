@@ -226,9 +226,10 @@ class ImapAccount:
 
 @dataclass(frozen=True)
 class ProcessingSettings:
-    workers: int
+    workers: int  # processor threads in each worker process (in `serve` itself when processes = 0)
     max_attempts: int
     retry_base_seconds: float
+    processes: int = 1  # worker processes of `serve`; 0 runs the processor threads in `serve` itself
 
 
 @dataclass(frozen=True)
@@ -918,6 +919,7 @@ def _read_processing(t: _Table) -> ProcessingSettings:
         workers=t.integer("workers", 1),
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
+        processes=t.integer("processes", 1, minimum=0),
     )
     t.finish()
     return settings

@@ -1,7 +1,8 @@
 """The composition root of `ticketgate serve`: SMTP/LMTP intake, the processing workers, shutdown.
 
 Intake and processing meet only in the inbox table: the SMTP side commits and answers, then
-wakes the workers, which claim rows on their own threads. On SIGTERM the listener stops first
+wakes the workers, which claim rows in worker processes of their own (gateway/workers.py; or on
+threads of this process with `processing.processes = 0`). On SIGTERM the listener stops first
 (open transactions finish or get 421), the writer commits what it holds, then the workers stop.
 """
 
@@ -12,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
@@ -25,6 +27,7 @@ from gateway.scheduler import AutoCloser
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 from gateway.systemd import sd_notify
+from gateway.workers import Wakeable, WorkerProcesses
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 class _WakingInbox:
     """The inbox as the SMTP writer sees it: after each commit, wake the processing workers."""
 
-    def __init__(self, inbox: InboxStore, wake: threading.Event) -> None:
+    def __init__(self, inbox: InboxStore, wake: Wakeable) -> None:
         self._inbox = inbox
         self._wake = wake
 
@@ -77,28 +80,57 @@ def _announce(settings: Settings) -> None:
         log.warning("gateway.secret is the development secret: set your own before real use")
 
 
+class _Processing(Protocol):
+    wake: Wakeable
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float) -> None: ...
+
+
+class _ProcessorThreads:
+    """`processing.processes = 0`: the processor threads run in the daemon's own process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(
+                target=runtime.processor(f"worker-{n}").run,
+                args=(self._stop, self.wake),
+                name=f"processor-{n}",
+                daemon=True,
+            )
+            for n in range(runtime.settings.processing.workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        self.wake.set()
+        for thread in self._threads:
+            thread.join()
+
+
 async def _serve(runtime: Runtime) -> int:
     settings = runtime.settings
+    processing: _Processing = (
+        WorkerProcesses(
+            settings, count=settings.processing.processes, log_level=logging.getLogger().getEffectiveLevel()
+        )
+        if settings.processing.processes > 0
+        else _ProcessorThreads(runtime)
+    )
+    processing.start()
     stop_workers = threading.Event()
-    wake = threading.Event()
-    writer = InboxWriter(_WakingInbox(runtime.inbox, wake))
+    writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
     await writer.start()
     smtp = await start_smtp(settings.smtp, GatewayAddresses(settings.gateway.addresses), writer)
     log.info("%s intake listening on %s:%d", "LMTP" if smtp.lmtp else "SMTP", smtp.host, smtp.port)
     stop_pollers = threading.Event()
-    pollers = _start_imap_pollers(runtime, wake, stop_pollers)
-
-    workers = [
-        threading.Thread(
-            target=runtime.processor(f"worker-{n}").run,
-            args=(stop_workers, wake),
-            name=f"processor-{n}",
-            daemon=True,
-        )
-        for n in range(settings.processing.workers)
-    ]
-    for worker in workers:
-        worker.start()
+    pollers = _start_imap_pollers(runtime, processing.wake, stop_pollers)
     # The outbox sender: one thread, since it mostly waits on the relay.
     sender = threading.Thread(
         target=runtime.sender("sender").run, args=(stop_workers,), name="outbox-sender", daemon=True
@@ -125,19 +157,15 @@ async def _serve(runtime: Runtime) -> int:
     stop_pollers.set()
     for poller in pollers:
         await asyncio.to_thread(poller.join)
+    await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
     stop_workers.set()
-    wake.set()
-    for worker in workers:
-        await asyncio.to_thread(worker.join)
     await asyncio.to_thread(sender.join)
     await asyncio.to_thread(scheduler.join)
     log.info("stopped")
     return 0
 
 
-def _start_imap_pollers(
-    runtime: Runtime, wake: threading.Event, stop: threading.Event
-) -> list[threading.Thread]:
+def _start_imap_pollers(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> list[threading.Thread]:
     """One poller thread per `[[imap]]` account; each wakes the workers after it commits mail."""
     state = ImapStateStore(runtime.engine)
     threads: list[threading.Thread] = []

@@ -4,16 +4,20 @@ SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power loss, w
 `250` promises) and every transaction begins IMMEDIATE, so two writers (the daemon and a piped
 `ingest`) queue on the busy timeout instead of failing on a lock upgrade.
 
-Within one process the writers (the group-commit writer, the processor, the sender) also queue on
-an in-process lock in front of `BEGIN IMMEDIATE` (`SqliteWriteLock`): SQLite's busy handler
-sleeps in growing steps (up to 100 ms) instead of waking when the lock frees, which made a `250`
-wait for hundreds of milliseconds behind the processor.
+The daemon's writers (the group-commit writer, the processors — in worker processes too — the
+sender) also queue on a lock of their own in front of `BEGIN IMMEDIATE` (`SqliteWriteLock`):
+SQLite's busy handler sleeps in growing steps (up to 100 ms) instead of waking when the lock frees,
+which made a `250` wait for hundreds of milliseconds behind the processor.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,7 +56,13 @@ def make_engine(
             connect_args={"timeout": sqlite_busy_timeout, "isolation_level": None},
             **kwargs,
         )
-        _configure_sqlite(engine, busy_timeout_ms=int(sqlite_busy_timeout * 1000))
+        database = parsed.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        _configure_sqlite(
+            engine,
+            busy_timeout_ms=int(sqlite_busy_timeout * 1000),
+            lock_path=f"{os.path.abspath(database)}-writelock" if on_disk else None,
+        )
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "postgresql":
@@ -61,26 +71,34 @@ def make_engine(
 
 
 class SqliteWriteLock:
-    """The process's turn on SQLite's single write lock, taken before `BEGIN IMMEDIATE`.
+    """The turn on SQLite's single write lock, taken before `BEGIN IMMEDIATE`.
 
-    A `threading.Lock` hands over to the next waiter as soon as it is released, so writers in
-    this process queue in order rather than polling SQLite's busy handler. It is owned by the
-    DBAPI connection whose transaction took it and released once that connection's COMMIT or
-    ROLLBACK has run, or the connection is closed or invalidated, whichever thread does that.
+    Within a process a `threading.Lock` hands over to the next waiter as soon as it is released,
+    so writers queue in order rather than polling SQLite's busy handler. Across processes (the
+    daemon's worker processes, a piped `ingest`) an advisory `flock` on a file beside the database
+    (`<database>-writelock`) does the same; a process that finds it held retries every fraction
+    of a millisecond, which is still a hundred times quicker than SQLite's busy handler. A process
+    that does not take it (an older ticketgate, the sqlite3 shell) meets SQLite's lock as before.
+
+    The turn is owned by the DBAPI connection whose transaction took it and given back once that
+    connection's COMMIT or ROLLBACK has run, or the connection is closed or invalidated, whichever
+    thread does that.
 
     It never adds a way to hang: a thread that already holds it (a second transaction opened
     while its first is still open) does not wait for itself but meets SQLite's lock and busy
     timeout as before, and a wait longer than the busy timeout fails as SQLite's own would
-    ("database is locked"), so no writer waits longer than before. Other processes (a piped
-    `ingest`) still meet SQLite's lock.
+    ("database is locked"), so no writer waits longer than before.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, lock_path: str | None = None) -> None:
         self._lock = threading.Lock()
         self._guard = threading.Lock()  # protects the owner fields
         self._timeout = timeout
         self._owner: Any = None  # the DBAPI connection holding the lock
         self._owner_thread: int | None = None
+        self._lock_path = lock_path
+        self._lock_fd: int | None = None  # opened on first use, so a read-only user never creates it
+        self._lock_pid = 0  # a forked child must open its own: flock belongs to the open file
 
     def acquire(self, dbapi_connection: Any) -> None:
         """Wait for the turn of `dbapi_connection`; raises as SQLite would once the wait is too long."""
@@ -88,8 +106,14 @@ class SqliteWriteLock:
         with self._guard:
             if self._owner_thread == threading.get_ident():
                 return
+        deadline = time.monotonic() + self._timeout
         if not self._lock.acquire(timeout=self._timeout):
-            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+            raise _locked()
+        try:
+            self._lock_other_processes(deadline)
+        except BaseException:
+            self._lock.release()
+            raise
         with self._guard:
             self._owner, self._owner_thread = dbapi_connection, threading.get_ident()
 
@@ -100,7 +124,43 @@ class SqliteWriteLock:
             if self._owner is None or self._owner is not dbapi_connection:
                 return
             self._owner, self._owner_thread = None, None
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             self._lock.release()
+
+    def _lock_other_processes(self, deadline: float) -> None:
+        fd = self._lock_file()
+        if fd is None:
+            return
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                raise _locked()
+            time.sleep(pause)
+            pause = min(pause * 2, 0.0005)
+
+    def _lock_file(self) -> int | None:
+        if self._lock_path is None:
+            return None
+        if self._lock_fd is None or self._lock_pid != os.getpid():
+            try:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EROFS, errno.ENOENT):
+                    raise
+                self._lock_path = None  # a read-only place: SQLite's own lock still guards writes
+                return None
+            self._lock_pid = os.getpid()
+        return self._lock_fd
+
+
+def _locked() -> OperationalError:
+    return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
 
 
 def _unwrapped(connection: Any) -> Any:
@@ -108,8 +168,8 @@ def _unwrapped(connection: Any) -> Any:
     return getattr(connection, "dbapi_connection", None) or connection
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
-    write_lock = SqliteWriteLock(busy_timeout_ms / 1000)
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, lock_path: str | None) -> None:
+    write_lock = SqliteWriteLock(busy_timeout_ms / 1000, lock_path)
     engine.dialect.do_commit = _after(engine.dialect.do_commit, write_lock)  # type: ignore[method-assign]
     engine.dialect.do_rollback = _after(engine.dialect.do_rollback, write_lock)  # type: ignore[method-assign]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
@@ -22,6 +22,20 @@ STATUSES = (QUEUED, RETRY, SENT, FAILED, DEAD, BOUNCED)
 DUE_STATUSES = (QUEUED, RETRY)
 # Statuses `outbox retry` puts back in the queue when no ids are named.
 RETRYABLE = (FAILED, DEAD, RETRY)
+
+# Asked for every new ticket: Core statements built once (see gateway/store/tickets.py for why).
+_outbox = OutboxRow.__table__
+_ACKS_SINCE = (
+    select(func.count())
+    .select_from(_outbox)
+    .where(
+        func.lower(_outbox.c.to_address) == bindparam("address"),
+        _outbox.c.template == bindparam("template"),
+        _outbox.c.created_at >= bindparam("since"),
+    )
+)
+_undeliverable = UndeliverableAddress.__table__
+_CLEAR_UNDELIVERABLE = delete(_undeliverable).where(_undeliverable.c.address == bindparam("address"))
 
 
 def add(
@@ -142,16 +156,8 @@ def requeue(
 
 def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
     """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
-    count = session.scalar(
-        select(func.count())
-        .select_from(OutboxRow)
-        .where(
-            func.lower(OutboxRow.to_address) == address.lower(),
-            OutboxRow.template == template,
-            OutboxRow.created_at >= since,
-        )
-    )
-    return int(count or 0)
+    params = {"address": address.lower(), "template": template, "since": since}
+    return int(session.connection().execute(_ACKS_SINCE, params).scalar() or 0)
 
 
 def is_undeliverable(session: Session, address: str) -> UndeliverableAddress | None:
@@ -170,10 +176,8 @@ def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id:
 
 def clear_undeliverable(session: Session, address: str) -> bool:
     """The address wrote to us again: it is deliverable from now on. True when it was marked."""
-    result = session.execute(
-        delete(UndeliverableAddress).where(UndeliverableAddress.address == address.strip().lower())
-    )
-    return bool(getattr(result, "rowcount", 0))
+    result = session.connection().execute(_CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
+    return bool(result.rowcount)
 
 
 def ticket_messages(session: Session, ticket_id: int) -> Sequence[Message]:

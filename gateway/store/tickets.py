@@ -1,16 +1,25 @@
-"""Reads and writes of tickets, their messages, files and events, inside a caller's transaction."""
+"""Reads and writes of tickets, their messages, files and events, inside a caller's transaction.
+
+The writes every mail makes (its de-duplication key, ticket, message, events, the inbox row's
+outcome) are Core statements built once at import and run on the session's connection: the ORM's
+unit of work costs several times the SQL itself per row, and these rows need none of it. Where
+later steps of the same transaction want the ORM object (the notification planner reads the
+ticket), the inserted row is placed in the session's identity map as loaded, not read back.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Executable, bindparam, func, insert, select, update
 from sqlalchemy.exc import NoResultFound
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from gateway.domain import Priority, Status, Tier
 from gateway.store.models import (
@@ -25,6 +34,58 @@ from gateway.store.models import (
 )
 
 
+def _execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """A Core statement in the session's transaction, with no unit-of-work bookkeeping."""
+    return session.connection().execute(statement, params)  # type: ignore[return-value]
+
+
+def _attach(session: Session, instance: Any) -> None:
+    """Put a row just inserted by a Core statement into the session as if it had been loaded, so
+    `session.get` finds it without a query (every column must be set on `instance`).
+
+    The identity map holds its objects weakly; `session.info` keeps this one alive until the
+    session ends, or the planner's `get` would miss it once the stage that made it returns."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    session.info.setdefault("inserted_rows", []).append(instance)
+
+
+_seen = SeenMail.__table__
+_FIND_SEEN = select(_seen.c.inbox_id, _seen.c.ticket_id).where(_seen.c.dedup_key == bindparam("key"))
+_MESSAGE_ID_REUSED = (
+    select(_seen.c.inbox_id, _seen.c.ticket_id)
+    .where(_seen.c.message_id == bindparam("message_id"), _seen.c.content_hash != bindparam("content_hash"))
+    .limit(1)
+)
+_INSERT_SEEN = insert(_seen)
+_INSERT_TICKET = insert(Ticket.__table__)
+_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_EVENT = insert(Event.__table__)
+_inbox = InboxItem.__table__
+_MARK_INBOX_DONE = (
+    update(_inbox)
+    .where(_inbox.c.id == bindparam("row_id"))
+    .values(  # bound names differ from the columns': SQLAlchemy reserves those for itself
+        state="done",
+        outcome=bindparam("new_outcome"),
+        ticket_id=bindparam("new_ticket_id"),
+        message_id=bindparam("new_message_id"),
+        lease_until=None,
+        error=bindparam("note"),
+        error_detail=None,
+        processed_at=bindparam("now"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class SeenRow:
+    """The first result of a mail already processed."""
+
+    inbox_id: int
+    ticket_id: int | None
+
+
 def _clip_message_id(message_id: str | None) -> str | None:
     """A Message-ID as its columns hold it (998 characters, the longest line RFC 5322 allows)."""
     return message_id[:998] if message_id else None
@@ -35,17 +96,16 @@ def dedup_key(message_id: str | None, content_hash: str) -> str:
     return hashlib.sha256(f"{message_id or ''}\0{content_hash}".encode()).hexdigest()
 
 
-def find_seen(session: Session, key: str) -> SeenMail | None:
-    return session.scalar(select(SeenMail).where(SeenMail.dedup_key == key))
+def find_seen(session: Session, key: str) -> SeenRow | None:
+    row = _execute(session, _FIND_SEEN, {"key": key}).first()
+    return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
 
 
-def message_id_reused(session: Session, message_id: str, content_hash: str) -> SeenMail | None:
+def message_id_reused(session: Session, message_id: str, content_hash: str) -> SeenRow | None:
     """An earlier, different mail that carried the same Message-ID (some senders reuse them)."""
-    return session.scalar(
-        select(SeenMail)
-        .where(SeenMail.message_id == message_id, SeenMail.content_hash != content_hash)
-        .limit(1)
-    )
+    params = {"message_id": _clip_message_id(message_id), "content_hash": content_hash}
+    row = _execute(session, _MESSAGE_ID_REUSED, params).first()
+    return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
 
 
 def record_seen(
@@ -58,15 +118,18 @@ def record_seen(
     outcome: str,
     ticket_id: int | None,
 ) -> None:
-    session.add(
-        SeenMail(
-            dedup_key=key,
-            message_id=_clip_message_id(message_id),
-            content_hash=content_hash,
-            inbox_id=inbox_id,
-            outcome=outcome,
-            ticket_id=ticket_id,
-        )
+    _execute(
+        session,
+        _INSERT_SEEN,
+        {
+            "dedup_key": key,
+            "message_id": _clip_message_id(message_id),
+            "content_hash": content_hash,
+            "inbox_id": inbox_id,
+            "outcome": outcome,
+            "ticket_id": ticket_id,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -81,23 +144,29 @@ def create_ticket(
     requester_address: str,
     requester_name: str,
     created_at: datetime,
+    follow_up_of_id: int | None = None,
+    possible_follow_up_of_id: int | None = None,
 ) -> Ticket:
-    ticket = Ticket(
-        title=title,
-        description=description,
-        priority=priority.value,
-        priority_rank=priority.rank,
-        category=category,
-        status=Status.OPEN.value,
-        tier=tier.value,
-        tier_rank=tier.rank,
-        requester_address=requester_address[:320],
-        requester_name=requester_name[:300],
-        created_at=created_at,
-        updated_at=created_at,
-    )
-    session.add(ticket)
-    session.flush()
+    values = {
+        "title": title,
+        "description": description,
+        "priority": priority.value,
+        "priority_rank": priority.rank,
+        "category": category,
+        "status": Status.OPEN.value,
+        "tier": tier.value,
+        "tier_rank": tier.rank,
+        "requester_address": requester_address[:320],
+        "requester_name": requester_name[:300],
+        "assignee": None,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "follow_up_of_id": follow_up_of_id,
+        "possible_follow_up_of_id": possible_follow_up_of_id,
+    }
+    (ticket_id,) = _execute(session, _INSERT_TICKET, values).inserted_primary_key  # type: ignore[misc]
+    ticket = Ticket(id=ticket_id, **values)
+    _attach(session, ticket)
     return ticket
 
 
@@ -116,21 +185,23 @@ def add_message(
     text: str,
     threaded_by: str,
 ) -> Message:
-    message = Message(
-        ticket_id=ticket_id,
-        inbox_id=inbox_id,
-        message_id=_clip_message_id(message_id),
-        kind=kind,
-        author_address=author_address[:320],
-        author_name=author_name[:300],
-        role=role,
-        visibility=visibility,
-        subject=subject,
-        text=text,
-        threaded_by=threaded_by,
-    )
-    session.add(message)
-    session.flush()
+    values = {
+        "ticket_id": ticket_id,
+        "inbox_id": inbox_id,
+        "message_id": _clip_message_id(message_id),
+        "kind": kind,
+        "author_address": author_address[:320],
+        "author_name": author_name[:300],
+        "role": role,
+        "visibility": visibility,
+        "subject": subject,
+        "text": text,
+        "threaded_by": threaded_by,
+        "created_at": utcnow(),
+    }
+    (message_db_id,) = _execute(session, _INSERT_MESSAGE, values).inserted_primary_key  # type: ignore[misc]
+    message = Message(id=message_db_id, **values)
+    _attach(session, message)
     return message
 
 
@@ -145,17 +216,19 @@ def add_event(
     new: str | None = None,
     inbox_id: int | None = None,
 ) -> None:
-    session.add(
-        Event(
-            ticket_id=ticket_id,
-            kind=kind,
-            field=field,
-            old=old,
-            new=new,
-            actor=actor,
-            inbox_id=inbox_id,
-            created_at=utcnow(),
-        )
+    _execute(
+        session,
+        _INSERT_EVENT,
+        {
+            "ticket_id": ticket_id,
+            "kind": kind,
+            "field": field,
+            "old": old,
+            "new": new,
+            "actor": actor,
+            "inbox_id": inbox_id,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -194,22 +267,15 @@ def mark_inbox_done(
     note: str | None = None,
 ) -> None:
     # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
-    result = session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == inbox_id)
-        .values(
-            state="done",
-            outcome=outcome,
-            ticket_id=ticket_id,
-            message_id=_clip_message_id(message_id),
-            lease_until=None,
-            error=note,
-            error_detail=None,
-            processed_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    params = {
+        "row_id": inbox_id,
+        "new_outcome": outcome,
+        "new_ticket_id": ticket_id,
+        "new_message_id": _clip_message_id(message_id),
+        "note": note,
+        "now": utcnow(),
+    }
+    if _execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
         raise NoResultFound(f"inbox row {inbox_id} is gone")
 
 

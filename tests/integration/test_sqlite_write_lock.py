@@ -1,7 +1,9 @@
-"""The in-process SQLite write lock: writers take turns, and no way out of a transaction keeps it."""
+"""The SQLite write lock: writers take turns, across processes too; no way out of a transaction keeps it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import TransientError
 from gateway.store.db import make_engine, make_session_factory, unit_of_work
+from tests.helpers import PROJECT_ROOT
 
 
 @pytest.fixture
@@ -107,3 +110,45 @@ def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:
         writer.join(timeout=10)
     assert failed and 0.4 < failed[0] < 0.9  # the busy timeout once, not twice
     assert _write_from_other_thread(sessions) < 1
+
+
+_HOLD_IN_ANOTHER_PROCESS = """
+import sys, time
+from sqlalchemy import text
+from gateway.store.db import make_engine, make_session_factory, unit_of_work
+sessions = make_session_factory(make_engine(sys.argv[1], sqlite_busy_timeout=5))
+with unit_of_work(sessions) as session:
+    session.execute(text("INSERT INTO t VALUES (3)"))
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+print("committed", time.monotonic(), flush=True)
+"""
+
+
+def test_a_writer_in_another_process_goes_as_soon_as_the_holder_commits(tmp_path: Path) -> None:
+    """The daemon's worker processes and `serve` hand the lock over through the lock file, not
+    through SQLite's busy handler, which would sleep up to 100 ms past the commit."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url, sqlite_busy_timeout=5)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    sessions = make_session_factory(engine)
+    delays = []
+    for _ in range(3):
+        with subprocess.Popen(
+            [sys.executable, "-c", _HOLD_IN_ANOTHER_PROCESS, url, "0.4"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+        ) as holder:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "holding"
+            started = time.monotonic()
+            with unit_of_work(sessions) as session:
+                session.execute(text("INSERT INTO t VALUES (4)"))
+            done = time.monotonic()
+            committed = float(holder.stdout.readline().split()[1])
+        assert done - started > 0.2  # it did wait for the other process
+        delays.append(done - committed)
+    assert min(delays) < 0.02, delays  # its own commit included; the busy handler took 30+ ms
+    assert (tmp_path / "shared.db-writelock").exists()

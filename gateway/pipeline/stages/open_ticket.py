@@ -30,6 +30,8 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         requester_address=plan.requester.address,
         requester_name=plan.requester.name,
         created_at=ctx.item.received_at,
+        follow_up_of_id=ctx.thread.follow_up_of if ctx.thread is not None else None,
+        possible_follow_up_of_id=ctx.thread.possible_follow_up_of if ctx.thread is not None else None,
     )
     message = store.add_message(
         ctx.session,
@@ -55,7 +57,7 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         actor=actor,
         inbox_id=ctx.item.id,
     )
-    _link_follow_up(ctx, deps, ticket, actor=actor)
+    _record_follow_up(ctx, deps, ticket, actor=actor)
     for tag in plan.tags:
         store.add_event(
             ctx.session,
@@ -91,8 +93,10 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
     return ProcessResult(ctx.item.id, Outcome.TICKET, ticket.id, f"new ticket {ticket.id}")
 
 
-def _link_follow_up(ctx: MailContext, deps: ProcessorDeps, ticket: Ticket, *, actor: str) -> None:
-    """A reply to a Closed ticket is its follow-up; a stranger's reference only a possible one (SPEC §4)."""
+def _record_follow_up(ctx: MailContext, deps: ProcessorDeps, ticket: Ticket, *, actor: str) -> None:
+    """A reply to a Closed ticket is its follow-up; a stranger's reference only a possible one (SPEC §4).
+
+    The link itself is a column of the new ticket (set by `create_ticket`); this is its event."""
     match = ctx.thread
     if match is None:
         return
@@ -104,7 +108,6 @@ def _link_follow_up(ctx: MailContext, deps: ProcessorDeps, ticket: Ticket, *, ac
     for kind, linked in links:
         if linked is None:
             continue
-        setattr(ticket, f"{kind}_id", linked)
         how = match.link_by.value if match.link_by is not None else "new"
         store.add_event(
             ctx.session,

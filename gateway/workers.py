@@ -1,0 +1,145 @@
+"""Processing in worker processes, so it runs on its own cores instead of sharing one GIL with the
+SMTP event loop that must answer `250` promptly.
+
+`serve` starts `processing.processes` of them (each with `processing.workers` processor threads);
+they meet the rest of the daemon only in the database, as the threads did: the inbox rows they
+claim, and two cross-process events — `wake` (intake committed mail) and `stop` (the daemon is
+shutting down). On SQLite they queue for the write lock with the daemon (gateway/store/db.py).
+
+The daemon decides when they stop: after SMTP has stopped and the writer has committed what it
+held, it sets `stop`; each worker finishes the mail it is on and exits. A worker that dies
+(killed, out of memory) is started again after a pause; whatever it had claimed is claimed again
+when its lease runs out, so nothing is lost. A worker whose daemon has gone (killed with
+SIGKILL) notices and exits rather than linger.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.synchronize import Event as ProcessEvent
+from typing import Protocol
+
+from gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+RESTART_PAUSE_SECONDS = 1.0  # before a dead worker is started again, so a crash loop does not spin
+IDLE_POLL_SECONDS = 1.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class Wakeable(Protocol):
+    def set(self) -> None: ...
+
+
+class WorkerProcesses:
+    """Starts, watches and stops the processing worker processes of one daemon."""
+
+    def __init__(self, settings: Settings, *, count: int, log_level: int) -> None:
+        self._settings = settings
+        self._count = count
+        self._log_level = log_level
+        self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self.wake: ProcessEvent = self._context.Event()
+        self._stop = self._context.Event()
+        self._processes: list[SpawnProcess | None] = [None] * count
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        for slot in range(self._count):
+            self._start(slot)
+        self._watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
+        self._watcher.start()
+
+    def stop(self, timeout: float) -> None:
+        """Ask every worker to finish its mail and exit; kill those still running after `timeout`."""
+        self._stopping.set()
+        self._stop.set()
+        self.wake.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        deadline = time.monotonic() + timeout
+        for process in self._processes:
+            if process is None:
+                continue
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.error("worker process %d did not stop within %.0fs; killing it", process.pid, timeout)
+                process.kill()
+                process.join()
+
+    def _start(self, slot: int) -> None:
+        process = self._context.Process(
+            target=run_worker_process,
+            args=(self._settings, slot, os.getpid(), self._stop, self.wake, self._log_level),
+            name=f"ticketgate-worker-{slot}",
+            daemon=False,
+        )
+        process.start()
+        self._processes[slot] = process
+        log.info("processing worker process %d started (pid %d)", slot, process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            for slot, process in enumerate(self._processes):
+                if process is None or process.is_alive() or self._stopping.is_set():
+                    continue
+                log.error(
+                    "processing worker process %d (pid %d) exited with %s; starting it again",
+                    slot,
+                    process.pid,
+                    process.exitcode,
+                )
+                if self._stopping.wait(RESTART_PAUSE_SECONDS):
+                    return
+                self._start(slot)
+
+
+def run_worker_process(
+    settings: Settings,
+    slot: int,
+    daemon_pid: int,
+    stop: ProcessEvent,
+    wake: ProcessEvent,
+    log_level: int,
+) -> None:
+    """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    # The daemon orders the shutdown (intake first, then processing): a Ctrl-C or a SIGTERM sent to
+    # the whole process group must not stop a worker before the mail already accepted is handled.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from gateway.runtime import build_runtime  # after logging is set up: building it may log
+
+    runtime = build_runtime(settings)
+    done = threading.Event()
+    threads = [
+        threading.Thread(
+            target=runtime.processor(f"process-{slot}-worker-{n}").run,
+            args=(done, wake, IDLE_POLL_SECONDS),
+            name=f"processor-{slot}-{n}",
+            daemon=True,
+        )
+        for n in range(settings.processing.workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(0.5):
+            if os.getppid() != daemon_pid:
+                log.error("the daemon (pid %d) is gone; worker process %d stops", daemon_pid, slot)
+                break
+    finally:
+        done.set()
+        wake.set()  # the threads wait on it: let them see `done` now
+        for thread in threads:
+            thread.join()
+        runtime.close()

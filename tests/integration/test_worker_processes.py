@@ -1,0 +1,134 @@
+"""`serve` with its processing in worker processes (`processing.processes`): mail still becomes
+tickets, a killed worker is replaced without losing mail, a worker never outlives its daemon, and
+SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the daemon's worker processes and multiprocessing's helper)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The daemon's processing worker processes (by their command line, not the resource tracker)."""
+    workers = []
+    for child in _children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in command:
+            workers.append(child)
+    return workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait(condition: Callable[[], object], timeout: float = 20) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not reached within {timeout}s")
+
+
+def _send(port: int, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.sendmail("maria@customer.example", ["support@smilepass.example"], make_mail(subject))
+
+
+def _titles(config: Path) -> set[str]:
+    return {ticket["title"] for ticket in ticketgate("tickets", "list", "--json", config=config).json()}
+
+
+def _start(tmp_path: Path, database_url: str, processing: str) -> tuple[ServeProcess, Path]:
+    port = free_port()
+    config = write_config(
+        tmp_path, database_url, f"\n[processing]\n{processing}\n", listen=f"127.0.0.1:{port}"
+    )
+    return ServeProcess(["--config", str(config)], tmp_path, port), config
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_mail_becomes_tickets_in_worker_processes(tmp_path: Path, database_url: str, processes: int) -> None:
+    serve, config = _start(tmp_path, database_url, f"processes = {processes}")
+    try:
+        workers = _wait(lambda: len(_workers(serve.process.pid)) == processes and _workers(serve.process.pid))
+        subjects = {f"Refund question number {n}" for n in range(6)}
+        for subject in subjects:
+            _send(serve.port, subject)
+        _wait(lambda: _titles(config) >= subjects)
+        assert serve.stop() == 0
+    finally:
+        serve.stop()
+    assert not [pid for pid in workers if _alive(pid)], "a worker process outlived the daemon's SIGTERM"
+    log = serve.output()
+    assert log.count("processing worker process") >= processes
+    assert "Traceback" not in log
+
+
+def test_processes_zero_processes_on_threads_of_serve(tmp_path: Path, database_url: str) -> None:
+    serve, config = _start(tmp_path, database_url, "processes = 0\nworkers = 2")
+    try:
+        time.sleep(1.0)  # a worker process would have been started by now
+        assert _workers(serve.process.pid) == []
+        _send(serve.port, "Card declined twice")
+        _wait(lambda: "Card declined twice" in _titles(config))
+        assert serve.stop() == 0
+    finally:
+        serve.stop()
+
+
+def test_a_killed_worker_is_replaced_and_no_mail_is_lost(tmp_path: Path, database_url: str) -> None:
+    serve, config = _start(tmp_path, database_url, "processes = 1")
+    try:
+        [first] = _wait(lambda: _workers(serve.process.pid))
+        os.kill(first, signal.SIGKILL)
+        _send(serve.port, "Sent while the worker was dead")  # accepted: intake does not need it
+        [second] = _wait(lambda: [pid for pid in _workers(serve.process.pid) if pid != first])
+        _wait(lambda: "Sent while the worker was dead" in _titles(config))
+        assert second != first
+        assert serve.stop() == 0
+    finally:
+        serve.stop()
+    assert "exited with -9; starting it again" in serve.output()
+
+
+def test_a_worker_does_not_outlive_a_killed_daemon(tmp_path: Path, database_url: str) -> None:
+    serve, _config = _start(tmp_path, database_url, "processes = 1")
+    try:
+        [worker] = _wait(lambda: _workers(serve.process.pid))
+        serve.process.kill()
+        serve.process.wait(timeout=10)
+        _wait(lambda: not _alive(worker), timeout=10)
+    finally:
+        serve.stop()
+    assert "the daemon (pid" in serve.output()
