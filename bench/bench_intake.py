@@ -17,6 +17,7 @@ import os
 import platform
 import queue
 import random
+import re
 import shutil
 import signal
 import smtplib
@@ -108,7 +109,13 @@ def _log_lines(size: int, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def make_mail(kind: str, index: int, run_id: str, size: int, png: bytes) -> bytes:
+def sender_of(index: int, senders: int) -> str:
+    """The customer who wrote mail number `index`: one of `senders` (mail after an outage comes
+    from many people, and each new one is sent an acknowledgement)."""
+    return SENDER if senders <= 1 else f"customer{index % senders}@customer.example"
+
+
+def make_mail(kind: str, index: int, run_id: str, size: int, png: bytes, senders: int = 1) -> bytes:
     """Mail number `index` of kind plain, screenshot or replies, about `size` bytes on the wire."""
     rng = random.Random(index)
     message_id = f"<bench-{run_id}-{index}@customer.example>"
@@ -120,7 +127,7 @@ def make_mail(kind: str, index: int, run_id: str, size: int, png: bytes) -> byte
         "[High][Bug] App crashes when opening plans",
     )
     msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = f"Maria Lopez <{SENDER}>"
+    msg["From"] = f"Maria Lopez <{sender_of(index, senders)}>"
     msg["To"] = RECIPIENT
     msg["Date"] = format_datetime(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
     msg["Message-ID"] = message_id
@@ -129,6 +136,8 @@ def make_mail(kind: str, index: int, run_id: str, size: int, png: bytes) -> byte
     outro = "\n\nThanks,\nMaria\n-- \nMaria Lopez\nSent from my iPhone\n"
     if kind == "replies" and index > 0:
         earlier = max(0, index - 1 - rng.randint(0, 20))
+        del msg["From"]  # the reply comes from whoever wrote the mail it answers
+        msg["From"] = f"Maria Lopez <{sender_of(earlier, senders)}>"
         msg["Subject"] = f"Re: [TG-{earlier + 1}] {subjects[earlier % len(subjects)]} (case {earlier})"
         msg["In-Reply-To"] = f"<bench-{run_id}-{earlier}@customer.example>"
         msg["References"] = f"<bench-{run_id}-{earlier}@customer.example>"
@@ -165,14 +174,16 @@ def parse_mix(text: str) -> list[tuple[str, int]]:
     return mix
 
 
-def make_mails(count: int, size: int, mix: Sequence[tuple[str, int]], run_id: str) -> list[bytes]:
+def make_mails(
+    count: int, size: int, mix: Sequence[tuple[str, int]], run_id: str, senders: int = 1
+) -> list[bytes]:
     """`count` distinct mails in the proportions of `mix`, interleaved the way they would arrive."""
     png = screenshot_png()
     cycle = [kind for kind, weight in mix for _ in range(weight)]
     order = random.Random(0)
     kinds = [cycle[i % len(cycle)] for i in range(count)]
     order.shuffle(kinds)
-    return [make_mail(kind, i, run_id, size, png) for i, kind in enumerate(kinds)]
+    return [make_mail(kind, i, run_id, size, png, senders) for i, kind in enumerate(kinds)]
 
 
 # --- the serve process ----------------------------------------------------------------------
@@ -433,19 +444,25 @@ class ClientResults:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _client(port: int, work: queue.SimpleQueue[bytes | None], reuse: bool, results: ClientResults) -> None:
+_FROM = re.compile(rb"^From: [^<\r\n]*<([^>]+)>", re.MULTILINE)
+
+
+def _client(
+    port: int, work: queue.SimpleQueue[tuple[str, bytes] | None], reuse: bool, results: ClientResults
+) -> None:
     conn: smtplib.SMTP | None = None
     latencies: list[float] = []
     sessions: list[float] = []
     failures: Counter[str] = Counter()
-    while (raw := work.get()) is not None:
+    while (item := work.get()) is not None:
+        mail_from, raw = item
         start = time.perf_counter()
         try:
             if conn is None:
                 conn = smtplib.SMTP("127.0.0.1", port, timeout=120)
                 conn.ehlo("bench.example")
             sent = time.perf_counter()
-            conn.sendmail(SENDER, [RECIPIENT], raw)
+            conn.sendmail(mail_from, [RECIPIENT], raw)
             latencies.append(time.perf_counter() - sent)
             if not reuse:
                 conn.quit()
@@ -466,9 +483,10 @@ def _client(port: int, work: queue.SimpleQueue[bytes | None], reuse: bool, resul
 
 
 def send_all(port: int, mails: Sequence[bytes], connections: int, reuse: bool) -> ClientResults:
-    work: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-    for raw in mails:
-        work.put(raw)
+    work: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+    for raw in mails:  # the envelope sender is the From address, as when customers send directly
+        found = _FROM.search(raw)
+        work.put((found.group(1).decode() if found else SENDER, raw))
     for _ in range(connections):
         work.put(None)
     results = ClientResults()
@@ -526,7 +544,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     port = free_port()
     config = write_config(workdir, database_url, port, args.workers, args.processes)
     run_id = f"{int(time.time())}-{os.getpid()}"
-    mails = make_mails(args.mails, args.size_kb * 1024, parse_mix(args.mix), run_id)
+    mails = make_mails(args.mails, args.size_kb * 1024, parse_mix(args.mix), run_id, args.senders)
     load_before = os.getloadavg()[0]  # others' work on the machine skews every figure: say so
     proc = start_serve(config, workdir / "serve.log", port, args.server)
     wait_until_started(proc.pid)
@@ -598,6 +616,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "size_kb": args.size_kb,
         "mean_bytes": sum(map(len, mails)) // max(1, len(mails)),
         "mix": args.mix,
+        "senders": args.senders,
         "workers": args.workers,
         "processes": args.processes,
         "server": args.server,
@@ -633,7 +652,8 @@ def print_report(r: dict[str, object]) -> None:
     print(f"machine:          {r['machine']} (load average {r['load_before']:.2f} before the run)")
     print(
         f"setup:            {r['database']}, {r['mails']} mails of ~{r['size_kb']} KB "
-        f"(mean {r['mean_bytes']} bytes, mix {r['mix']}), {r['connections']} connections"
+        f"(mean {r['mean_bytes']} bytes, mix {r['mix']}, {r['senders']} sender(s)), "
+        f"{r['connections']} connections"
         f"{' (kept open)' if r['reuse'] else ' (a new one per mail)'}, "
         f"{r['processes']} worker process(es) x {r['workers']} thread(s)"
     )
@@ -681,6 +701,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--mix", default=DEFAULT_MIX, help=f"kinds and weights (default {DEFAULT_MIX})")
     parser.add_argument("--reuse", action="store_true", help="keep each client's connection open")
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=500,
+        help="distinct customers the mails come from (default 500; 1: all from one, so at most "
+        "ack_limit_per_hour acknowledgements are queued)",
+    )
     parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
     parser.add_argument("--workers", type=int, default=1, help="processing.workers of serve (default 1)")
     parser.add_argument(

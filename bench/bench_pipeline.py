@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--mix", default=DEFAULT_MIX, help=f"kinds of generated mails (default {DEFAULT_MIX})"
     )
+    parser.add_argument(
+        "--senders", type=int, default=500, help="distinct senders of the generated mails (default 500)"
+    )
     args = parser.parse_args(argv)
     # mail-parser warns about every MIME part it leaves to us, as the CLI says; not news here either.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -125,9 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report(f"corpus {args.corpus}", corpus_mails(args.corpus), args.rounds, args.batch)
     if args.synthetic:
         mails = make_mails(
-            args.synthetic, args.size_kb * 1024, parse_mix(args.mix), f"pipeline-{os.getpid()}"
+            args.synthetic, args.size_kb * 1024, parse_mix(args.mix), f"pipeline-{os.getpid()}", args.senders
         )
-        report(f"synthetic ~{args.size_kb} KB, mix {args.mix}", mails, args.rounds, args.batch)
+        label = f"synthetic ~{args.size_kb} KB, mix {args.mix}, {args.senders} sender(s)"
+        report(label, mails, args.rounds, args.batch)
     return 0
 
 

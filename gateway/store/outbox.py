@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
@@ -90,12 +91,18 @@ def claim_one(session: Session, *, worker: str, lease: timedelta, now: datetime)
     return row
 
 
+_MARK_SENT = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("row_id"))
+    .values(status=SENT, sent_at=bindparam("now"), last_error=None, claimed_by=None)
+)
+
+
 def mark_sent(session: Session, outbox_id: int, *, now: datetime) -> None:
-    row = session.get_one(OutboxRow, outbox_id)
-    row.status = SENT
-    row.sent_at = now
-    row.last_error = None
-    row.claimed_by = None
+    """One UPDATE (every notification ends here): no need to load the row and its rendered mail."""
+    result = session.connection().execute(_MARK_SENT, {"row_id": outbox_id, "now": now})
+    if result.rowcount != 1:
+        raise NoResultFound(f"outbox row {outbox_id} is gone")
 
 
 def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) -> None:
