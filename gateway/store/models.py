@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -148,6 +149,9 @@ class Message(Base):
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="messages", foreign_keys=[ticket_id])
 
+    # A sender's earlier images (logo detection) are looked up by lower-cased author address.
+    __table_args__ = (Index("ix_messages_author_lower", func.lower(author_address)),)
+
 
 class Attachment(Base):
     """A file kept with a message that is not a screenshot (PDF, log, text); bytes in the blob store."""
@@ -259,7 +263,8 @@ class OutboxRow(Base):
 
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
-        Index("ix_outbox_to_template_created", "to_address", "template", "created_at"),
+        # The per-sender acknowledgement limit counts by lower-cased address on every new ticket.
+        Index("ix_outbox_to_lower_template_created", func.lower(to_address), "template", "created_at"),
     )
 
 
