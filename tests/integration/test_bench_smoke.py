@@ -53,7 +53,11 @@ def test_intake_bench_sends_every_mail_through_serve_and_reports_the_figures(dat
     )
     assert re.search(rf"accept latency: +p50 {NUMBER} ms, p99 {NUMBER} ms", out), out
     assert re.search(rf"cpu per mail: +{NUMBER} ms serve", out), out
-    assert re.search(rf"peak memory: +{NUMBER} MB \(VmHWM\); RSS at 10/25/50/75/100 % processed: ", out), out
+    assert re.search(
+        rf"peak memory: +{NUMBER} MB \(VmHWM, serve and its worker processes\); "
+        r"RSS at 10/25/50/75/100 % processed: ",
+        out,
+    ), out
     outcomes = _outcomes(out)
     assert outcomes.get("quarantine", 0) == 0, out
     assert sum(n for key, n in outcomes.items() if key != "tickets in table") == 20, out
