@@ -1,10 +1,14 @@
 """Builds an outgoing notification (SPEC §7 headers) so that no ticket text can inject a header.
 
 Every value that came from a mail (titles, names, ids) goes through `one_line` (control characters
-and line breaks removed, whitespace folded) and then into `email.message.EmailMessage` with
-`policy.SMTP`, which encodes what is not ASCII and folds long lines itself; addresses go in as
-`email.headerregistry.Address` after a strict shape check, so a display name can never carry a
-second recipient.
+and line breaks removed, whitespace folded); addresses pass a strict shape check and go in through
+`email.utils.formataddr`, which quotes or RFC 2047-encodes the display name, so a name can never
+carry a second recipient; a subject that is not ASCII goes in as an encoded `email.header.Header`.
+
+The message is built with the email package's compat32 MIME classes rather than `EmailMessage`
+with `policy.SMTP`: the policy machinery parses every header it is given back into objects and
+refolds it, which made building a notification cost ~3 ms of CPU against ~0.6 ms — a quarter of
+what a new ticket cost while a burst of mail from many customers is acknowledged.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email import charset as email_charset
 from email import policy
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate
 
 from gateway.domain import Address
 from gateway.notify.render import Rendered
@@ -49,11 +55,10 @@ def safe_address(address: str) -> str:
     return address
 
 
-def mailbox(person: Address) -> HeaderAddress:
-    """A header address: the display name made one line, the address checked for its shape."""
-    address = safe_address(person.address)
-    local, _, domain = address.rpartition("@")
-    return HeaderAddress(display_name=one_line(person.name)[:200], username=local, domain=domain)
+def mailbox(person: Address) -> str:
+    """A header address: the display name made one line and quoted or encoded, the address checked
+    for its shape."""
+    return formataddr((one_line(person.name)[:200], safe_address(person.address)), charset="utf-8")
 
 
 def new_message_id(*, ref: str, outbox_id: int, domain: str) -> str:
@@ -92,11 +97,12 @@ class Headers:
 
 def build_message(headers: Headers, rendered: Rendered) -> bytes:
     """The notification as bytes ready for the relay (CRLF line ends, everything encoded)."""
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = MIMEMultipart("alternative")
     msg["From"] = mailbox(headers.sender)
     msg["To"] = mailbox(headers.to)
     msg["Reply-To"] = mailbox(Address(address=headers.reply_to, name=headers.sender.name))
-    msg["Subject"] = one_line(headers.subject)[:MAX_SUBJECT]
+    subject = one_line(headers.subject)[:MAX_SUBJECT]
+    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = _angle(headers.message_id)
     references = [_angle(mid) for mid in dict.fromkeys(headers.references) if _SAFE_ID.fullmatch(mid)]
@@ -107,9 +113,21 @@ def build_message(headers: Headers, rendered: Rendered) -> bytes:
     msg["Auto-Submitted"] = headers.auto_submitted
     # Exchange and Outlook: send no out-of-office or other automatic answer to this.
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
-    return msg.as_bytes(policy=policy.SMTP)
+    msg.attach(MIMEText(rendered.text, "plain", _body_charset(rendered.text)))
+    msg.attach(MIMEText(rendered.html, "html", _body_charset(rendered.html)))
+    return msg.as_bytes(policy=_WIRE)
+
+
+_WIRE = policy.compat32.clone(linesep="\r\n")
+_UTF8_QP = email_charset.Charset("utf-8")
+_UTF8_QP.body_encoding = email_charset.QP  # readable in the raw mail, unlike compat32's base64
+
+
+def _body_charset(text: str) -> email_charset.Charset | str:
+    """ASCII with short lines goes as it is (7bit); anything else as quoted-printable UTF-8."""
+    if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
+        return "us-ascii"
+    return _UTF8_QP
 
 
 def _angle(message_id: str) -> str:
