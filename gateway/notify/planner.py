@@ -333,11 +333,9 @@ class NotificationPlanner:
         except UnsafeAddress as exc:
             self._skipped(session, ticket.id, template, str(exc), inbox_id)
             return None
-        bounced = outbox.is_undeliverable(session, address)
+        bounced = outbox.undeliverable_reason(session, address)
         if bounced is not None:
-            self._skipped(
-                session, ticket.id, template, f"{address} is undeliverable ({bounced.reason})", inbox_id
-            )
+            self._skipped(session, ticket.id, template, f"{address} is undeliverable ({bounced})", inbox_id)
             return None
 
         now = self.clock()
@@ -352,7 +350,7 @@ class NotificationPlanner:
             inbox_id=inbox_id,
             context=context,
         )
-        first, latest = _thread_ids(outbox.ticket_messages(session, ticket.id), trigger)
+        first, latest = _thread_ids(outbox.thread_message_ids(session, ticket.id), trigger)
         root = thread_root_id(ref=ref, domain=self.domain)
         row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
         row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
@@ -464,10 +462,12 @@ class NotificationPlanner:
         )
 
 
-def _thread_ids(messages: Sequence[Message], trigger: int | None) -> tuple[str | None, str | None]:
+def _thread_ids(
+    messages: Sequence[tuple[int, str | None]], trigger: int | None
+) -> tuple[str | None, str | None]:
     """The Message-IDs of the ticket's first mail and of the mail that caused this notification."""
-    first = next((m.message_id for m in messages if m.message_id), None)
-    latest = next((m.message_id for m in messages if m.id == trigger and m.message_id), None)
+    first = next((message_id for _, message_id in messages if message_id), None)
+    latest = next((message_id for row_id, message_id in messages if row_id == trigger and message_id), None)
     return first, latest
 
 

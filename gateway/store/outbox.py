@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
+from gateway.store.rows import attach_inserted, execute
 
 QUEUED = "queued"
 RETRY = "retry"
@@ -35,6 +36,7 @@ _ACKS_SINCE = (
         _outbox.c.created_at >= bindparam("since"),
     )
 )
+_INSERT_ROW = insert(_outbox)
 _undeliverable = UndeliverableAddress.__table__
 _CLEAR_UNDELIVERABLE = delete(_undeliverable).where(_undeliverable.c.address == bindparam("address"))
 
@@ -49,20 +51,31 @@ def add(
     inbox_id: int | None,
     context: dict[str, Any],
 ) -> OutboxRow:
-    """A new queued row, flushed so its id can go into its Message-ID and VERP address."""
-    row = OutboxRow(
-        ticket_id=ticket_id,
-        template=template,
-        to_address=to_address[:320],
-        context=context,
-        status=QUEUED,
-        deadline=deadline,
-        inbox_id=inbox_id,
-        created_at=utcnow(),
-        next_attempt_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()
+    """A new queued row, inserted at once so its id can go into its Message-ID and VERP address;
+    the caller fills in the rest on the returned object (one UPDATE when the session flushes)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "template": template,
+        "to_address": to_address[:320],
+        "envelope_from": "",
+        "message_id": "",
+        "subject": "",
+        "raw": b"",
+        "context": context,
+        "status": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "deadline": deadline,
+        "claimed_by": None,
+        "last_error": None,
+        "inbox_id": inbox_id,
+        "created_at": now,
+        "sent_at": None,
+    }
+    (row_id,) = execute(session, _INSERT_ROW, values).inserted_primary_key  # type: ignore[misc]
+    row = OutboxRow(id=row_id, **values)
+    attach_inserted(session, row)
     return row
 
 
@@ -167,8 +180,15 @@ def acks_since(session: Session, address: str, *, template: str, since: datetime
     return int(session.connection().execute(_ACKS_SINCE, params).scalar() or 0)
 
 
-def is_undeliverable(session: Session, address: str) -> UndeliverableAddress | None:
-    return session.get(UndeliverableAddress, address.strip().lower())
+_UNDELIVERABLE_REASON = select(_undeliverable.c.reason).where(
+    _undeliverable.c.address == bindparam("address")
+)
+
+
+def undeliverable_reason(session: Session, address: str) -> str | None:
+    """Why `address` gets no mail (a permanent bounce), or None when it may be mailed."""
+    params = {"address": address.strip().lower()}
+    return session.connection().execute(_UNDELIVERABLE_REASON, params).scalar()
 
 
 def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id: int | None) -> None:
@@ -185,6 +205,22 @@ def clear_undeliverable(session: Session, address: str) -> bool:
     """The address wrote to us again: it is deliverable from now on. True when it was marked."""
     result = session.connection().execute(_CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
     return bool(result.rowcount)
+
+
+_messages = Message.__table__
+_THREAD_IDS = (
+    select(_messages.c.id, _messages.c.message_id)
+    .where(_messages.c.ticket_id == bindparam("ticket_id"))
+    .order_by(_messages.c.id)
+)
+
+
+def thread_message_ids(session: Session, ticket_id: int) -> list[tuple[int, str | None]]:
+    """(row id, Message-ID) of a ticket's messages in order: what a notification threads on."""
+    return [
+        (row.id, row.message_id)
+        for row in session.connection().execute(_THREAD_IDS, {"ticket_id": ticket_id})
+    ]
 
 
 def ticket_messages(session: Session, ticket_id: int) -> Sequence[Message]:

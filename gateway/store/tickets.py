@@ -4,7 +4,8 @@ The writes every mail makes (its de-duplication key, ticket, message, events, th
 outcome) are Core statements built once at import and run on the session's connection: the ORM's
 unit of work costs several times the SQL itself per row, and these rows need none of it. Where
 later steps of the same transaction want the ORM object (the notification planner reads the
-ticket), the inserted row is placed in the session's identity map as loaded, not read back.
+ticket), the inserted row is placed in the session's identity map as loaded, not read back
+(gateway/store/rows.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
-from typing import Any
 
-from sqlalchemy import CursorResult, Executable, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import NoResultFound
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import Priority, Status, Tier
 from gateway.store.models import (
@@ -32,23 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-
-
-def _execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
-    """A Core statement in the session's transaction, with no unit-of-work bookkeeping."""
-    return session.connection().execute(statement, params)  # type: ignore[return-value]
-
-
-def _attach(session: Session, instance: Any) -> None:
-    """Put a row just inserted by a Core statement into the session as if it had been loaded, so
-    `session.get` finds it without a query (every column must be set on `instance`).
-
-    The identity map holds its objects weakly; `session.info` keeps this one alive until the
-    session ends, or the planner's `get` would miss it once the stage that made it returns."""
-    make_transient_to_detached(instance)
-    session.add(instance)
-    session.info.setdefault("inserted_rows", []).append(instance)
-
+from gateway.store.rows import attach_inserted, execute
 
 _seen = SeenMail.__table__
 _FIND_SEEN = select(_seen.c.inbox_id, _seen.c.ticket_id).where(_seen.c.dedup_key == bindparam("key"))
@@ -97,14 +81,14 @@ def dedup_key(message_id: str | None, content_hash: str) -> str:
 
 
 def find_seen(session: Session, key: str) -> SeenRow | None:
-    row = _execute(session, _FIND_SEEN, {"key": key}).first()
+    row = execute(session, _FIND_SEEN, {"key": key}).first()
     return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
 
 
 def message_id_reused(session: Session, message_id: str, content_hash: str) -> SeenRow | None:
     """An earlier, different mail that carried the same Message-ID (some senders reuse them)."""
     params = {"message_id": _clip_message_id(message_id), "content_hash": content_hash}
-    row = _execute(session, _MESSAGE_ID_REUSED, params).first()
+    row = execute(session, _MESSAGE_ID_REUSED, params).first()
     return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
 
 
@@ -118,7 +102,7 @@ def record_seen(
     outcome: str,
     ticket_id: int | None,
 ) -> None:
-    _execute(
+    execute(
         session,
         _INSERT_SEEN,
         {
@@ -164,9 +148,9 @@ def create_ticket(
         "follow_up_of_id": follow_up_of_id,
         "possible_follow_up_of_id": possible_follow_up_of_id,
     }
-    (ticket_id,) = _execute(session, _INSERT_TICKET, values).inserted_primary_key  # type: ignore[misc]
+    (ticket_id,) = execute(session, _INSERT_TICKET, values).inserted_primary_key  # type: ignore[misc]
     ticket = Ticket(id=ticket_id, **values)
-    _attach(session, ticket)
+    attach_inserted(session, ticket)
     return ticket
 
 
@@ -199,9 +183,9 @@ def add_message(
         "threaded_by": threaded_by,
         "created_at": utcnow(),
     }
-    (message_db_id,) = _execute(session, _INSERT_MESSAGE, values).inserted_primary_key  # type: ignore[misc]
+    (message_db_id,) = execute(session, _INSERT_MESSAGE, values).inserted_primary_key  # type: ignore[misc]
     message = Message(id=message_db_id, **values)
-    _attach(session, message)
+    attach_inserted(session, message)
     return message
 
 
@@ -216,7 +200,7 @@ def add_event(
     new: str | None = None,
     inbox_id: int | None = None,
 ) -> None:
-    _execute(
+    execute(
         session,
         _INSERT_EVENT,
         {
@@ -275,7 +259,7 @@ def mark_inbox_done(
         "note": note,
         "now": utcnow(),
     }
-    if _execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
+    if execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
         raise NoResultFound(f"inbox row {inbox_id} is gone")
 
 

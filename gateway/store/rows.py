@@ -1,0 +1,30 @@
+"""The two helpers of the write path that skips the ORM's unit of work (see gateway/store/tickets.py).
+
+Every mail writes a handful of rows; through the ORM each one costs several times the SQL itself
+(flush planning, identity bookkeeping, attribute history). These run Core statements built once
+at import on the session's own connection, in its transaction, and — where later steps of the
+same transaction want the ORM object — put the inserted row into the session as if loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import CursorResult, Executable
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+
+def execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """A Core statement in the session's transaction, with no unit-of-work bookkeeping."""
+    return session.connection().execute(statement, params)  # type: ignore[return-value]
+
+
+def attach_inserted(session: Session, instance: Any) -> None:
+    """Put a row just inserted by a Core statement into the session as if it had been loaded, so
+    `session.get` finds it without a query (every column must be set on `instance`).
+
+    The identity map holds its objects weakly; `session.info` keeps this one alive until the
+    session ends, or a later `get` would miss it once the code that made it has returned."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    session.info.setdefault("inserted_rows", []).append(instance)
