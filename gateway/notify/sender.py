@@ -27,6 +27,7 @@ from gateway.store.models import utcnow
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_BATCH = 16  # notifications claimed per transaction; a batch is sent well within the lease
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,15 @@ class Sender:
         """Try each due row once (up to `limit`); stops early when the relay or database is down."""
         results: list[SendResult] = []
         while len(results) < limit:
-            result = self._send_one()
-            if result is None:
+            batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
+            if not batch:
                 break
-            results.append(result)
-            if result.outage:
-                break
+            for position, claimed in enumerate(batch):
+                result = self._deliver(claimed)
+                results.append(result)
+                if result.outage:  # the rest would meet the same wall: due again at once, untried
+                    self._release([later.id for later in batch[position + 1 :]])
+                    return results
         return results
 
     def run(self, stop: threading.Event, idle_poll: float = 1.0) -> None:
@@ -83,18 +87,26 @@ class Sender:
             # Idle, or the relay is down: the back-off of each row decides when it is tried again.
             stop.wait(idle_poll if not results else max(idle_poll, 5.0))
 
-    def _send_one(self) -> SendResult | None:
-        now = self.clock()
+    def _claim(self, limit: int) -> list[outbox.ClaimedNotification]:
         try:
             with unit_of_work(self.sessions) as session:
-                row = outbox.claim_one(session, worker=self.worker, lease=CLAIM_LEASE, now=now)
-                if row is None:
-                    return None
-                outbox_id, attempts, deadline = row.id, row.attempts, row.deadline
-                mail_from, rcpt_to, raw = row.envelope_from, row.to_address, row.raw
+                return outbox.claim_due(
+                    session, worker=self.worker, lease=CLAIM_LEASE, now=self.clock(), limit=limit
+                )
         except TransientError as exc:
             self._down(f"database: {exc}")
-            return None
+            return []
+
+    def _release(self, outbox_ids: list[int]) -> None:
+        try:
+            with unit_of_work(self.sessions) as session:
+                outbox.release_claims(session, outbox_ids, worker=self.worker, now=self.clock())
+        except TransientError as exc:  # their leases run out instead
+            self._down(f"database: {exc}")
+
+    def _deliver(self, claimed: outbox.ClaimedNotification) -> SendResult:
+        outbox_id, attempts, deadline = claimed.id, claimed.attempts, claimed.deadline
+        mail_from, rcpt_to, raw = claimed.envelope_from, claimed.to_address, claimed.raw
         try:
             self.relay.send(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, name=f"{outbox_id:08d}")
         except DeliveryError as exc:

@@ -4,6 +4,7 @@ and the addresses that bounced for good. Functions take the caller's session (it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,29 +80,65 @@ def add(
     return row
 
 
-def claim_one(session: Session, *, worker: str, lease: timedelta, now: datetime) -> OutboxRow | None:
-    """The next due row, pushed `lease` into the future so no other sender takes it meanwhile.
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """An outbox row claimed for one delivery attempt: what the relay needs, detached from the session."""
+
+    id: int
+    attempts: int  # including this one
+    deadline: datetime
+    envelope_from: str
+    to_address: str
+    raw: bytes
+
+
+def claim_due(
+    session: Session, *, worker: str, lease: timedelta, now: datetime, limit: int
+) -> list[ClaimedNotification]:
+    """Up to `limit` due rows, oldest first, pushed `lease` into the future so no other sender takes
+    them meanwhile (one transaction for several notifications: each costs a commit otherwise).
 
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several nodes claim side by side; SQLite
-    transactions here begin IMMEDIATE, which serialises writers anyway. A sender that dies holding
-    a row leaves it due again when the lease ends (at-least-once delivery).
+    transactions here begin IMMEDIATE, which serialises writers anyway; the conditional UPDATE is
+    what makes a claim exclusive on both. A sender that dies holding rows leaves them due again
+    when the lease ends (at-least-once delivery).
     """
-    query = (
-        select(OutboxRow)
-        .where(OutboxRow.status.in_(DUE_STATUSES), OutboxRow.next_attempt_at <= now)
-        .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-        .limit(1)
-    )
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    due = _outbox.c.status.in_(DUE_STATUSES) & (_outbox.c.next_attempt_at <= now)
+    query = select(_outbox.c.id).where(due).order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    row = session.scalar(query)
-    if row is None:
-        return None
-    row.attempts += 1
-    row.claimed_by = worker[:128]
-    row.next_attempt_at = now + lease
-    return row
+    candidates = list(execute(session, query).scalars())
+    if not candidates:
+        return []
+    rows = execute(
+        session,
+        update(_outbox)
+        .where(_outbox.c.id.in_(candidates), due)
+        .values(attempts=_outbox.c.attempts + 1, claimed_by=worker[:128], next_attempt_at=now + lease)
+        .returning(
+            _outbox.c.id,
+            _outbox.c.attempts,
+            _outbox.c.deadline,
+            _outbox.c.envelope_from,
+            _outbox.c.to_address,
+            _outbox.c.raw,
+        ),
+    )
+    by_id = {row.id: ClaimedNotification(*row) for row in rows}
+    return [by_id[row_id] for row_id in candidates if row_id in by_id]
+
+
+def release_claims(session: Session, outbox_ids: Sequence[int], *, worker: str, now: datetime) -> None:
+    """Give back claimed rows that were not tried (the relay went down first): due again at once,
+    and the attempt they were charged for is not counted."""
+    if not outbox_ids:
+        return
+    execute(
+        session,
+        update(_outbox)
+        .where(_outbox.c.id.in_(list(outbox_ids)), _outbox.c.claimed_by == worker[:128])
+        .values(attempts=_outbox.c.attempts - 1, claimed_by=None, next_attempt_at=now),
+    )
 
 
 _MARK_SENT = (

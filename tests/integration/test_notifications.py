@@ -365,6 +365,36 @@ def test_a_relay_that_is_down_is_logged_once_not_once_per_mail(
     assert {row.status for row in outbox_rows(runtime)} == {"sent"}
 
 
+def test_notifications_left_untried_by_an_outage_are_due_again_at_once_and_not_charged(
+    runtime: Runtime,
+) -> None:
+    """The sender claims several rows per transaction; when the relay fails on the first, the
+    rest go back untried rather than wait out their claim."""
+    for n in range(3):
+        deliver(runtime, make_mail(sender=f"c{n}@customer.example", subject=f"Problem {n}"))
+    port = free_port()  # nothing listens here yet
+    clock = Clock()
+    sender = Sender(
+        runtime.inbox.sessions,
+        SmtpRelay(RelayTarget("smtp", host="127.0.0.1", port=port), timeout=5),
+        runtime.settings.notifications,
+        worker="test",
+        clock=clock,
+    )
+    [tried] = sender.send_due()
+    assert tried.outage
+    rows = outbox_rows(runtime)
+    assert len(rows) == 6  # an acknowledgement and a note to staff per mail
+    assert sorted(row.attempts for row in rows) == [0, 0, 0, 0, 0, 1]
+    assert all(row.claimed_by is None for row in rows)
+
+    with SmtpSink(port=port) as sink:
+        results = sender.send_due()  # the same instant: only the tried one waits for its back-off
+    assert len(results) == 5 and {r.status for r in results} == {"sent"}
+    assert tried.outbox_id not in {r.outbox_id for r in results}
+    assert len(sink.captured) == 5
+
+
 def test_starttls_and_login_are_used_with_a_relay_that_offers_them(runtime: Runtime) -> None:
     authority = trustme.CA()
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
