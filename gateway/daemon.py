@@ -124,6 +124,16 @@ async def _serve(runtime: Runtime) -> int:
         else _ProcessorThreads(runtime)
     )
     processing.start()
+    try:
+        return await _run(runtime, processing)
+    finally:
+        # Also when intake could not start (its port taken): a worker process left waiting for
+        # its stop signal would keep the daemon from exiting.
+        await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
+
+
+async def _run(runtime: Runtime, processing: _Processing) -> int:
+    settings = runtime.settings
     stop_workers = threading.Event()
     writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
     await writer.start()

@@ -8,8 +8,9 @@ shutting down). On SQLite they queue for the write lock with the daemon (gateway
 
 The daemon decides when they stop: after SMTP has stopped and the writer has committed what it
 held, it sets `stop`; each worker finishes the mail it is on and exits. A worker that dies
-(killed, out of memory) is started again after a pause; whatever it had claimed is claimed again
-when its lease runs out, so nothing is lost. A worker whose daemon has gone (killed with
+(killed, out of memory, the database unreachable as it starts) is started again after a pause
+that doubles, up to a minute, while workers keep dying young; whatever it had claimed is claimed
+again when its lease runs out, so nothing is lost. A worker whose daemon has gone (killed with
 SIGKILL) notices and exits rather than linger.
 """
 
@@ -19,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -26,10 +28,13 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Protocol
 
 from gateway.config import Settings
+from gateway.errors import TransientError
 
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_SECONDS = 1.0  # before a dead worker is started again, so a crash loop does not spin
+MAX_RESTART_PAUSE_SECONDS = 60.0
+HEALTHY_AFTER_SECONDS = 10.0  # a worker that lived this long died of something new: no back-off
 IDLE_POLL_SECONDS = 1.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -49,6 +54,8 @@ class WorkerProcesses:
         self.wake: ProcessEvent = self._context.Event()
         self._stop = self._context.Event()
         self._processes: list[SpawnProcess | None] = [None] * count
+        self._started_at = [0.0] * count
+        self._pause = [RESTART_PAUSE_SECONDS] * count
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -59,7 +66,8 @@ class WorkerProcesses:
         self._watcher.start()
 
     def stop(self, timeout: float) -> None:
-        """Ask every worker to finish its mail and exit; kill those still running after `timeout`."""
+        """Ask every worker to finish its mail and exit; kill those still running after `timeout`.
+        Calling it again does nothing more."""
         self._stopping.set()
         self._stop.set()
         self.wake.set()
@@ -76,6 +84,7 @@ class WorkerProcesses:
                 process.join()
 
     def _start(self, slot: int) -> None:
+        self._started_at[slot] = time.monotonic()
         process = self._context.Process(
             target=run_worker_process,
             args=(self._settings, slot, os.getpid(), self._stop, self.wake, self._log_level),
@@ -91,15 +100,24 @@ class WorkerProcesses:
             for slot, process in enumerate(self._processes):
                 if process is None or process.is_alive() or self._stopping.is_set():
                     continue
+                lived = time.monotonic() - self._started_at[slot]
+                if lived >= HEALTHY_AFTER_SECONDS:
+                    self._pause[slot] = RESTART_PAUSE_SECONDS
+                pause = self._pause[slot]
+                self._pause[slot] = min(pause * 2, MAX_RESTART_PAUSE_SECONDS)
                 log.error(
-                    "processing worker process %d (pid %d) exited with %s; starting it again",
+                    "processing worker process %d (pid %d) exited with %s; starting it again in %.0fs",
                     slot,
                     process.pid,
                     process.exitcode,
+                    pause,
                 )
-                if self._stopping.wait(RESTART_PAUSE_SECONDS):
+                if self._stopping.wait(pause):
                     return
-                self._start(slot)
+                try:
+                    self._start(slot)
+                except OSError as exc:  # out of processes or memory: the next round tries again
+                    log.error("could not start processing worker process %d: %s", slot, exc)
 
 
 def run_worker_process(
@@ -119,7 +137,11 @@ def run_worker_process(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from gateway.runtime import build_runtime  # after logging is set up: building it may log
 
-    runtime = build_runtime(settings)
+    try:
+        runtime = build_runtime(settings)
+    except TransientError as exc:  # the daemon starts this worker again after a pause
+        log.error("worker process %d cannot start, database unavailable: %s", slot, exc)
+        sys.exit(75)
     done = threading.Event()
     threads = [
         threading.Thread(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,30 @@ log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 16  # notifications claimed per transaction; a batch is sent well within the lease
+SETTLE_EVERY = 16  # sent notifications recorded per transaction, at most ...
+SETTLE_SECONDS = 0.25  # ... and no later than this after the first of them went
+
+
+class _SentRows:
+    """Notifications delivered but not yet recorded as sent."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[int, datetime]] = []
+        self._first_at = 0.0
+
+    def add(self, outbox_id: int, at: datetime) -> None:
+        if not self._rows:
+            self._first_at = time.monotonic()
+        self._rows.append((outbox_id, at))
+
+    def due(self) -> bool:
+        return len(self._rows) >= SETTLE_EVERY or (
+            bool(self._rows) and time.monotonic() - self._first_at >= SETTLE_SECONDS
+        )
+
+    def take(self) -> list[tuple[int, datetime]]:
+        rows, self._rows = self._rows, []
+        return rows
 
 
 @dataclass(frozen=True)
@@ -64,18 +89,29 @@ class Sender:
         self._outage: str | None = None  # what is down, while it is down
 
     def send_due(self, limit: int = 100) -> list[SendResult]:
-        """Try each due row once (up to `limit`); stops early when the relay or database is down."""
+        """Try each due row once (up to `limit`); stops early when the relay or database is down.
+
+        Sent rows are recorded as sent together, in one transaction per `SETTLE_EVERY` mails or
+        `SETTLE_SECONDS`, whichever comes first: a crash in between sends at most those again
+        (delivery is at least once either way), and a burst costs a commit per batch, not per mail.
+        """
         results: list[SendResult] = []
-        while len(results) < limit:
-            batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
-            if not batch:
-                break
-            for position, claimed in enumerate(batch):
-                result = self._deliver(claimed)
-                results.append(result)
-                if result.outage:  # the rest would meet the same wall: due again at once, untried
-                    self._release([later.id for later in batch[position + 1 :]])
-                    return results
+        sent = _SentRows()
+        try:
+            while len(results) < limit:
+                batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
+                if not batch:
+                    break
+                for position, claimed in enumerate(batch):
+                    result = self._deliver(claimed, sent)
+                    results.append(result)
+                    if sent.due():
+                        self._settle(sent)
+                    if result.outage:  # the rest would meet the same wall: due again at once, untried
+                        self._release([later.id for later in batch[position + 1 :]])
+                        return results
+        finally:
+            self._settle(sent)
         return results
 
     def run(self, stop: threading.Event, idle_poll: float = 1.0) -> None:
@@ -104,7 +140,18 @@ class Sender:
         except TransientError as exc:  # their leases run out instead
             self._down(f"database: {exc}")
 
-    def _deliver(self, claimed: outbox.ClaimedNotification) -> SendResult:
+    def _settle(self, sent: _SentRows) -> None:
+        rows = sent.take()
+        if not rows:
+            return
+        try:
+            with unit_of_work(self.sessions) as session:
+                outbox.mark_sent_many(session, rows)
+        except TransientError as exc:
+            # Their leases run out and they are tried again: at worst these mails go twice.
+            self._down(f"database: {exc}")
+
+    def _deliver(self, claimed: outbox.ClaimedNotification, sent: _SentRows) -> SendResult:
         outbox_id, attempts, deadline = claimed.id, claimed.attempts, claimed.deadline
         mail_from, rcpt_to, raw = claimed.envelope_from, claimed.to_address, claimed.raw
         try:
@@ -117,7 +164,8 @@ class Sender:
                 outbox_id, attempts, deadline, DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
             )
         self._up()
-        return self._record(outbox_id, "sent", "", lambda s: outbox.mark_sent(s, outbox_id, now=self.clock()))
+        sent.add(outbox_id, self.clock())
+        return SendResult(outbox_id, "sent", "")
 
     def _record_failure(
         self, outbox_id: int, attempts: int, deadline: datetime, exc: DeliveryError

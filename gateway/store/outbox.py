@@ -148,11 +148,13 @@ _MARK_SENT = (
 )
 
 
-def mark_sent(session: Session, outbox_id: int, *, now: datetime) -> None:
-    """One UPDATE (every notification ends here): no need to load the row and its rendered mail."""
-    result = session.connection().execute(_MARK_SENT, {"row_id": outbox_id, "now": now})
-    if result.rowcount != 1:
-        raise NoResultFound(f"outbox row {outbox_id} is gone")
+def mark_sent_many(session: Session, rows: Sequence[tuple[int, datetime]]) -> None:
+    """(outbox id, when sent) for each: one UPDATE statement, run for them all (every notification
+    ends here, so no row and its rendered mail is loaded for it)."""
+    params = [{"row_id": outbox_id, "now": at} for outbox_id, at in rows]
+    result = execute(session, _MARK_SENT, params)
+    if result.rowcount != len(params):
+        raise NoResultFound(f"of outbox rows {[row_id for row_id, _ in rows]}, {result.rowcount} were found")
 
 
 def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +122,7 @@ def test_a_killed_worker_is_replaced_and_no_mail_is_lost(tmp_path: Path, databas
         assert serve.stop() == 0
     finally:
         serve.stop()
-    assert "exited with -9; starting it again" in serve.output()
+    assert "exited with -9; starting it again in 1s" in serve.output()
 
 
 def test_a_worker_does_not_outlive_a_killed_daemon(tmp_path: Path, database_url: str) -> None:
@@ -132,3 +135,31 @@ def test_a_worker_does_not_outlive_a_killed_daemon(tmp_path: Path, database_url:
     finally:
         serve.stop()
     assert "the daemon (pid" in serve.output()
+
+
+def test_serve_exits_and_leaves_no_worker_when_its_port_is_taken(tmp_path: Path, database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path, database_url, "\n[processing]\nprocesses = 1\n", listen=f"127.0.0.1:{port}"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        workers: set[int] = set()
+        deadline = time.monotonic() + 30
+        while serve.poll() is None and time.monotonic() < deadline:
+            workers.update(_workers(serve.pid))
+            time.sleep(0.05)
+        if serve.poll() is None:
+            serve.kill()
+        output = serve.communicate(timeout=10)[0].decode(errors="replace")
+    assert serve.returncode not in (None, 0, -9), output  # it gave up by itself, with an error
+    _wait(lambda: not [pid for pid in workers if _alive(pid)], timeout=10)
