@@ -86,6 +86,7 @@ def test_embedded_defaults_are_a_local_trial_setup() -> None:
     assert settings.limits.max_image_pixels == 40_000_000
     assert settings.storage.blob_dir == "./blobs"
     assert settings.processing.workers == 1
+    assert settings.processing.processes == 1  # processing beside serve, in a worker process
     assert settings.imap == ()
 
 
@@ -389,6 +390,7 @@ BROKEN: list[tuple[str, str, str]] = [
     ),
     (GOOD_HEAD + "[limits]\nmax_image_pixels = 0\n", "limits.max_image_pixels", "1 or more"),
     (GOOD_HEAD + "[processing]\nworkers = 1.5\n", "processing.workers", "a float (1.5)"),
+    (GOOD_HEAD + "[processing]\nprocesses = -1\n", "processing.processes", "must be 0 or more"),
     (GOOD_HEAD + "[imap]\nhost = 'imap.example.com'\n", "imap", "[[imap]]"),
     (
         GOOD_HEAD + "[[imap]]\nhost = 'h'\nusername = 'u'\npassword = 'p'\ntls = 'tls'\n",
