@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.domain import Envelope
 from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
 from gateway.store.models import InboxItem, utcnow
+from gateway.store.rows import execute
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[
         }
         for raw, envelope in mails
     ]
-    return list(session.connection().execute(_INSERT_ROWS, rows).scalars())
+    return list(execute(session, _INSERT_ROWS, rows).scalars())
 
 
 @dataclass(frozen=True)

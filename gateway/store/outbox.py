@@ -216,7 +216,7 @@ def requeue(
 def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
     """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
     params = {"address": address.lower(), "template": template, "since": since}
-    return int(session.connection().execute(_ACKS_SINCE, params).scalar() or 0)
+    return int(execute(session, _ACKS_SINCE, params).scalar() or 0)
 
 
 _UNDELIVERABLE_REASON = select(_undeliverable.c.reason).where(
@@ -227,7 +227,7 @@ _UNDELIVERABLE_REASON = select(_undeliverable.c.reason).where(
 def undeliverable_reason(session: Session, address: str) -> str | None:
     """Why `address` gets no mail (a permanent bounce), or None when it may be mailed."""
     params = {"address": address.strip().lower()}
-    return session.connection().execute(_UNDELIVERABLE_REASON, params).scalar()
+    return execute(session, _UNDELIVERABLE_REASON, params).scalar()
 
 
 def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id: int | None) -> None:
@@ -242,7 +242,7 @@ def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id:
 
 def clear_undeliverable(session: Session, address: str) -> bool:
     """The address wrote to us again: it is deliverable from now on. True when it was marked."""
-    result = session.connection().execute(_CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
+    result = execute(session, _CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
     return bool(result.rowcount)
 
 
@@ -256,10 +256,7 @@ _THREAD_IDS = (
 
 def thread_message_ids(session: Session, ticket_id: int) -> list[tuple[int, str | None]]:
     """(row id, Message-ID) of a ticket's messages in order: what a notification threads on."""
-    return [
-        (row.id, row.message_id)
-        for row in session.connection().execute(_THREAD_IDS, {"ticket_id": ticket_id})
-    ]
+    return [(row.id, row.message_id) for row in execute(session, _THREAD_IDS, {"ticket_id": ticket_id})]
 
 
 def ticket_messages(session: Session, ticket_id: int) -> Sequence[Message]:

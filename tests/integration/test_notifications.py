@@ -335,6 +335,17 @@ def test_a_notification_out_of_attempts_is_dead(runtime: Runtime, sink: SmtpSink
     assert statuses == ["retry", "retry", "retry", "retry", "dead", "dead"]
 
 
+def _sender_to(runtime: Runtime, port: int, clock: Clock) -> Sender:
+    """A sender relaying to 127.0.0.1:`port` (down until a sink listens there)."""
+    return Sender(
+        runtime.inbox.sessions,
+        SmtpRelay(RelayTarget("smtp", host="127.0.0.1", port=port), timeout=5),
+        runtime.settings.notifications,
+        worker="test",
+        clock=clock,
+    )
+
+
 def test_a_relay_that_is_down_is_logged_once_not_once_per_mail(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -342,13 +353,7 @@ def test_a_relay_that_is_down_is_logged_once_not_once_per_mail(
         deliver(runtime, make_mail(sender=f"c{n}@customer.example", subject=f"Problem {n}"))
     port = free_port()  # nothing listens here yet
     clock = Clock()
-    sender = Sender(
-        runtime.inbox.sessions,
-        SmtpRelay(RelayTarget("smtp", host="127.0.0.1", port=port), timeout=5),
-        runtime.settings.notifications,
-        worker="test",
-        clock=clock,
-    )
+    sender = _sender_to(runtime, port, clock)
     caplog.set_level(logging.INFO, logger="gateway.notify.sender")
     for _ in range(4):
         results = sender.send_due()
@@ -374,13 +379,7 @@ def test_notifications_left_untried_by_an_outage_are_due_again_at_once_and_not_c
         deliver(runtime, make_mail(sender=f"c{n}@customer.example", subject=f"Problem {n}"))
     port = free_port()  # nothing listens here yet
     clock = Clock()
-    sender = Sender(
-        runtime.inbox.sessions,
-        SmtpRelay(RelayTarget("smtp", host="127.0.0.1", port=port), timeout=5),
-        runtime.settings.notifications,
-        worker="test",
-        clock=clock,
-    )
+    sender = _sender_to(runtime, port, clock)
     [tried] = sender.send_due()
     assert tried.outage
     rows = outbox_rows(runtime)
