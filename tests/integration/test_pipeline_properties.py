@@ -130,7 +130,7 @@ def leaf_part(draw: st.DrawFn) -> bytes:
     headers = {
         "plain": f"Content-Type: text/plain; charset={charset}",
         "html": f"Content-Type: text/html; charset={charset}",
-        "image": 'Content-Type: image/png; name="shot.png"\nContent-Disposition: attachment; filename="s.png"',
+        "image": 'Content-Type: image/png; name="shot.png"\nContent-Disposition: attachment',
         "octet": 'Content-Type: application/octet-stream; name="../../etc/passwd"',
         "rfc822": "Content-Type: message/rfc822",
     }[kind]
