@@ -53,7 +53,12 @@ def trim_reply(text: str, *, html: str | None = None) -> TrimmedReply:
     cut = _find_marker(lines)
     scan = _Scan(lines[:cut])
     start, end = scan.new_part(0)
-    return TrimmedReply(text=_output(lines[start:end]), removed=_output([*lines[:start], *lines[end:]]))
+    # The sender's lines stay as written; the spaces a rendering of HTML leaves at line ends are noise.
+    rendered = source is not text
+    return TrimmedReply(
+        text=_output(lines[start:end], rendered=rendered),
+        removed=_output([*lines[:start], *lines[end:]], rendered=rendered),
+    )
 
 
 # --- HTML ----------------------------------------------------------------------------------------------
@@ -132,7 +137,10 @@ def _marker_div(mark: str) -> HtmlElement:
 
 # --- lines ---------------------------------------------------------------------------------------------
 
-_INVISIBLE = " \t\xa0\u200b\u200c\u200d\u200e\u200f\ufeff" + _ATTRIBUTION_END
+# Bidi controls (Hebrew and Arabic clients wrap names and addresses in them) count as space too.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_INVISIBLE = " \t\xa0\u200b\u200c\u200d\ufeff" + _BIDI + _ATTRIBUTION_END
+_STRIP_BIDI = str.maketrans("", "", _BIDI)
 # Where the HTML layout left a mark inside a line: a cut stands alone, an attribution starts a line.
 _MARK_SPLIT = re.compile(f"[ \t]*(?={_CUT}|{_ATTRIBUTION_START})|(?<={_CUT}|{_ATTRIBUTION_END})[ \t]*")
 
@@ -148,14 +156,14 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def _output(lines: Sequence[str]) -> str:
+def _output(lines: Sequence[str], *, rendered: bool) -> str:
     # A line that held only a mark is the HTML's, not the sender's.
     kept = [
-        line.translate(_UNMARK).rstrip()
+        line.translate(_UNMARK).rstrip() if rendered else line.translate(_UNMARK)
         for line in lines
         if not (any(mark in line for mark in _MARKS) and not line.strip(_MARKS + " \t"))
     ]
-    return "\n".join(kept).strip("\n")
+    return "\n".join(kept).strip("\n")  # blank lines at the ends go, the first line's indent stays
 
 
 def _is_blank(line: str) -> bool:
@@ -178,7 +186,7 @@ def _find_marker(lines: Sequence[str]) -> int:
 def _is_signature_delimiter(line: str) -> bool:
     # "-- " by the standard; many clients and editors drop the trailing space, so "--" alone counts too.
     # "--" inside prose ("yes -- tomorrow") or a "-- item" list is not a delimiter.
-    return line.strip(" \t") == "--"
+    return line.strip(_INVISIBLE) == "--"
 
 
 # --- quote headers -------------------------------------------------------------------------------------
@@ -201,16 +209,19 @@ class _Header:
 _DIGIT_OR_AT = re.compile(r"[\d@]")
 # Every attribution pattern below needs an address or one of these verbs: a cheap test before them.
 _VERB_HINT = re.compile(
-    r"wrote|writes|schrieb|geschrieben|écrit|escribió|scritto|scrisse|escreveu|schreef|skrev|napisał"
-    r"|pisze|napsal|написал|написав|пише|kirjoitti|írta|yazdı|έγραψε|写道|寫道|書きました|のメッセージ"
-    r"|のメール|작성|보냄"
+    r"wrote|writes|schrieb|geschrieben|écrit|escribió|scritto|scrisse|escreveu|schreef|skrev|napisa"
+    r"|napísal|pisze|napsal|написа|написав|пише|kirjoitti|kirjutas|írta|yazdı|έγραψε|a scris|rakstīja"
+    r"|rašė|va escriure|menulis|đã viết|كتب|כתב|写道|寫道|書きました|のメッセージ|のメール|작성|보냄"
 )  # matched on lower-cased text: far quicker than IGNORECASE over this many alternatives
 _DATE = (
     r"(?:\d{1,4}[./-]\s?\d{1,2}[./-]\s?\d{1,4}"  # 26.06.2014, 2016-10-24, 2013/7/20
     r"|\d{4}\s?年"  # 2016年12月12日
-    r"|\d{1,2}\.?\s+\w{3,10}\.?\s+\d{4}"  # 23 mar 2017, 20 окт. 2016
+    r"|\d{1,2}\.?\s+\w{3,10}\.?,?\s+\d{4}"  # 23 mar 2017, 20 окт. 2016, 30 November, 2026
     r"|\w{2,3}\.?,\s+\d{1,2}\s+\w{3,10}\.?\s+\d{4})"  # Thu, 26 Jun 2014
 )
+_TIME = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s?[ap]\.?m\.?)?"
+# A date first, perhaps after the time or in brackets ("09:14, 30.11.2026", "[30.11.2026 09:14]").
+_DATE_FIRST = rf"[\[(]?(?:{_TIME},?\s+)?{_DATE}"
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 # Headers that name where they start: "On", "Am", "Le" … or a date. Matched on the header's lines joined.
 _ANCHORED_ATTRIBUTION = re.compile(
@@ -225,7 +236,8 @@ _ANCHORED_ATTRIBUTION = re.compile(
     r"|(?:den|på)\b.+\bskrev\b.*:"
     r"|(?:w\s+dniu|dnia)\b.+\b(?:napisał|napisała|pisze)\S*\s*:"
     r"|dne\b.+\bnapsal\S*\s*:"
-    rf"|{_DATE}.{{0,200}}?{_EMAIL}.{{0,40}}[:：]"  # Gmail, Yandex, mail.ru: a date, an address, a colon
+    rf"|{_DATE_FIRST}.{{0,200}}?{_EMAIL}.{{0,40}}[:：]"  # Gmail, Yandex, mail.ru: a date, an address, a colon
+    rf"|{_DATE_FIRST}.{{0,200}}?\bwrote\s*:"  # a date, a name, "wrote:"
     rf"|\d{{4}}/\d{{1,2}}/\d{{1,2}}\s+[^<>]{{1,80}}<{_EMAIL}>"  # old Gmail: "2013/7/20 Name <address>"
     r")",
     re.IGNORECASE,
@@ -235,54 +247,82 @@ _ANCHORED_ATTRIBUTION = re.compile(
 _WROTE = re.compile(r"\bwrote\s*:$", re.IGNORECASE)  # English without "On": only with an address
 _FOREIGN_VERB = re.compile(
     r".\b(?:schrieb|geschrieben|a\s+écrit|escribió|ha\s+scritto|scrisse|escreveu|schreef|skrev"
-    r"|napisał|napisała|napsal|написал|написала|написав|пише|пишет|kirjoitti|írta|yazdı|έγραψε)"
+    r"|napisał|napisała|napísal|napísala|napsal|napisao|napisala|napisal|написал|написала|написав|написа"
+    r"|пише|пишет|kirjoitti|kirjutas|írta|yazdı|έγραψε|a\s+scris|rakstīja|rašė|va\s+escriure|menulis"
+    r"|đã\s+viết|كتب|כתב)"
     r"(?:\(a\)|\(а\)|\(ла\))?(?!\w).*[:：]$"
     r"|.(?:写道|寫道|書きました|のメッセージ|のメール|작성|보냄)\s*[:：]$",
     re.IGNORECASE,
 )
 _EMAIL_RE = re.compile(_EMAIL)
+# An attribution in a language we know no word of: an address in brackets, a date and a time, a colon
+# at the end ("… 30 בנוב׳ 2026 ב-9:14 מאת Jan <jan@example.il>:"). Prose rarely brackets an address.
+_BRACKETED_ADDRESS = re.compile(rf"[<(\[](?:mailto:)?{_EMAIL}[>)\]]")
+_TIME_RE = re.compile(rf"(?<!\d){_TIME}(?!\d)")
+_YEAR_OR_DATE = re.compile(r"(?<!\d)(?:(?:19|20)\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})(?!\d)")
 # A line that can end a quote header: looked at before joining lines, so most lines cost one search.
 _HEADER_END = re.compile(r"(?:[:：>]|wrote|-{2,})\s*$", re.IGNORECASE)
 # A line that can only be the middle or end of a wrapped header, never its first line.
-_CONTINUATION = re.compile(rf"^(?:[a-z<(]|mailto:|{_EMAIL})")
+_CONTINUATION = re.compile(rf"^(?:[a-z<(:：]|mailto:|{_EMAIL})")
+# Decoration clients put around the words of a marker line: "-----Original Message-----",
+# "===== Original Message =====", "***** Forwarded Message *****", "--- Original message: ---".
+_DECORATION = "-=_*~#—–─━═"
+_DECOR_LEFT = rf"^\s*[{_DECORATION}<\[(]*\s*"
+_DECOR_RIGHT = rf"\s*[:：]?\s*[{_DECORATION}>\])]*\s*$"
 _ORIGINAL_MESSAGE = re.compile(
-    r"^\s*-{2,}\s*(?:original message|original-nachricht|ursprüngliche nachricht|originalnachricht"
+    _DECOR_LEFT + r"(?:original message|original-nachricht|ursprüngliche nachricht|originalnachricht"
     r"|message d'origine|message original|mensaje original|messaggio originale|mensagem original"
     r"|oorspronkelijk bericht|origineel bericht|ursprungligt meddelande|opprinnelig melding"
     r"|oprindelig meddelelse|alkuperäinen viesti|wiadomość oryginalna|oryginalna wiadomość"
-    r"|původní zpráva|исходное сообщение|оригинальное сообщение|orijinal mesaj|eredeti üzenet"
-    r"|αρχικό μήνυμα|原始邮件|原始郵件|元のメッセージ|원본 메시지)\s*-*\s*$",
+    r"|původní zpráva|pôvodná správa|originalna poruka|izvirno sporočilo|mesaj original|mesajul original"
+    r"|исходное сообщение|оригинальное сообщение|оригинално съобщение|orijinal mesaj|eredeti üzenet"
+    r"|αρχικό μήνυμα|原始邮件|原始郵件|元のメッセージ|원본 메시지)" + _DECOR_RIGHT,
     re.IGNORECASE,
 )
 _FORWARD = re.compile(
-    r"^\s*(?:-{2,}\s*(?:forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado"
-    r"|messaggio inoltrato|mensagem encaminhada|mensagem reencaminhada|doorgestuurd bericht"
-    r"|vidarebefordrat meddelande|videresendt melding|videresendt meddelelse|välitetty viesti"
-    r"|wiadomość przekazana|przekazana wiadomość|přeposlaná zpráva|пересылаемое сообщение"
-    r"|пересланное сообщение|iletilen mesaj|továbbított üzenet|转发的邮件|轉寄的郵件"
-    r"|転送されたメッセージ|전달된 메시지)\s*-*"
-    r"|(?:begin forwarded message|anfang der weitergeleiteten nachricht"
+    _DECOR_LEFT + r"(?:forwarded message|forwarded e-?mail|weitergeleitete nachricht|message transféré"
+    r"|mensaje reenviado|messaggio inoltrato|mensagem encaminhada|mensagem reencaminhada"
+    r"|doorgestuurd bericht|vidarebefordrat meddelande|videresendt melding|videresendt meddelelse"
+    r"|välitetty viesti|wiadomość przekazana|przekazana wiadomość|přeposlaná zpráva|preposlaná správa"
+    r"|proslijeđena poruka|posredovano sporočilo|mesaj redirecționat|пересылаемое сообщение"
+    r"|пересланное сообщение|препратено съобщение|iletilen mesaj|továbbított üzenet|προωθημένο μήνυμα"
+    r"|转发的邮件|轉寄的郵件|転送されたメッセージ|전달된 메시지"
+    r"|begin forwarded message|anfang der weitergeleiteten nachricht"
     r"|début du message (?:réexpédié|transféré)|inicio del mensaje reenviado|inizio messaggio inoltrato"
     r"|início da mensagem reencaminhada|begin doorgestuurd bericht|vidarebefordrat brev"
-    r"|начало переадресованного сообщения|początek przekazanej wiadomości)\s*[:：]?)\s*$",
+    r"|начало переадресованного сообщения|początek przekazanej wiadomości)" + _DECOR_RIGHT,
     re.IGNORECASE,
 )
-_SEPARATOR = re.compile(r"^\s*[_\-=]{5,}\s*$")
+# A line of signs alone: Outlook's underscores above its header block, and what other clients draw.
+_SEPARATOR = re.compile(rf"^\s*(?:[{_DECORATION}]\s?){{3,}}$")
 _FROM_FIELDS = (
-    "from|von|de|da|van|från|fra|od|от|від|lähettäjä|kimden|feladó|από|afzender|remetente|expéditeur"
-    "|mittente|absender|差出人|发件人|寄件者|寄件人|보낸 사람"
+    "from|von|de|de la|da|van|från|fra|od|от|від|lähettäjä|kimden|feladó|από|afzender|remetente|expéditeur"
+    "|mittente|absender|avsändare|avsender|afsender|šalje|saatja|nuo|dari|từ|מאת|من|差出人|发件人|寄件者"
+    "|寄件人|보낸 사람"
 )
 _OTHER_FIELDS = (
     "sent|date|to|cc|bcc|subject|reply-to|importance|organization|gesendet|datum|an|betreff|antwort an"
-    "|envoyé|à|a|objet|répondre à|enviado|enviada|fecha|para|asunto|responder a|data|inviato|oggetto"
-    "|risposta|rispondi a|assunto|verzonden|aan|onderwerp|beantwoorden|skickat|till|kopia|ämne|sendt"
-    "|dato|til|kopi|emne|lähetetty|päivämäärä|vastaanottaja|kopio|aihe|wysłano|wysłane|do|dw|temat"
-    "|odesláno|komu|kopie|předmět|отправлено|дата|кому|копия|тема|надіслано|gönderildi|tarih|kime"
-    "|bilgi|konu|elküldve|dátum|címzett|másolat|tárgy|στάλθηκε|ημερομηνία|προς|κοιν|θέμα|送信日時"
-    "|日付|宛先|件名|发送时间|日期|收件人|抄送|主题|傳送時間|收件者|副本|主旨|보낸 날짜|받는 사람|참조|제목"
+    "|envoyé|à|a|objet|sujet|copie|copie à|cci|répondre à|enviado|enviada|fecha|para|asunto|responder a"
+    "|data|inviato|oggetto|risposta|rispondi a|assunto|verzonden|aan|onderwerp|beantwoorden|skickat|till"
+    "|kopia|ämne|sendt|dato|til|kopi|emne|lähetetty|päivämäärä|vastaanottaja|kopio|aihe|wysłano|wysłane"
+    "|do|dw|temat|odesláno|komu|kopie|předmět|odoslané|predmet|poslano|prima|zadeva|za|trimis|către"
+    "|subiect|отправлено|дата|кому|копия|тема|надіслано|изпратено|до|относно|gönderildi|tarih|kime"
+    "|bilgi|konu|elküldve|dátum|címzett|másolat|tárgy|saadetud|kellele|teema|išsiųsta|kam|tēma|nosūtīts"
+    "|dikirim|kepada|perihal|tanggal|đã gửi|đến|chủ đề|enviat|per a|assumpte|στάλθηκε|ημερομηνία|προς"
+    "|κοιν|θέμα|נשלח|אל|נושא|تم الإرسال|إلى|الموضوع|送信日時|日付|宛先|件名|发送时间|日期|收件人|抄送|主题"
+    "|傳送時間|收件者|副本|主旨|보낸 날짜|받는 사람|참조|제목"
 )
-_FIELD = re.compile(rf"^\s*\*{{0,2}}(?:({_FROM_FIELDS})|{_OTHER_FIELDS})\*{{0,2}}\s*[:：]", re.IGNORECASE)
+# A label may carry a little word: "Envoyé le :", "Enviado el:", "Enviada em:", "Gesendet am:".
+_LABEL_TAIL = r"(?:\s+(?:le|el|em|am|on|à|a|il|la|du|de|at))?"
+_FIELD = re.compile(
+    rf"^\s*\*{{0,2}}(?:({_FROM_FIELDS})|{_OTHER_FIELDS}){_LABEL_TAIL}\*{{0,2}}\s*[:：]", re.IGNORECASE
+)
 _DATED_FIELD = re.compile(r"^\s*\*{0,2}(?:sent|date)\*{0,2}\s*:", re.IGNORECASE)
+# A field of a label we do not know whose value is a date ("Message du : 12/12/2016 13:20"): part of a
+# block only next to fields we know.
+_ANY_DATED_FIELD = re.compile(
+    rf"^\s*\*{{0,2}}[^\W\d_][\w'’ .-]{{0,24}}?\*{{0,2}}\s*[:：]\s*\*{{0,2}}\s*(?:\w+\.?,?\s+)?{_DATE}"
+)
 _MAX_HEADER_LINES = 6
 _MAX_HEADER_CHARS = 400
 
@@ -327,7 +367,7 @@ def _marker_header(lines: Sequence[str], index: int) -> _Header | None:
 def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) -> _Header | None:
     """A quote header ending on line ``last``, over as few lines as it needs (clients wrap them)."""
     end_line = lines[last]
-    if _is_blank(end_line) or not _HEADER_END.search(end_line) or len(end_line) > _MAX_HEADER_CHARS:
+    if len(end_line) > _MAX_HEADER_CHARS or not _HEADER_END.search(end_line.rstrip(_INVISIBLE)):
         return None
     if _is_quote(end_line) and len(end_line.lstrip("> \t").split()) > 2:
         return None  # a quoted line may only end a wrapped header ("> wrote:"), never be one
@@ -359,12 +399,20 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
 def _is_verb_attribution(joined: str) -> bool:
     if _WROTE.search(joined):
         return bool(_EMAIL_RE.search(joined))  # "As I wrote on 3 May:" is prose
-    return bool(_FOREIGN_VERB.search(joined))
+    return bool(_FOREIGN_VERB.search(joined)) or _is_dated_address(joined)
+
+
+def _is_dated_address(joined: str) -> bool:
+    return (
+        joined.endswith((":", "："))
+        and len(joined) <= 250
+        and all(pattern.search(joined) for pattern in (_BRACKETED_ADDRESS, _TIME_RE, _YEAR_OR_DATE))
+    )
 
 
 def _joined(lines: Sequence[str]) -> str:
     parts = [line.strip(_INVISIBLE).lstrip("> ").strip() for line in lines if not _is_blank(line)]
-    joined = " ".join(" ".join(parts).split())
+    joined = " ".join(" ".join(parts).translate(_STRIP_BIDI).split())
     return joined.strip("-").strip()  # "---- On … wrote ----" (Zoho), "--- On …" (Yahoo)
 
 
@@ -383,28 +431,52 @@ def _extend_up(lines: Sequence[str], first: int, first_allowed: int) -> int:
 
 
 def _field_block(lines: Sequence[str], index: int) -> _Header | None:
-    """An Outlook-style header block (From:/Sent:/To:/Subject: and translations) starting here,
-    perhaps under a separator line."""
+    """An Outlook-style header block (From:/Sent:/To:/Subject: and translations) starting here, perhaps
+    under a separator line. Fields may be a blank line apart, and a long value may wrap onto a line of
+    its own ("To: a@x;" / " b@x"): the block goes on while another field follows within two lines."""
     separated = bool(_SEPARATOR.match(lines[index]))
-    first_field = index + 1 if separated else index
+    position = index + 1 if separated else index
+    if separated:
+        while position < len(lines) and position - index <= 2 and _is_blank(lines[position]):
+            position += 1
+    first_field = position
     fields, has_from, has_date, from_has_address = 0, False, False, False
-    position = first_field
-    while position < len(lines) and position - first_field < 12:
+    end = position
+    while position < len(lines) and position - first_field < 16:
         line = lines[position]
         match = _FIELD.match(line)
-        if match is None:
+        if match is not None:
+            fields += 1
+            if match.group(1):
+                has_from = True
+                from_has_address = from_has_address or "@" in line
+            has_date = has_date or bool(_DATED_FIELD.match(line))
+        elif _ANY_DATED_FIELD.match(line):
+            fields += 1
+            has_date = True
+        elif not (fields and _field_follows(lines, position)):
             break
-        fields += 1
-        if match.group(1):
-            has_from = True
-            from_has_address = from_has_address or "@" in line
-        has_date = has_date or bool(_DATED_FIELD.match(line))
+        elif not _is_blank(line):
+            from_has_address = from_has_address or (has_from and "@" in line)
         position += 1
+        if match is not None or not _is_blank(line):
+            end = position
     if not has_from or fields < 2:
         return None
     if fields >= 3 or separated or has_date or from_has_address:
-        return _Header(index, position, _Kind.BLOCK)
+        return _Header(index, end, _Kind.BLOCK)
     return None
+
+
+def _field_follows(lines: Sequence[str], position: int) -> bool:
+    """Whether a known field starts within the two lines from ``position`` (a blank or a wrapped value
+    in between is still the same block)."""
+    for ahead in range(position + 1, min(position + 3, len(lines))):
+        if _FIELD.match(lines[ahead]):
+            return True
+        if _is_blank(lines[ahead]) and _is_blank(lines[position]):
+            return False
+    return False
 
 
 # --- the scan ------------------------------------------------------------------------------------------
@@ -495,11 +567,19 @@ _APPS = (
     r"|mobile|proton\s?mail|spark|airmail|newton|bluemail|edison|zoho|tutanota|k-9|fairemail|typeapp|nine"
     r"|thunderbird|apple|a\s+(?:mobile|phone|cell|smartphone|tablet)|my\s+\w+"
 )
+# "Get Outlook for iOS" as the other languages write it: the verb may come first or last.
+_GET_VERBS = (
+    r"get|download|obtenir|obtenez|télécharger|téléchargez|obtener|obtén|descargar|descarga|obter|obtenha"
+    r"|baixe|baixar|scarica|ottieni|downloaden|hol|holen|herunterladen|pobierz|hämta|skaffa|hent|få|lataa"
+    r"|hanki|stáhnout|stáhněte|získejte|скачать|скачайте|получить|завантажити|indir|edinin|letöltése"
+    r"|töltse|descărcați|obțineți"
+)
 _BOILERPLATE = re.compile(
     r"(?:"
     rf"sent\s+from\s+(?:{_APPS})\b.{{0,60}}"
     r"|sent\s+(?:via|with|using|by|on)\s+\S+(?:\s+\S+){0,3}"
     r"|(?:get|download)\s+outlook\s+for\s+(?:ios|android)\S*"
+    rf"|(?=.*\b(?:{_GET_VERBS})\b).{{0,40}}\boutlook\b.{{0,30}}\b(?:ios|android)\b.{{0,20}}"
     r"|from\s+my\s+(?:iphone|ipad|ipod|android|mobile|phone|smartphone|blackberry|samsung|galaxy)\b.{0,30}"
     r"|\S+\s+from\s+(?:my\s+)?(?:mobile|phone)"
     r"|von\s+meine[mr]\s+.{1,40}\s+gesendet"
@@ -531,10 +611,29 @@ _BOILERPLATE = re.compile(
 _INTRO_LINE = re.compile(rf"(?:.{{0,80}}\bwrote|.*{_EMAIL}.*)\s*[:：]\s*", re.IGNORECASE)
 
 
+# Boilerplate names a device or an app, perhaps "Verizon, Samsung Galaxy" or ", an AT&T … smartphone";
+# a comma followed by a lower-case word is a sentence going on ("Sent from my iPhone, the upload fails").
+_AFTER_COMMA = re.compile(r",\s+(\w+)")
+
+
+# …except the apology many add: "Sent from my phone, please excuse typos", "…, sorry for the brevity".
+_APOLOGY = re.compile(
+    r"[,.;:\-–—]\s*(?:please\s+|pls\s+|so\s+)?(?:excuse|pardon|forgive|sorry|apologies|bitte|désolé"
+    r"|excusez|disculpa|disculpe|scusa|scusate)\b.*$",
+    re.IGNORECASE,
+)
+
+
+def _sentence_goes_on(text: str) -> bool:
+    text = _APOLOGY.sub("", text)
+    return any(word.islower() and word not in ("a", "an") for word in _AFTER_COMMA.findall(text))
+
+
 def _is_boilerplate(line: str) -> bool:
     text = _MARKDOWN_LINK.sub(r"\1", line.strip(_INVISIBLE))
     text = _URL.sub("", text).strip(" \t()<>[]*.!")
-    return len(text) <= 80 and bool(_BOILERPLATE.fullmatch(" ".join(text.split())))
+    text = " ".join(text.split())
+    return len(text) <= 80 and not _sentence_goes_on(text) and bool(_BOILERPLATE.fullmatch(text))
 
 
 def _is_intro(line: str) -> bool:
