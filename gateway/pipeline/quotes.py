@@ -174,11 +174,21 @@ def _is_quote(line: str) -> bool:
     return line.lstrip(_INVISIBLE).startswith(">")
 
 
+# Other help desks' markers ("##- Please type your reply above this line -##"): the same meaning.
+_ABOVE_THIS_LINE = re.compile(
+    r"\b(?:reply|respond|write|type|answer)\b.{0,40}\babove\s+this\s+line\b"
+    r"|\b(?:oberhalb|über)\s+dieser\s+zeile\b|\bau-dessus\s+de\s+cette\s+ligne\b"
+    r"|\bencima\s+de\s+esta\s+línea\b|\bsopra\s+questa\s+riga\b|\bboven\s+deze\s+regel\b"
+    r"|\bacima\s+desta\s+linha\b",
+    re.IGNORECASE,
+)
+
+
 def _find_marker(lines: Sequence[str]) -> int:
-    """Index of the line with ticketgate's reply marker (quoted or not), or the end."""
+    """Index of the line with ticketgate's reply marker, or another desk's (quoted or not), or the end."""
     marker = REPLY_MARKER.casefold()
     for index, line in enumerate(lines):
-        if marker in line.casefold():
+        if marker in line.casefold() or (len(line) <= 100 and _ABOVE_THIS_LINE.search(line)):
             return index
     return len(lines)
 
@@ -186,7 +196,8 @@ def _find_marker(lines: Sequence[str]) -> int:
 def _is_signature_delimiter(line: str) -> bool:
     # "-- " by the standard; many clients and editors drop the trailing space, so "--" alone counts too.
     # "--" inside prose ("yes -- tomorrow") or a "-- item" list is not a delimiter.
-    return line.strip(_INVISIBLE) == "--"
+    # macOS and iOS turn a typed "--" into a dash of their own: "—" or "–" alone is the same delimiter.
+    return line.strip(_INVISIBLE) in ("--", "—", "–")
 
 
 # --- quote headers -------------------------------------------------------------------------------------
@@ -244,7 +255,12 @@ _ANCHORED_ATTRIBUTION = re.compile(
 )
 # Headers known by their verb alone; the line they start on is found by _extend_up. Searched, not
 # matched from the start, so that a long line costs one pass.
-_WROTE = re.compile(r"\bwrote\s*:$", re.IGNORECASE)  # English without "On": only with an address
+# English without "On" ("Jan <jan@x.org> wrote:", "… writes:", "… wrote on 30.11.2026 09:14:", Horde's
+# "Quoting Jan <jan@x.org>:"): only with an address.
+_WROTE = re.compile(
+    r"\b(?:wrote|writes)(?:\s+on\b.{0,80})?\s*:$|^(?:quoting|zitat\s+von|citando|citation|cytuję|citerar)\b",
+    re.IGNORECASE,
+)
 _FOREIGN_VERB = re.compile(
     r".\b(?:schrieb|geschrieben|a\s+écrit|escribió|ha\s+scritto|scrisse|escreveu|schreef|skrev"
     r"|napisał|napisała|napísal|napísala|napsal|napisao|napisala|napisal|написал|написала|написав|написа"
@@ -398,7 +414,7 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
 
 def _is_verb_attribution(joined: str) -> bool:
     if _WROTE.search(joined):
-        return bool(_EMAIL_RE.search(joined))  # "As I wrote on 3 May:" is prose
+        return bool(_EMAIL_RE.search(joined)) and joined.endswith(":")  # "As I wrote on 3 May:" is prose
     return bool(_FOREIGN_VERB.search(joined)) or _is_dated_address(joined)
 
 
@@ -602,6 +618,12 @@ _BOILERPLATE = re.compile(
     r"|.{0,40}から送信"
     r"|(?:发自|来自|寄自)我的.{1,40}|從我的.{1,40}傳送|发送自.{1,40}"
     r"|.{0,40}에서\s+보냄"
+    r"|(?:az\s+)?\S{1,30}(?:ról|ről)\s+küldve|trimis\s+de\s+pe\s+.{1,60}|poslan[oa]\s+(?:s|sa|z|iz)\s+.{1,60}"
+    r"|poslato\s+sa\s+.{1,60}|στάλθηκε\s+από\s+.{1,60}|dikirim\s+dari\s+.{1,60}|(?:được\s+)?gửi\s+từ\s+.{1,60}"
+    r"|נשלח\s+מ.{1,60}|(?:أرسلت|مرسل)\s+من\s+.{1,60}|enviat\s+des\s+del?\s+.{1,60}|odoslané\s+z\s+.{1,60}"
+    r"|išsiųsta\s+iš\s+.{1,60}|saadetud\s+.{1,60}|nosūtīts\s+no\s+.{1,60}|изпратено\s+от\s+.{1,60}"
+    r"|ส่งจาก.{1,40}"
+    r"|(?:get|download)\s+\S+(?:\s+\S+)?\s+for\s+(?:ios|android|iphone|ipad|windows|mac)\S*"
     r")",
     re.IGNORECASE,
 )

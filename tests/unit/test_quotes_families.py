@@ -34,6 +34,11 @@ DATE_FIRST = {
     "dated-no-address": "30.11.2026 09:14, Jan Novák wrote:",
     "time-first": "09:14, 30 November 2026, Jan Novák <jan@example.cz>:",
     "bracketed-date": "[30.11.2026 09:14] Jan Novák <jan@example.cz>:",
+    "mutt": "* Jan Novák <jan@example.cz> [2026-11-30 09:14 +0100]:",
+    "wrote-on": "Jan Novák <jan@example.cz> wrote on 30.11.2026 09:14:",
+    "writes": "Jan Novák <jan@example.cz> writes:",
+    "horde": "Quoting Jan Novák <jan@example.cz>:",
+    "horde-de": "Zitat von Jan Novák <jan@example.cz>:",
 }
 
 LANGUAGES = {
@@ -130,6 +135,8 @@ def test_sentences_that_start_like_an_attribution_are_kept(reply: str) -> None:
 
 SEPARATED = {
     "underscores": "________________________________\nFrom: Jan Novák <jan@example.cz>\nSent: Monday",
+    "nbsp-fr": "De\u00a0: Jan <jan@example.fr>\nEnvoyé\u00a0: lundi 30 novembre 2026\nÀ\u00a0: Support",
+    "qq": "------------------ 原始邮件 ------------------\n发件人: Jan <jan@example.cn>",
     "stars": "*From:* Jan Novák <jan@example.cz>\n*Sent:* Monday, November 30, 2026 9:14 AM\n*To:* Support",
     "bold-md": "**From:** Jan Novák <jan@example.cz>\n**Date:** 30 Nov 2026\n**Subject:** Refund",
     "equals-original": "===== Original Message =====\nJan wrote the text below.",
@@ -304,6 +311,7 @@ FIELD_LOOK_ALIKES = [
     "De: nada.\nGracias",
     "Subject: the refund\nDate: yesterday\nIt still did not arrive.",
     "Part one\n\n=====\n\nPart two",
+    "De\u00a0: nous.\nÀ\u00a0: vous.\nMerci",
 ]
 
 
@@ -381,6 +389,17 @@ BOILERPLATE = [
     "Sent from my phone, please excuse the brevity",
     "Sent from my Android device, sorry for any typos.",
     "Envoyé de mon iPhone, désolé pour les fautes",
+    "Az iPhone-omról küldve",
+    "Trimis de pe iPhone-ul meu",
+    "Poslano s mog iPhonea",
+    "Στάλθηκε από το iPhone μου",
+    "Dikirim dari iPhone saya",
+    "Được gửi từ iPhone của tôi",
+    "Enviat des del meu iPhone",
+    "Odoslané z iPhonu",
+    "Išsiųsta iš iPhone",
+    "Изпратено от моя iPhone",
+    "Get BlueMail for Android",
     "Sent from my BlackBerry® smartphone",
     "Sent from Outlook for iOS",
     "Envoyé à partir de Outlook pour Android",
@@ -404,7 +423,7 @@ def test_boilerplate_between_the_answer_and_the_history_is_cut(line: str) -> Non
     assert new_part(reply) == NEW
 
 
-@pytest.mark.parametrize("delimiter", ["-- ", "--", "-- \u00a0"])
+@pytest.mark.parametrize("delimiter", ["-- ", "--", "-- \u00a0", "—", "–"])
 def test_a_signature_after_the_delimiter_goes_with_its_quote(delimiter: str) -> None:
     signature = "Maria Lima\nSupport Lead, Example"
     reply = f"{NEW}\n{delimiter}\n{signature}\n\nLe 30/11/2026, Jan a écrit :\n> Bonjour\n"
@@ -435,3 +454,19 @@ def test_inline_answers_keep_their_header_in_any_language(header: str) -> None:
         "> And the invoice?\n\nNot yet.\n\nMaria"
     )
     assert new_part(reply) == reply
+
+
+# --- other help desks' reply markers -------------------------------------------------------------------
+
+DESK_MARKERS = [
+    "##- Please type your reply above this line -##",
+    "--- Reply above this line ---",
+    "> Please write your answer ABOVE THIS LINE",
+    "-- Bitte oberhalb dieser Zeile antworten --",
+    "Répondez au-dessus de cette ligne",
+]
+
+
+@pytest.mark.parametrize("marker", DESK_MARKERS)
+def test_another_help_desks_reply_marker_cuts_what_follows(marker: str) -> None:
+    assert new_part(f"{NEW}\n\n{marker}\n\nYour request 4711 was updated.\n") == NEW
