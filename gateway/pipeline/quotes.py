@@ -196,8 +196,8 @@ def _find_marker(lines: Sequence[str]) -> int:
 def _is_signature_delimiter(line: str) -> bool:
     # "-- " by the standard; many clients and editors drop the trailing space, so "--" alone counts too.
     # "--" inside prose ("yes -- tomorrow") or a "-- item" list is not a delimiter.
-    # macOS and iOS turn a typed "--" into a dash of their own: "—" or "–" alone is the same delimiter.
-    return line.strip(_INVISIBLE) in ("--", "—", "–")
+    # A dash alone ("—", "–", as macOS may turn a typed "--") is not one: people draw section breaks with it.
+    return line.strip(_INVISIBLE) == "--"
 
 
 # --- quote headers -------------------------------------------------------------------------------------
@@ -271,6 +271,7 @@ _FOREIGN_VERB = re.compile(
     re.IGNORECASE,
 )
 _EMAIL_RE = re.compile(_EMAIL)
+_PERSON = re.compile(r"\b(?:i|we|they|he|she|us|our|my|their|wir|ich|nous|nosotros)\b", re.IGNORECASE)
 # An attribution in a language we know no word of: an address in brackets, a date and a time, a colon
 # at the end ("… 30 בנוב׳ 2026 ב-9:14 מאת Jan <jan@example.il>:"). Prose rarely brackets an address.
 _BRACKETED_ADDRESS = re.compile(rf"[<(\[](?:mailto:)?{_EMAIL}[>)\]]")
@@ -291,6 +292,8 @@ _ORIGINAL_MESSAGE = re.compile(
     r"|oorspronkelijk bericht|origineel bericht|ursprungligt meddelande|opprinnelig melding"
     r"|oprindelig meddelelse|alkuperäinen viesti|wiadomość oryginalna|oryginalna wiadomość"
     r"|původní zpráva|pôvodná správa|originalna poruka|izvirno sporočilo|mesaj original|mesajul original"
+    r"|özgün ileti|orijinal ileti|oprindelig besked|originalt meddelande|původní e-mail|izvorna poruka"
+    r"|alkuperäinen sähköposti|eredeti levél|оригинално писмо|pesan asli|tin nhắn gốc|originalus laiškas"
     r"|исходное сообщение|оригинальное сообщение|оригинално съобщение|orijinal mesaj|eredeti üzenet"
     r"|αρχικό μήνυμα|原始邮件|原始郵件|元のメッセージ|원본 메시지)" + _DECOR_RIGHT,
     re.IGNORECASE,
@@ -311,6 +314,11 @@ _FORWARD = re.compile(
 )
 # A line of signs alone: Outlook's underscores above its header block, and what other clients draw.
 _SEPARATOR = re.compile(rf"^\s*(?:[{_DECORATION}]\s?){{3,}}$")
+# Words between signs ("----- Özgün İleti -----", "==== Nachricht von Jan ===="): a marker in a language
+# or wording we do not know; it counts above a header block, and at the very end of the new part.
+_DECORATED = re.compile(
+    rf"^\s*[{_DECORATION}]{{3,}}\s*[^{_DECORATION}\s][^{_DECORATION}]{{0,40}}?[{_DECORATION}]{{3,}}\s*$"
+)
 _FROM_FIELDS = (
     "from|von|de|de la|da|van|från|fra|od|от|від|lähettäjä|kimden|feladó|από|afzender|remetente|expéditeur"
     "|mittente|absender|avsändare|avsender|afsender|šalje|saatja|nuo|dari|từ|מאת|من|差出人|发件人|寄件者"
@@ -403,6 +411,8 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
             break
         if not _DIGIT_OR_AT.search(joined):
             continue
+        if _reads_as_prose(joined):
+            continue
         if _ANCHORED_ATTRIBUTION.fullmatch(joined) and not _is_quote(line):
             return _Header(first, last + 1, _Kind.ATTRIBUTION)
         if unanchored is None and _is_verb_attribution(joined) and not _is_quote(line):
@@ -410,6 +420,12 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
     if unanchored is None:
         return None
     return _Header(_extend_up(lines, unanchored, first_allowed), last + 1, _Kind.ATTRIBUTION)
+
+
+def _reads_as_prose(joined: str) -> bool:
+    """A header names someone; "On 30.11 at 10:00 we called the bank and they wrote:" is the sender
+    telling what happened. Only without an address: with one, it is a header whatever its words."""
+    return bool(_PERSON.search(joined)) and not _EMAIL_RE.search(joined)
 
 
 def _is_verb_attribution(joined: str) -> bool:
@@ -450,7 +466,7 @@ def _field_block(lines: Sequence[str], index: int) -> _Header | None:
     """An Outlook-style header block (From:/Sent:/To:/Subject: and translations) starting here, perhaps
     under a separator line. Fields may be a blank line apart, and a long value may wrap onto a line of
     its own ("To: a@x;" / " b@x"): the block goes on while another field follows within two lines."""
-    separated = bool(_SEPARATOR.match(lines[index]))
+    separated = bool(_SEPARATOR.match(lines[index]) or _DECORATED.match(lines[index]))
     position = index + 1 if separated else index
     if separated:
         while position < len(lines) and position - index <= 2 and _is_blank(lines[position]):
@@ -665,6 +681,15 @@ def _is_intro(line: str) -> bool:
     )
 
 
+def _is_separator(line: str) -> bool:
+    return bool(_SEPARATOR.match(line) or _DECORATED.match(line))
+
+
+def _is_link(line: str) -> bool:
+    text = _URL.sub("", line.strip(_INVISIBLE)).strip(" \t()<>[]*.!")
+    return not text and "://" in line
+
+
 def _trim_end(lines: Sequence[str], start: int, end: int) -> tuple[int, int]:
     """Drop what trails the new part: blank lines, a ``>`` block (and its stray intro), boilerplate,
     a separator line left by the quoted mail's header."""
@@ -677,8 +702,11 @@ def _trim_end(lines: Sequence[str], start: int, end: int) -> tuple[int, int]:
             if end > start and _is_intro(lines[end - 1]):
                 end -= 1
             continue
-        if end > start and (_is_boilerplate(lines[end - 1]) or _SEPARATOR.match(lines[end - 1])):
+        if end > start and (_is_boilerplate(lines[end - 1]) or _is_separator(lines[end - 1])):
             end -= 1
+            continue
+        if end - 1 > start and _is_link(lines[end - 1]) and _is_boilerplate(lines[end - 2]):
+            end -= 2  # "Get Outlook for iOS" with its link on a line of its own
             continue
         break
     while start < end and _is_blank(lines[start]):

@@ -123,6 +123,8 @@ ATTRIBUTION_LOOK_ALIKES = [
     "Our admin wrote: the server is fine.\nIs it?",
     "At 09:14 on 30.11.2026 I sent this to <billing@example.org>, no answer.",
     "See https://example.org/wrote:here for details.",
+    "On 30.11.2026 at 10:00 we called the bank and they wrote:\n\nthe payment is pending.\n\nWhat now?",
+    "Hello,\n\nOn 30/11/2026 I wrote:\nplease refund order 42.\n\nStill waiting.",
 ]
 
 
@@ -150,6 +152,8 @@ SEPARATED = {
     "original-with-colon": "--- Original message: ---",
     "equals-short": "====\n\nFrom: Jan <jan@example.cz>\nDate: 30.11.2026\nTo: support@example.org",
     "tildes": "~~~~~~~~~~~~~~~~~~\nFrom: Jan <jan@example.cz>\nDate: 30.11.2026",
+    "unknown-words": "----- Özgün İleti -----\nKimden: Jan <jan@example.com.tr>\nTarih: 30.11.2026",
+    "unknown-words-2": "=== Nachricht von Jan ===\nVon: Jan <jan@example.de>\nDatum: 30.11.2026",
     "html-rule": "\u2014" * 20 + "\nFrom: Jan <jan@example.cz>\nSent: Monday",
 }
 
@@ -285,6 +289,19 @@ OUTLOOK = {
         "To: Support",
         "Subject: Refund",
     ),
+    "label-alone": (
+        "From:",
+        "Jan Novák <jan@example.cz>",
+        "Sent:",
+        "Monday, November 30, 2026 9:14 AM",
+        "To:",
+        "support@example.org",
+    ),
+    "tabbed": (
+        "From:\tJan Novák <jan@example.cz>",
+        "Sent:\tMonday, November 30, 2026 9:14 AM",
+        "To:\tsupport@example.org",
+    ),
     "blank-between": (
         "From: Jan <jan@example.cz>",
         "",
@@ -311,6 +328,7 @@ FIELD_LOOK_ALIKES = [
     "De: nada.\nGracias",
     "Subject: the refund\nDate: yesterday\nIt still did not arrive.",
     "Part one\n\n=====\n\nPart two",
+    "=== Summary ===\nThe refund arrived.\n=== Next steps ===\nClose the ticket.",
     "De\u00a0: nous.\nÀ\u00a0: vous.\nMerci",
 ]
 
@@ -400,6 +418,7 @@ BOILERPLATE = [
     "Išsiųsta iš iPhone",
     "Изпратено от моя iPhone",
     "Get BlueMail for Android",
+    "Get Outlook for iOS\n<https://aka.ms/o0ukef>",
     "Sent from my BlackBerry® smartphone",
     "Sent from Outlook for iOS",
     "Envoyé à partir de Outlook pour Android",
@@ -423,7 +442,7 @@ def test_boilerplate_between_the_answer_and_the_history_is_cut(line: str) -> Non
     assert new_part(reply) == NEW
 
 
-@pytest.mark.parametrize("delimiter", ["-- ", "--", "-- \u00a0", "—", "–"])
+@pytest.mark.parametrize("delimiter", ["-- ", "--", "-- \u00a0"])
 def test_a_signature_after_the_delimiter_goes_with_its_quote(delimiter: str) -> None:
     signature = "Maria Lima\nSupport Lead, Example"
     reply = f"{NEW}\n{delimiter}\n{signature}\n\nLe 30/11/2026, Jan a écrit :\n> Bonjour\n"
@@ -436,6 +455,7 @@ BOILERPLATE_LOOK_ALIKES = [
     "Sent from my iPhone to your address at 09:14, still no answer.",
     "Steps:\n-- open the app\n-- pay\n\nit fails here.\nMaria",
     "It crashed -- twice --\nagain today.",
+    "First the card.\n—\nThen the bank transfer, which failed too.\nMaria",
 ]
 
 
