@@ -316,6 +316,10 @@ _FORWARD = re.compile(
 _SEPARATOR = re.compile(rf"^\s*(?:[{_DECORATION}]\s?){{3,}}$")
 # Words between signs ("----- Özgün İleti -----", "==== Nachricht von Jan ===="): a marker in a language
 # or wording we do not know; it counts above a header block, and at the very end of the new part.
+# A marker line with more on it: the decorated words, then what a flattened rendering put after them.
+_MARKER_THEN_TEXT = re.compile(
+    rf"^(\s*[{_DECORATION}]{{3,}}\s*[^{_DECORATION}\s][^{_DECORATION}]{{0,40}}?[{_DECORATION}]{{3,}})\s*\S"
+)
 _DECORATED = re.compile(
     rf"^\s*[{_DECORATION}]{{3,}}\s*[^{_DECORATION}\s][^{_DECORATION}]{{0,40}}?[{_DECORATION}]{{3,}}\s*$"
 )
@@ -340,6 +344,10 @@ _OTHER_FIELDS = (
 _LABEL_TAIL = r"(?:\s+(?:le|el|em|am|on|à|a|il|la|du|de|at))?"
 _FIELD = re.compile(
     rf"^\s*\*{{0,2}}(?:({_FROM_FIELDS})|{_OTHER_FIELDS}){_LABEL_TAIL}\*{{0,2}}\s*[:：]", re.IGNORECASE
+)
+# A field label inside a line, after a space: an Outlook block flattened onto one line.
+_INLINE_FIELD = re.compile(
+    rf"\s\*{{0,2}}(?:{_FROM_FIELDS}|{_OTHER_FIELDS}){_LABEL_TAIL}\*{{0,2}}\s*[:：]\s", re.IGNORECASE
 )
 _DATED_FIELD = re.compile(r"^\s*\*{0,2}(?:sent|date)\*{0,2}\s*:", re.IGNORECASE)
 # A field of a label we do not know whose value is a date ("Message du : 12/12/2016 13:20"): part of a
@@ -381,11 +389,26 @@ def _marker_header(lines: Sequence[str], index: int) -> _Header | None:
             if _ATTRIBUTION_END in lines[end]:
                 return _Header(index, end + 1, _Kind.ATTRIBUTION)
         return _Header(index, index + 1, _Kind.ATTRIBUTION)
-    if _FORWARD.match(line):
+    marker = line
+    flattened = _MARKER_THEN_TEXT.match(line)  # "-----Original Message----- From: …" on one line
+    if flattened is not None:
+        marker = flattened.group(1)
+    if _FORWARD.match(marker):
         return _Header(index, index + 1, _Kind.FORWARD)
-    if _ORIGINAL_MESSAGE.match(line):
+    if _ORIGINAL_MESSAGE.match(marker) or _is_flattened_field_block(line):
         return _Header(index, index + 1, _Kind.BLOCK)
     return None
+
+
+def _is_flattened_field_block(line: str) -> bool:
+    """An Outlook block rendered as one line: "From: Jan <jan@x.org> Sent: Monday … To: … Subject: …"."""
+    if len(line) > 1000:
+        return False
+    match = _FIELD.match(line)
+    if match is None or not match.group(1):
+        return False
+    inline = len(_INLINE_FIELD.findall(line))
+    return inline >= 2 and bool("@" in line or _YEAR_OR_DATE.search(line))
 
 
 def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) -> _Header | None:
@@ -430,7 +453,9 @@ def _reads_as_prose(joined: str) -> bool:
 
 def _is_verb_attribution(joined: str) -> bool:
     if _WROTE.search(joined):
-        return bool(_EMAIL_RE.search(joined)) and joined.endswith(":")  # "As I wrote on 3 May:" is prose
+        # "As I wrote on 3 May:" is prose; "Jan Novák wrote on 30.11.2026 09:14:" (Thunderbird) is not.
+        named = _EMAIL_RE.search(joined) or (_TIME_RE.search(joined) and _YEAR_OR_DATE.search(joined))
+        return bool(named) and joined.endswith(":")
     return bool(_FOREIGN_VERB.search(joined)) or _is_dated_address(joined)
 
 

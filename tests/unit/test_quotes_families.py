@@ -37,6 +37,7 @@ DATE_FIRST = {
     "mutt": "* Jan Novák <jan@example.cz> [2026-11-30 09:14 +0100]:",
     "wrote-on": "Jan Novák <jan@example.cz> wrote on 30.11.2026 09:14:",
     "writes": "Jan Novák <jan@example.cz> writes:",
+    "thunderbird-wrote-on": "Jan Novák wrote on 30.11.2026 09:14:",
     "horde": "Quoting Jan Novák <jan@example.cz>:",
     "horde-de": "Zitat von Jan Novák <jan@example.cz>:",
 }
@@ -154,6 +155,9 @@ SEPARATED = {
     "tildes": "~~~~~~~~~~~~~~~~~~\nFrom: Jan <jan@example.cz>\nDate: 30.11.2026",
     "unknown-words": "----- Özgün İleti -----\nKimden: Jan <jan@example.com.tr>\nTarih: 30.11.2026",
     "unknown-words-2": "=== Nachricht von Jan ===\nVon: Jan <jan@example.de>\nDatum: 30.11.2026",
+    "flattened-original": "-----Original Message----- From: Jan <jan@example.cz> Sent: Monday To: Support",
+    "flattened-block": "From: Jan <jan@example.cz> Sent: 30 Nov 2026 9:14 To: Support Subject: Refund",
+    "flattened-de": "Von: Jan <jan@example.de> Gesendet: Montag, 30.11.2026 09:14 An: Support Betreff: Geld",
     "html-rule": "\u2014" * 20 + "\nFrom: Jan <jan@example.cz>\nSent: Monday",
 }
 
@@ -324,6 +328,7 @@ def test_an_outlook_block_in_any_language_cuts_what_follows(block: tuple[str, ..
 
 FIELD_LOOK_ALIKES = [
     "From: my phone, a Pixel 7.\nTo: whoever reads this: it fails.",
+    "From: my account to: the shop, date: yesterday.\nStill missing.",
     "I got this from: the billing page.\nSent: twice, as far as I can see.",
     "De: nada.\nGracias",
     "Subject: the refund\nDate: yesterday\nIt still did not arrive.",
