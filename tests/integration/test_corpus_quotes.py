@@ -13,6 +13,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -363,3 +365,22 @@ def test_each_half_of_each_folder_reaches_the_target(corpus_dir: Path, folder: s
     failed = [f"{case.set_name}/{case.name}" for case in cases if not passes(case)]
     rate = 1 - len(failed) / len(cases)
     assert rate >= TARGET, f"{folder} {half}: {rate:.1%} < {TARGET:.0%}; failing: {failed}"
+
+
+def test_the_bench_prints_each_folder_by_half(corpus_dir: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "trimming_rate.py"), "--corpus", str(corpus_dir)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("folder"))
+    column = header.split().index("ticketgate") - 2  # the cells after the folder and half columns
+    rows = {tuple(line.split()[:2]): line for line in done.stdout.splitlines() if line[:1].isalpha()}
+    for folder in FOLDERS:
+        for half in (TUNING, CHECKING):
+            cells = re.findall(r"\d+/\d+\s+[\d.]+%", rows[(folder, half)])
+            assert len(cells) > column, rows[(folder, half)]
