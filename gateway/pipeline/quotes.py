@@ -51,7 +51,7 @@ def trim_reply(text: str, *, html: str | None = None) -> TrimmedReply:
     source = _choose_source(text, html)
     lines = _split_lines(source)
     cut = _find_marker(lines)
-    scan = _Scan(lines[:cut])
+    scan = _Scan(_rewrapped_quotes(lines[:cut]))
     start, end = scan.new_part(0)
     # The sender's lines stay as written; the spaces a rendering of HTML leaves at line ends are noise.
     rendered = source is not text
@@ -191,6 +191,31 @@ def _find_marker(lines: Sequence[str]) -> int:
         if marker in line.casefold() or (len(line) <= 100 and _ABOVE_THIS_LINE.search(line)):
             return index
     return len(lines)
+
+
+# A client that re-wraps a quote at its own width leaves the end of a long quoted line on a line of its own,
+# without ">" ("> … pharetra d" / "ignissim odio?" / "> …"): a short fragment that goes on in lower case,
+# under a quoted line near the wrap width and right above more quote. It is quote, not an inline answer.
+_WRAP_WIDTH = 65
+_MAX_FRAGMENT = 40
+
+
+def _rewrapped_quotes(lines: Sequence[str]) -> list[str]:
+    """``lines`` with such fragments marked as quote; the indexes stay, the output is read from ``lines``."""
+    scan = list(lines)
+    for index in range(1, len(lines) - 1):
+        above, line, below = lines[index - 1], lines[index], lines[index + 1]
+        text = line.strip(_INVISIBLE)
+        if (
+            text[:1].islower()
+            and len(text) <= _MAX_FRAGMENT
+            and not _is_quote(line)
+            and _is_quote(above)
+            and _is_quote(below)
+            and len(above.strip(_INVISIBLE)) >= _WRAP_WIDTH
+        ):
+            scan[index] = "> " + line
+    return scan
 
 
 def _is_signature_delimiter(line: str) -> bool:

@@ -268,16 +268,21 @@ SIGNATURE = ["camel_case", "jeff", "johndoeexamplecom", "long", "short_url", "sp
 ODD = ["OLK_SRC_BODY_SECTION", "reply-separated-by-hr", "reply-quotations-share-block"]
 
 # Mails that still fail, each with the reason; strict xfail, so a fix makes the test say so.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("crisp", "email_7"): (
+        "checking half: an Italian reply whose quote a client re-wrapped, leaving 'rhoncus tortor in.' "
+        "without '>' under a 64-character quoted line; read as an inline answer, so the quote stays"
+    ),
+}
 
 # The rates measured when this was written (rounded down); a regression falls below them.
 RATE_FLOORS = {
     "standard_replies": 1.0,
     "html_replies": 1.0,
     "reply-trimmer": 1.0,
-    "crisp": 1.0,
+    "crisp": 0.96,
     "odd": 1.0,
-    "overall": 1.0,
+    "overall": 0.98,
 }
 
 
@@ -357,8 +362,21 @@ def test_every_split_set_has_both_halves_and_alternates(corpus_dir: Path) -> Non
         assert abs(sum(c.half == TUNING for c in cases) - sum(c.half == CHECKING for c in cases)) <= 1
 
 
-@pytest.mark.parametrize("half", [TUNING, CHECKING])
-@pytest.mark.parametrize("folder", FOLDERS)
+# Halves below the target, measured blind (README "Reply trimming, measured"); strict, so reaching it shows.
+BELOW_TARGET = {("crisp", CHECKING): "14/15 (93.3%): crisp/email_7, see KNOWN_FAILURES"}
+
+
+def _halves_params() -> list[object]:
+    params: list[object] = []
+    for folder in FOLDERS:
+        for half in (TUNING, CHECKING):
+            reason = BELOW_TARGET.get((folder, half))
+            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            params.append(pytest.param(folder, half, marks=marks, id=f"{folder}-{half}"))
+    return params
+
+
+@pytest.mark.parametrize(("folder", "half"), _halves_params())
 def test_each_half_of_each_folder_reaches_the_target(corpus_dir: Path, folder: str, half: str) -> None:
     cases = [c for c in all_cases(corpus_dir) if c.set_name in FOLDERS[folder] and c.half == half]
     assert cases, f"{folder} has no {half} half"

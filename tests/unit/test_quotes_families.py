@@ -469,6 +469,35 @@ def test_prose_that_mentions_a_device_or_uses_dashes_is_kept(reply: str) -> None
     assert new_part(reply) == reply
 
 
+# --- quotes a client re-wrapped ------------------------------------------------------------------------
+
+REWRAPPED = (
+    "Il 30/11/2026 09:14, Jan Novák <jan@example.it>\nha scritto:\n"
+    "> Buongiorno, abbiamo ricevuto la sua richiesta di rimborso per l'ordine numero\n"
+    "4711 del mese scorso.\n"
+    ">\n"
+    "> Per completare la pratica ci serve una copia della fattura e il numero del co\n"
+    "nto corrente.\n"
+    ">\n"
+)
+
+
+def test_the_ends_of_long_quoted_lines_a_client_rewrapped_stay_in_the_quote() -> None:
+    fragment = REWRAPPED.replace("4711 del mese scorso.", "entro la fine del mese.")
+    assert new_part(f"{NEW}\n\n{fragment}\n-- \nMaria\n") == NEW
+
+
+def test_an_inline_answer_under_a_long_quoted_line_is_kept() -> None:
+    quote = "> Could you please tell us which version of the app you are using right now?"
+    reply = f"Hi Jan,\n\n{quote}\nVersion 2.3 on Android.\n> And the phone?\nPixel 7.\n\nMaria"
+    assert new_part(reply) == reply
+
+
+def test_a_lower_case_answer_under_a_short_quoted_line_is_kept() -> None:
+    reply = "Hi Jan,\n\n> Which app?\nthe web one.\n> And the browser?\nfirefox.\n\nMaria"
+    assert new_part(reply) == reply
+
+
 # --- inline answers ------------------------------------------------------------------------------------
 
 
