@@ -75,15 +75,16 @@ def _has_class(name: str) -> str:
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
 
 
-# Containers in which clients put the quoted mail (Outlook desktop and web, Outlook for Mac, Yahoo).
+# Containers in which clients put the quoted mail (Outlook desktop and web, Outlook for Mac, Yahoo, Proton).
 _CUT_XPATH = (
     "//*[contains(@id, 'divRplyFwdMsg') or contains(@id, 'appendonsend') or @id = 'OLK_SRC_BODY_SECTION'"
-    f" or @id = 'mail-editor-reference-message-container' or {_has_class('yahoo_quoted')}]"
+    f" or @id = 'mail-editor-reference-message-container' or {_has_class('yahoo_quoted')}"
+    f" or {_has_class('protonmail_quote')}]"
 )
 _ATTRIBUTION_XPATH = f"//*[{_has_class('moz-cite-prefix')} or {_has_class('gmail_attr')}]"
 # A cheap look before parsing: the marks only matter when one of these is there.
 _HTML_HINTS = ("divrplyfwdmsg", "appendonsend", "olk_src_body_section", "mail-editor-reference",
-               "yahoo_quoted", "moz-cite-prefix", "gmail_attr")  # fmt: skip
+               "yahoo_quoted", "protonmail_quote", "moz-cite-prefix", "gmail_attr")  # fmt: skip
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _NOT_SPACE = re.compile(r"\s+")
 # libxml2 stops building the tree at 256 levels, silently; past this depth, no marks.
@@ -334,7 +335,10 @@ _FORWARD = re.compile(
     r"|begin forwarded message|anfang der weitergeleiteten nachricht"
     r"|début du message (?:réexpédié|transféré)|inicio del mensaje reenviado|inizio messaggio inoltrato"
     r"|início da mensagem reencaminhada|begin doorgestuurd bericht|vidarebefordrat brev"
-    r"|начало переадресованного сообщения|początek przekazanej wiadomości)" + _DECOR_RIGHT,
+    r"|начало переадресованного сообщения|początek przekazanej wiadomości|start på videresendt besked"
+    r"|begynnelse på videresendt melding|välitetty viesti alkaa|začátek přeposlané zprávy"
+    r"|iletilen mesajın başlangıcı|início da mensagem encaminhada|továbbított levél kezdete"
+    r"|αρχή προωθημένου μηνύματος|以下是转发的邮件|开始转发的邮件|轉寄的郵件)" + _DECOR_RIGHT,
     re.IGNORECASE,
 )
 # A line of signs alone: Outlook's underscores above its header block, and what other clients draw.
@@ -685,8 +689,8 @@ _BOILERPLATE = re.compile(
     r"|(?:发自|来自|寄自)我的.{1,40}|從我的.{1,40}傳送|发送自.{1,40}"
     r"|.{0,40}에서\s+보냄"
     r"|(?:az\s+)?\S{1,30}(?:ról|ről)\s+küldve|trimis\s+de\s+pe\s+.{1,60}|poslan[oa]\s+(?:s|sa|z|iz)\s+.{1,60}"
-    r"|poslato\s+sa\s+.{1,60}|στάλθηκε\s+από\s+.{1,60}|dikirim\s+dari\s+.{1,60}|(?:được\s+)?gửi\s+từ\s+.{1,60}"
-    r"|נשלח\s+מ.{1,60}|(?:أرسلت|مرسل)\s+من\s+.{1,60}|enviat\s+des\s+del?\s+.{1,60}|odoslané\s+z\s+.{1,60}"
+    r"|poslato\s+sa\s+.{1,60}|στάλθηκε\s+από\s+.{1,60}|(?:dikirim|dihantar)\s+dari\s+.{1,60}|(?:được\s+)?gửi\s+từ\s+.{1,60}"
+    r"|נשלח\s+מ.{1,60}|(?:أرسلت|أُرسلت|مرسل)\s+من\s+.{1,60}|enviat\s+des\s+del?\s+.{1,60}|odoslané\s+z\s+.{1,60}"
     r"|išsiųsta\s+iš\s+.{1,60}|saadetud\s+.{1,60}|nosūtīts\s+no\s+.{1,60}|изпратено\s+от\s+.{1,60}"
     r"|ส่งจาก.{1,40}"
     r"|(?:get|download)\s+\S+(?:\s+\S+)?\s+for\s+(?:ios|android|iphone|ipad|windows|mac)\S*"

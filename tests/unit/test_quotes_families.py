@@ -356,6 +356,10 @@ FORWARDS = [
     "---------- Mensaje reenviado ---------\nDe: Bank <noreply@bank.example>\nFecha: 30 nov 2026",
     "---------- Messaggio inoltrato ----------\nDa: Bank <noreply@bank.example>\nData: 30 nov 2026",
     "Forwarded message:\nFrom: Bank <noreply@bank.example>",
+    "Inicio del mensaje reenviado:\n\nDe: Bank <noreply@bank.example>",
+    "Início da mensagem encaminhada:\n\nDe: Bank <noreply@bank.example>",
+    "Start på videresendt besked:\n\nFra: Bank <noreply@bank.example>",
+    "Začátek přeposlané zprávy:\n\nOd: Bank <noreply@bank.example>",
     "________________________________\nFrom: Bank <noreply@bank.example>\nSent: Monday, November 30, 2026",
 ]
 
@@ -417,6 +421,8 @@ BOILERPLATE = [
     "Poslano s mog iPhonea",
     "Στάλθηκε από το iPhone μου",
     "Dikirim dari iPhone saya",
+    "Dihantar dari iPhone saya",
+    "أُرسلت من الـ iPhone الخاص بي",
     "Được gửi từ iPhone của tôi",
     "Enviat des del meu iPhone",
     "Odoslané z iPhonu",
@@ -524,3 +530,12 @@ DESK_MARKERS = [
 @pytest.mark.parametrize("marker", DESK_MARKERS)
 def test_another_help_desks_reply_marker_cuts_what_follows(marker: str) -> None:
     assert new_part(f"{NEW}\n\n{marker}\n\nYour request 4711 was updated.\n") == NEW
+
+
+def test_a_proton_mail_quote_container_is_cut_in_any_language() -> None:
+    html = (
+        "<div>Merci, le remboursement est arrivé.</div>"
+        '<div class="protonmail_quote">------- Original Message -------<br>'
+        "Le lundi 30 novembre 2026, Jan a écrit :<blockquote>Bonjour</blockquote></div>"
+    )
+    assert trim_reply("", html=html).text == "Merci, le remboursement est arrivé."
