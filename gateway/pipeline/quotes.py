@@ -4,17 +4,23 @@ Measured against mail-parser-reply and email-reply-parser on the shared corpus (
 both fall far short (under two thirds of the corpus), drop sign-offs such as "Thanks,\\nAlex" that SPEC §4
 keeps, and know few of the languages mail arrives in; this module is our own. It reads the body as lines:
 
-- quoted history starts at a quote header ("On … wrote:" in some twenty languages, also wrapped over
-  several lines; date-first headers of Gmail, Yandex, mail.ru), an Outlook ``From:/Sent:`` block (and its
-  translations), ``-----Original Message-----`` (and translations), a forward marker, or ticketgate's own
-  ``REPLY_MARKER``; that header and everything after it go;
+- quoted history starts at a quote header ("On … wrote:" in some forty languages, also wrapped over
+  several lines; date-first headers of Gmail, Yandex, mail.ru, mutt; in a language we know no word of,
+  an address in brackets with a date, a time and a closing colon), an Outlook ``From:/Sent:`` block (its
+  translations, fields wrapped or a blank line apart, or flattened onto one line),
+  ``-----Original Message-----`` (translations, any decoration of signs), a forward marker, ticketgate's
+  own ``REPLY_MARKER`` or another desk's "reply above this line"; that header and everything after go;
+- the rules are written for families of mail, not for samples: each family has tests built from our own
+  examples (tests/unit/test_quotes_families.py), and the corpus is split into a tuning half, looked at
+  while writing rules, and a checking half, only counted (bench/corpus_halves.py, README);
 - a header followed by a ``>`` block and then new text is an inline answer and stays, except at the very
   top of the mail, where it is a bottom-post: the header and that first quote go, the answer stays;
 - a header with nothing above it that is not followed by ``>`` lines (Gmail's unquoted bottom-post) is
   dropped and what follows is read as the message; a forward with nothing above it is kept whole
   (forwarding is how people hand us a mail: for a forward the new text is what was written above it);
 - then the end is cleaned: trailing ``>`` lines, a signature after a ``-- `` line, and mobile/client
-  boilerplate ("Sent from my iPhone", "Get Outlook for Android", "Von meinem iPhone gesendet" …).
+  boilerplate ("Sent from my iPhone", "Get Outlook for Android", "Von meinem iPhone gesendet" …, but not
+  a sentence that goes on after it: "Sent from my iPhone, the upload fails").
 
 HTML is trimmed only when the text part is empty or merely the HTML rendered to text: the clients' quote
 containers (Outlook ``divRplyFwdMsg``, Yahoo ``yahoo_quoted`` …) and attribution lines (Thunderbird
