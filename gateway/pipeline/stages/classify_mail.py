@@ -15,12 +15,12 @@ from gateway.pipeline.stages.context import (
 
 def classify_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
     """Bounces and abuse reports never open a ticket; they are recorded and stop here."""
-    ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours)
+    ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=ctx.item.raw)
     kind = ctx.classification.kind
     if kind is MailKind.BOUNCE:
         # The notifier matches it to the notification that bounced (VERP) and tells staff;
         # a bounce never opens a ticket or changes a status.
-        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours)
+        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=ctx.item.raw)
         ctx.happenings.append(
             BounceReceived(
                 inbox_id=ctx.item.id,
