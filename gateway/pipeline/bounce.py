@@ -396,6 +396,45 @@ def _original_message_id(mail: ParsedMail) -> str | None:
     return None
 
 
+def returned_message_ids(raw: bytes, *, own: str | None) -> tuple[str, ...]:
+    """Every Message-ID the bounce carries of the mail it returns, in order: the headers of each
+    returned message or header part (at any depth: a gateway may wrap the whole DSN in another
+    message), then Message-ID lines quoted in its text. The bounce's `own` id is left out.
+
+    Non-VERP bounces are matched to our notification by these, so all are given, not only the first:
+    a wrapped DSN's first returned "message" is the DSN itself.
+    """
+    found: list[str] = []
+    for part in _message(raw).walk():
+        content_type = part.get_content_type()
+        if content_type in _RETURNED_PARTS:
+            inner = part.get_payload()
+            if isinstance(inner, list):
+                found.extend(_ids_in(str(message.get("message-id", ""))) for message in inner[:1])
+            elif isinstance(inner, str):
+                found.append(_message_id_of(_part_bytes(part)) or "")
+        elif content_type == "text/plain":
+            text = _part_bytes(part)[:_NOTICE_WINDOW].decode("utf-8", "replace")
+            found.extend(match.group(1) for match in _TEXT_MESSAGE_ID.finditer(text))
+    own_key = (own or "").lower()
+    unique = dict.fromkeys(mid for mid in found if mid and mid.lower() != own_key)
+    return tuple(unique)
+
+
+def _ids_in(value: str) -> str:
+    """The first id of a Message-ID header value, without angle brackets ("" when none)."""
+    words = value.split()
+    return bare(words[0]) if words else ""
+
+
+def _part_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    text = part.get_payload()
+    return text.encode("utf-8", "replace") if isinstance(text, str) else b""
+
+
 def _message_id_of(payload: bytes) -> str | None:
     """The Message-ID of a returned message or header block, whether or not the part's own
     MIME headers were kept in front of it."""
