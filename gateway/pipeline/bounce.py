@@ -84,7 +84,7 @@ def read_bounce(
     With the `raw` bytes, flufl.bounce reads the failed addresses of a bounce without RFC 3464
     fields; our own wording rules read them where it finds none (or without `raw`).
     """
-    failures = _dsn_failures(mail) or _library_failures(mail, raw) or _text_failures(mail)
+    failures = _dsn_failures(mail, raw) or _library_failures(mail, raw) or _text_failures(mail)
     failures = _without(failures, ours=ours, bouncer=mail.sender.address if mail.sender else "")
     permanent = [failure for failure in failures if failure.permanent]
     # The report speaks for the recipients it lists: when some failed for good, those alone,
@@ -111,16 +111,33 @@ _NOT_FAILED = frozenset({"delivered", "relayed", "expanded"})
 _FAILED_ACTIONS = frozenset({"failed", "failure"})
 
 
-def _dsn_failures(mail: ParsedMail) -> list[_Failure]:
+def _dsn_failures(mail: ParsedMail, raw: bytes | None = None) -> list[_Failure]:
     sources = [_decode(a.payload) for a in mail.attachments if a.content_type.lower() in _DSN_PARTS]
     # Parsers that do not keep message/delivery-status as a part leave its fields in the text.
     sources.append(mail.text)
+    # A gateway may wrap the whole report in a message of its own, where the parser does not look.
+    if raw is not None:
+        sources.extend(_nested_dsn_parts(raw))
     for source in sources:
         if _RECIPIENT_FIELD.search(source):
             failures = [f for f in map(_failure_from_fields, _field_blocks(source)) if f is not None]
             if failures:
                 return failures
     return []
+
+
+def _nested_dsn_parts(raw: bytes) -> Iterator[str]:
+    """The delivery-status parts anywhere in the raw mail, each as its header-style blocks' text."""
+    for part in _message(raw).walk():
+        if part.get_content_type() not in _DSN_PARTS:
+            continue
+        blocks = part.get_payload()
+        if isinstance(blocks, list):
+            yield "\n\n".join(
+                "\n".join(f"{name}: {value}" for name, value in block.items()) for block in blocks
+            )
+        elif isinstance(blocks, str):
+            yield blocks
 
 
 def _field_blocks(text: str) -> Iterator[dict[str, str]]:
@@ -268,13 +285,19 @@ def _text_failures(mail: ParsedMail) -> list[_Failure]:
 
 def _failure_from_notice(address: str, notice: str, *, verdict: bool | None = None) -> _Failure:
     diagnostic = _diagnostic(notice)
+    says_permanent = _PERMANENT_WORDS.search(notice) is not None
+    says_delayed = _DELAY_WORDS.search(notice) is not None
+    if verdict and says_delayed and not says_permanent:
+        # flufl.bounce's MTA detectors take every recipient they read as failed; a notice that
+        # calls itself a delay warning knows better.
+        verdict = False
     return _Failure(
         address,
         action=None,
         status=_enhanced_code(diagnostic or "") or _enhanced_code(notice),
         diagnostic=diagnostic,
-        says_permanent=_PERMANENT_WORDS.search(notice) is not None,
-        says_delayed=_DELAY_WORDS.search(notice) is not None,
+        says_permanent=says_permanent,
+        says_delayed=says_delayed,
         verdict=verdict,
     )
 
