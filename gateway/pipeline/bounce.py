@@ -10,6 +10,7 @@ gateways, in English and the usual other languages, are read from their wording.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import logging
 import re
@@ -37,6 +38,8 @@ _DIAGNOSTIC_LIMIT = 500
 _LIBRARY_WINDOW = 512 * 1024
 # How much of the text our own wording rules read: a notice says what failed at its top.
 _NOTICE_WINDOW = 64 * 1024
+# A bounce names the recipients of one mail: SMTP servers take 100 at most (RFC 5321), we send to one.
+_MAX_RECIPIENTS = 100
 
 
 @dataclass(frozen=True)
@@ -276,14 +279,16 @@ def notice_recipients(text: str) -> tuple[str, ...]:
 
 
 def _text_failures(mail: ParsedMail) -> list[_Failure]:
-    addresses = notice_recipients(mail.text)
+    addresses = notice_recipients(mail.text)[:_MAX_RECIPIENTS]
     if not addresses:
         return []
     notice = _RETURNED_MESSAGE.split(mail.text[:_NOTICE_WINDOW], maxsplit=1)[0]
-    return [_failure_from_notice(address, notice) for address in addresses]
+    template = _failure_from_notice("", notice)
+    return [dataclasses.replace(template, address=address) for address in addresses]
 
 
 def _failure_from_notice(address: str, notice: str, *, verdict: bool | None = None) -> _Failure:
+    """A failure with what the notice says as a whole (its diagnostic, code and words)."""
     diagnostic = _diagnostic(notice)
     says_permanent = _PERMANENT_WORDS.search(notice) is not None
     says_delayed = _DELAY_WORDS.search(notice) is not None
@@ -314,10 +319,13 @@ def _library_failures(mail: ParsedMail, raw: bytes | None) -> list[_Failure]:
     notice = _RETURNED_MESSAGE.split(mail.text[:_NOTICE_WINDOW], maxsplit=1)[0]
     found: list[_Failure] = []
     for addresses, verdict in ((permanent, True), (temporary, False)):
-        for value in sorted(addresses):
+        if not addresses:
+            continue
+        template = _failure_from_notice("", notice, verdict=verdict)
+        for value in sorted(addresses)[:_MAX_RECIPIENTS]:
             address = bare(value.decode("ascii", "replace"))
             if "@" in address and " " not in address:
-                found.append(_failure_from_notice(address, notice, verdict=verdict))
+                found.append(dataclasses.replace(template, address=address))
     return found
 
 
