@@ -281,3 +281,12 @@ def test_a_mail_flufl_bounce_misreads_is_not_a_bounce_without_a_second_sign() ->
     body = "Thanks, that worked.\n\n----- Original Message -----\nFrom: <xxx@hotmail.com>\nTo: support\n"
     raw = notice("Bob <bob@comcast.example>", "Re: Test", body)
     assert classify(parse_mail(raw), NO_ENVELOPE, ours=OURS, raw=raw).kind is MailKind.NORMAL
+
+
+def test_a_huge_notice_is_read_for_its_first_hundred_recipients() -> None:
+    """A bounce names the recipients of one mail (SMTP servers take 100 at most): a notice naming
+    thousands is read for the first hundred, so its size cannot make reading it quadratic."""
+    lines = "\n".join(f"<u{i}@kunde.example>: host mx said: 550 5.1.1 no such user" for i in range(5000))
+    raw = notice("MAILER-DAEMON@mx.kunde.example", "Undelivered Mail Returned to Sender", lines + "\n")
+    report = read_bounce(parse_mail(raw), NO_ENVELOPE, ours=OURS, raw=raw)
+    assert len(report.recipients) == 100 and report.permanent
