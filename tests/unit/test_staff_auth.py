@@ -214,3 +214,84 @@ def test_alignment() -> None:
     assert not aligned("eu.smilepass.example", "smilepass.example")
     assert not aligned("example", "smilepass.example")  # a bare top-level name aligns with nothing
     assert not aligned("pass.example", "smilepass.example")
+
+
+# --- Authentication-Results as SPEC §11 reads them --------------------------------------------------
+
+
+def with_headers(raw: bytes, *lines: str) -> bytes:
+    """`raw` with header lines put on top, as the servers it passed through would add them."""
+    return "".join(f"{line}\n" for line in lines).encode() + raw
+
+
+HOSTILE = (
+    "Authentication-Results: mx.smilepass.example; spf=pass "
+    'smtp.mailfrom="x;dmarc=pass y"@evil.example; dmarc=fail header.from=smilepass.example'
+)
+
+
+def test_a_pass_quoted_in_the_envelope_sender_is_not_a_pass() -> None:
+    auth = check(with_headers(make_mail(sender=ANA), HOSTILE))
+    assert not auth.is_staff and auth.staff_address
+    assert "the Authentication-Results of mx.smilepass.example says spf=pass, dmarc=fail" in auth.reason
+
+
+def test_a_lower_header_claiming_the_trusted_server_is_ignored() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example; dmarc=fail header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+    )
+    auth = check(raw)
+    assert not auth.is_staff
+    assert "1 lower Authentication-Results header(s) claiming mx.smilepass.example ignored" in auth.reason
+
+
+def test_the_topmost_trusted_header_passes_even_with_an_untrusted_one_above() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.relay.example; dmarc=fail header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=fail header.from=smilepass.example",
+    )
+    assert check(raw).method is StaffMethod.AUTHENTICATION_RESULTS
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authentication-Results: mx.smilepass.example; dkim=fail (dmarc=pass) header.d=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; spf=pass "
+        'smtp.mailfrom="x\\";dmarc=pass y"@evil.example; dmarc=fail header.from=smilepass.example',
+        # RFC 2047 inside the quotes: decoded it would read `"";dmarc=pass;x=""`
+        "Authentication-Results: mx.smilepass.example; spf=pass "
+        'smtp.mailfrom="=?us-ascii?q?=22;dmarc=3Dpass;x=3D=22?="@evil.example; dmarc=none',
+    ],
+)
+def test_a_pass_in_a_comment_or_behind_escapes_is_not_a_pass(header: str) -> None:
+    auth = check(with_headers(make_mail(sender=ANA), header))
+    assert not auth.is_staff and "says" in auth.reason
+
+
+def test_a_folded_trusted_header_passes() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example;\n\tspf=pass smtp.mailfrom=ana@smilepass.example;\n"
+        "\tdkim=pass (2048-bit key)\n  header.d=smilepass.example header.s=tg2026",
+    )
+    assert check(raw).method is StaffMethod.AUTHENTICATION_RESULTS
+
+
+def test_an_unreadable_trusted_header_vouches_for_nothing() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example; "
+        'spf=pass smtp.mailfrom="a"b;dmarc=pass x="@e; dmarc=fail',
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+    )
+    auth = check(raw)
+    assert not auth.is_staff
+    assert (
+        "the Authentication-Results of mx.smilepass.example is unreadable (unterminated quoted string), "
+        "so it vouches for nothing (1 lower" in auth.reason
+    )
