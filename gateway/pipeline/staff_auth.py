@@ -3,7 +3,8 @@
 A From header is trivially forged, so the address alone grants nothing. It counts as staff when:
 1. the mail was sent to a staff reply address (a token minted for staff, held only by staff mailboxes);
 2. or it carries a DKIM signature that verifies (dkimpy) for the From domain, or a parent domain of it
-   (relaxed alignment), without an `l=` body length (which would let text be appended after signing);
+   (relaxed alignment), lists From in `h=` (dkimpy verifies signatures that do not), and has no `l=`
+   shorter than the body, which would leave text appended after signing unsigned (SPEC §11);
 3. or the topmost `Authentication-Results` header from a configured trusted server
    (`staff.trusted_authserv_ids`) says `dmarc=pass` (for this From domain when it names one) or
    `dkim=pass` aligned with From; read per RFC 8601 (gateway.pipeline.auth_results), so a pass inside
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import dkim
+from dkim.canonicalization import CanonicalizationPolicy, InvalidCanonicalizationPolicyError
 
 from gateway.config import StaffSettings
 from gateway.domain import ParsedMail
@@ -125,9 +127,31 @@ def _one_signature(checker: dkim.DKIM, index: int, from_domain: str, dnsfunc: Dn
         return f"DKIM signature of {signer or '?'} does not verify"
     if not aligned(signer, from_domain):
         return f"DKIM signature of {signer} is not for the From domain {from_domain}"
-    if b"l" in checker.signature_fields:
-        return f"DKIM signature of {signer} covers only part of the body (l=)"
+    # dkimpy verifies whatever h= lists: a signature that does not cover From vouches for no sender.
+    if b"from" not in checker.include_headers:
+        return f"DKIM signature of {signer} does not cover the From header (h=)"
+    short = _signed_length_short_of_body(checker)
+    if short:
+        return f"DKIM signature of {signer} covers only part of the body (l=): {short}"
     return None
+
+
+def _signed_length_short_of_body(checker: dkim.DKIM) -> str:
+    """Why an `l=` leaves part of the body unsigned (text appended after signing), or "" if it does not.
+
+    dkimpy hashes only the first l= bytes of the canonical body and says nothing of the rest, so the
+    canonical body is measured here the same way.
+    """
+    fields = checker.signature_fields
+    if b"l" not in fields:
+        return ""
+    try:
+        signed = int(fields[b"l"])
+        policy = CanonicalizationPolicy.from_c_value(fields.get(b"c", b"simple/simple"))
+    except (ValueError, InvalidCanonicalizationPolicyError):
+        return "unreadable l= or c="
+    body = len(policy.canonicalize_body(checker.body))
+    return f"{signed} of {body} bytes signed" if signed < body else ""
 
 
 def aligned(signer: str, from_domain: str) -> bool:

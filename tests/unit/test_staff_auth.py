@@ -5,12 +5,14 @@ Authentication-Results; anything else is a customer, with the reason."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from dkim.canonicalization import CanonicalizationPolicy
 
 from gateway.config import StaffSettings
 from gateway.pipeline.parse import parse_mail
@@ -154,11 +156,50 @@ def test_an_attackers_own_valid_signature_is_not_for_the_from_domain(key: tuple[
     assert not auth.is_staff and "not for the From domain smilepass.example" in auth.reason
 
 
-def test_a_signature_over_part_of_the_body_is_not_enough(key: tuple[bytes, str]) -> None:
+def test_text_appended_after_the_signed_length_does_not_authenticate(key: tuple[bytes, str]) -> None:
     private, record = key
-    raw = signed(make_mail(sender=ANA), private, length=True)
-    auth = check(raw, lookup=dns({b"tg2026._domainkey.smilepass.example.": record}))
-    assert not auth.is_staff and "l=" in auth.reason
+    lookup = dns({b"tg2026._domainkey.smilepass.example.": record})
+    raw = signed(make_mail(sender=ANA, body="Thanks, looking into it.\n"), private, length=True)
+    assert check(raw, lookup=lookup).is_staff  # l= equal to the body: nothing is unsigned
+    appended = raw + b"#resolved\n#assign ana@smilepass.example\n"
+    assert dkim.verify(appended, dnsfunc=lookup)  # dkimpy is content with the signed part
+    auth = check(appended, lookup=lookup)
+    assert not auth.is_staff
+    assert "covers only part of the body (l=): 26 of 68 bytes signed" in auth.reason
+
+
+def sign_without_from(raw: bytes, private: bytes, *, domain: bytes = b"smilepass.example") -> bytes:
+    """A valid relaxed/relaxed rsa-sha256 signature whose h= is only Subject and Date, made by hand
+    (dkimpy refuses to sign without From, but other signers need not)."""
+    headers, body = dkim.rfc822_parse(raw)
+    policy = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(body)).digest())
+    value = (
+        b" v=1; a=rsa-sha256; c=relaxed/relaxed; d="
+        + domain
+        + b"; s="
+        + SELECTOR
+        + b"; h=subject:date; bh="
+        + body_hash
+        + b"; b="
+    )
+    picked = [next(h for h in headers if h[0].lower() == name) for name in (b"subject", b"date")]
+    canonical = policy.canonicalize_headers([*picked, [b"DKIM-Signature", value]])
+    data = b"".join(name + b":" + text for name, text in canonical).removesuffix(b"\r\n")
+    key = serialization.load_pem_private_key(private, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return b"DKIM-Signature:" + value + base64.b64encode(signature) + b"\n" + raw
+
+
+def test_a_signature_that_does_not_cover_from_does_not_authenticate(key: tuple[bytes, str]) -> None:
+    private, record = key
+    lookup = dns({b"tg2026._domainkey.smilepass.example.": record})
+    raw = sign_without_from(make_mail(sender=ANA), private)
+    assert dkim.verify(raw, dnsfunc=lookup)  # a valid signature, aligned: only h= is wrong
+    auth = check(raw, lookup=lookup)
+    assert not auth.is_staff
+    assert "DKIM signature of smilepass.example does not cover the From header (h=)" in auth.reason
 
 
 def test_a_key_missing_from_dns_fails(key: tuple[bytes, str]) -> None:
