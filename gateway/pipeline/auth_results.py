@@ -24,6 +24,7 @@ quoted string into quotes and a `dmarc=pass` outside it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -231,15 +232,17 @@ def parse_header(value: str) -> AuthResultsHeader:
         raise AuthResultsSyntaxError(f"unexpected text after the authserv-id: {_show(head[1:])}")
     if len(head) == 2 and head[1].text != "1":
         raise AuthResultsSyntaxError(f"unknown version {head[1].text} (RFC 8601 says: ignore the header)")
+    starts = [start for start, _ in segments]
+    said: list[list[str]] = [[] for _ in segments]
+    for index, text in comments:  # each comment goes with the segment of the token after it
+        said[bisect_right(starts, index) - 1].append(text)
     results: list[AuthResult] = []
-    bounds = [start for start, _ in segments[1:]] + [len(tokens) + 1]
-    for (start, segment), end in zip(segments[1:], bounds[1:], strict=True):
+    for number, (_, segment) in enumerate(segments[1:], start=1):
         if not segment:
             continue  # "a;;b" or a trailing ";": written by some servers, meaning nothing
         if len(segment) == 1 and segment[0].kind == "word" and segment[0].text.lower() == "none":
             continue
-        said = tuple(text for index, text in comments if start <= index < end)
-        results.append(_result(segment, said))
+        results.append(_result(segment, tuple(said[number])))
     return AuthResultsHeader(head[0].text.lower(), tuple(results))
 
 
