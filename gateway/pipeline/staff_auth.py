@@ -197,10 +197,10 @@ def authentication_results_problem(trusted: TrustedResults, *, from_domain: str)
     for result in trusted.header.results:
         if _vouches(result, from_domain):
             return None
-    said = ", ".join(f"{r.method}={r.result}" for r in trusted.header.results[:8]) or "nothing"
+    said = ", ".join(f"{r.method}={r.result}"[:60] for r in trusted.header.results[:8]) or "nothing"
     return (
-        f"the Authentication-Results of {trusted.authserv_id} says {said}: no dmarc=pass or aligned "
-        f"dkim=pass for {from_domain}{ignored}"
+        f"the Authentication-Results of {trusted.authserv_id} says {said}, which does not vouch for "
+        f"{from_domain} (no dmarc=pass for it, no aligned dkim=pass){ignored}"
     )
 
 
