@@ -390,6 +390,10 @@ class SmtpServer:
     def connection_count(self) -> int:
         return len(self._sessions)
 
+    def connections_from(self, address: str) -> int:
+        """Sessions open from one client IP address (what `max_connections_per_ip` counts)."""
+        return self._per_address.get(address, 0)
+
     @property
     def transactions_in_data(self) -> int:
         """Sessions between their DATA command and its reply: what a shutdown waits for."""
