@@ -209,6 +209,7 @@ url = "{database_url}"
 [smtp]
 listen = "127.0.0.1:{port}"
 max_connections = 1000
+max_connections_per_ip = 1000
 
 [outbound]
 relay = "dir:{workdir / "outgoing"}"

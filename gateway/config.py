@@ -40,6 +40,7 @@ from gateway.domain import (
     Tier,
 )
 from gateway.errors import ConfigError
+from gateway.intake.tls import server_tls_context
 
 CONFIG_ENV = "TICKETGATE_CONFIG"
 DATABASE_URL_ENV = "TICKETGATE_DATABASE_URL"
@@ -91,6 +92,10 @@ class SmtpSettings:
     max_connections: int
     command_timeout: float  # seconds
     data_timeout: float  # seconds
+    max_connections_per_ip: int = 20  # one client address may hold this many at once
+    tls_certificate: str | None = None  # PEM; with tls_key, STARTTLS is offered (SPEC §11)
+    tls_key: str | None = field(default=None, repr=False)
+    require_tls: bool = False  # MAIL before STARTTLS gets 530 5.7.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,10 @@ class LimitSettings:
     max_image_bytes: int
     max_image_pixels: int
     max_attachment_bytes: int
+    # Checked before a mail is parsed; over any of them it is quarantined whole (SPEC §11).
+    max_header_bytes: int = 262144
+    max_mime_parts: int = 500
+    max_mime_depth: int = 20
 
 
 @dataclass(frozen=True)
@@ -683,9 +692,39 @@ def _read_smtp(t: _Table) -> SmtpSettings:
         max_connections=t.integer("max_connections", 100),
         command_timeout=t.seconds("command_timeout", 300.0),
         data_timeout=t.seconds("data_timeout", 600.0),
+        max_connections_per_ip=t.integer("max_connections_per_ip", 20),
+        **_read_smtp_tls(t),
     )
     t.finish()
     return settings
+
+
+def _read_smtp_tls(t: _Table) -> dict[str, Any]:
+    """`tls_certificate`, `tls_key`, `require_tls`: both files or neither, and loadable now, so
+    a bad certificate stops `check-config` and startup rather than a sender's STARTTLS."""
+    certificate = t.optional_text("tls_certificate")
+    key = t.optional_text("tls_key")
+    require_tls = t.boolean("require_tls", False)
+    if (certificate is None) != (key is None):
+        missing = "tls_key" if key is None else "tls_certificate"
+        given = "tls_certificate" if key is None else "tls_key"
+        t.problem(missing, f"required with smtp.{given}: STARTTLS needs both the certificate and its key")
+    elif certificate is not None and key is not None:
+        readable = True
+        for name, path in (("tls_certificate", certificate), ("tls_key", key)):
+            if not (os.path.isfile(path) and os.access(path, os.R_OK)):
+                t.problem(name, f"cannot read {path!r}: no such file, or not readable by this user")
+                readable = False
+        if readable:
+            try:
+                server_tls_context(certificate, key)
+            except ValueError as exc:
+                t.problem("tls_certificate", f"{exc} (tls_certificate = {certificate!r}, tls_key = {key!r})")
+    if require_tls and (certificate is None or key is None):
+        t.problem(
+            "require_tls", "needs smtp.tls_certificate and smtp.tls_key: without them no STARTTLS is offered"
+        )
+    return {"tls_certificate": certificate, "tls_key": key, "require_tls": require_tls}
 
 
 def _read_outbound(t: _Table, gateway: GatewaySettings) -> OutboundSettings:
@@ -909,6 +948,9 @@ def _read_limits(t: _Table) -> LimitSettings:
         max_image_bytes=t.integer("max_image_bytes", 10 * MIB),
         max_image_pixels=t.integer("max_image_pixels", 40_000_000),
         max_attachment_bytes=t.integer("max_attachment_bytes", 25 * MIB),
+        max_header_bytes=t.integer("max_header_bytes", 262144),
+        max_mime_parts=t.integer("max_mime_parts", 500),
+        max_mime_depth=t.integer("max_mime_depth", 20),
     )
     t.finish()
     return settings

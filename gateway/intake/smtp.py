@@ -1,8 +1,10 @@
 """SMTP and LMTP intake: accept mail for our addresses only, and answer `250` once it is committed.
 
 aiosmtpd speaks the protocol; this module decides what is ours (RCPT), enforces the limits
-(size, recipients, connections, timeouts), hands the mail to the group-commit writer, and stops
-cleanly: transactions already in DATA finish, every other session hears `421`.
+(size, recipients, connections in all and per client address, timeouts), offers STARTTLS when a
+certificate is configured (and with `require_tls` refuses MAIL without it), hands the mail to the
+group-commit writer, and stops cleanly: transactions already in DATA finish, every other session
+hears `421`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ import asyncio
 import logging
 import re
 import socket
+import ssl
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
-from gateway.errors import TransientError
+from gateway.errors import ConfigError, TransientError
+from gateway.intake.tls import server_tls_context
 from gateway.intake.writer import InboxWriter
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,8 @@ REPLY_LINE_TOO_LONG = "500 5.5.2 Line too long"
 REPLY_EMPTY = "554 5.6.0 Message is empty"
 REPLY_TRY_LATER = "451 4.3.0 Mail not stored, please try again later"
 REPLY_TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
+REPLY_TOO_MANY_FROM_PEER = "421 4.7.0 Too many connections from your address, try again later"
+REPLY_TLS_REQUIRED = "530 5.7.0 Must issue a STARTTLS command first"
 REPLY_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 
 # aiosmtpd's own replies for the size limits lack enhanced codes; these are rewritten on the way out.
@@ -79,6 +86,14 @@ class SmtpListenerConfig(Protocol):
     def command_timeout(self) -> float: ...
     @property
     def data_timeout(self) -> float: ...
+    @property
+    def max_connections_per_ip(self) -> int: ...
+    @property
+    def tls_certificate(self) -> str | None: ...
+    @property
+    def tls_key(self) -> str | None: ...
+    @property
+    def require_tls(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,10 @@ class SmtpLimits:
     max_connections: int = 100
     command_timeout: float = 300.0
     data_timeout: float = 600.0
+    max_connections_per_ip: int = 20
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    require_tls: bool = False
 
 
 def message_id_of(raw: bytes) -> str | None:
@@ -133,16 +152,27 @@ class IntakeHandler(_ScannedCheaply):
     """aiosmtpd hooks: who may receive, and the durable store behind `250`."""
 
     def __init__(
-        self, addresses: GatewayAddresses, writer: InboxWriter, *, max_recipients: int, lmtp: bool
+        self,
+        addresses: GatewayAddresses,
+        writer: InboxWriter,
+        *,
+        max_recipients: int,
+        lmtp: bool,
+        require_tls: bool = False,
     ) -> None:
         self.addresses = addresses
         self.writer = writer
         self.max_recipients = max_recipients
         self.source = "lmtp" if lmtp else "smtp"
+        self.require_tls = require_tls
 
     async def handle_MAIL(
         self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope, address: str, options: list[str]
     ) -> str:
+        # RFC 3207: the session is re-created after STARTTLS with `ssl` set; until then, no mail.
+        # Checked here rather than by aiosmtpd's require_starttls, which knows no LHLO (LMTP).
+        if self.require_tls and session.ssl is None:
+            return REPLY_TLS_REQUIRED
         # `<>` is the null sender (bounces): kept as "" in the inbox envelope.
         mail_from = "" if address == "<>" else address
         if not _acceptable_path(mail_from):
@@ -196,6 +226,11 @@ class IntakeHandler(_ScannedCheaply):
         return f"250 2.0.0 Ok: queued as {inbox_id}"
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A client that could not agree on TLS (too old a version, a broken handshake):
+            # aiosmtpd closes the connection; nothing was accepted, so nothing is lost.
+            log.info("STARTTLS handshake failed: %r", error.__cause__)
+            return REPLY_TRY_LATER
         # Whatever went wrong, nothing was acknowledged: a temporary failure makes the sender retry,
         # where aiosmtpd's default `500` would make it bounce the mail.
         log.error("SMTP session error: %r", error, exc_info=error)
@@ -206,6 +241,13 @@ class IntakeHandler(_ScannedCheaply):
         if self.source != "lmtp":
             return reply("")
         return "\r\n".join(reply(rcpt) for rcpt in recipients)
+
+
+def _address_of(peer: Any) -> str:
+    """The client's IP address from a peername (host, port[, flow, scope]); str() of anything else."""
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)
 
 
 def _peer(session: SmtpSession | None) -> str:
@@ -230,6 +272,7 @@ class _IntakeSession(_ScannedCheaply, SMTP):
         self._owner = owner
         self._data_timeout = data_timeout
         self.in_data = False
+        self.client_address = ""  # the peer's IP, for the per-address count
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         key = (arg, self.local_part_limit)
@@ -270,6 +313,8 @@ class _IntakeSession(_ScannedCheaply, SMTP):
             self._reset_timeout()
 
     async def push(self, status: Any) -> None:
+        if isinstance(status, str) and status.startswith("250-AUTH"):
+            return  # aiosmtpd offers its AUTH mechanisms after STARTTLS; we take no logins
         if isinstance(status, str) and status in _AIOSMTPD_REWRITES:
             replacement = _AIOSMTPD_REWRITES[status]
             if status in _DATA_END_REPLIES and isinstance(self, LMTP) and self.envelope is not None:
@@ -291,16 +336,29 @@ class _LmtpIntakeSession(_IntakeSession, LMTP):
     """The same session speaking LMTP (LHLO, one DATA reply per recipient)."""
 
 
-class _Refusal(asyncio.Protocol):
-    """A connection we will not serve: one `421` line instead of a greeting, then close."""
+class _Admission(asyncio.Protocol):
+    """Every new connection's first protocol: it learns the client's address, which the factory
+    cannot, and either refuses the connection with one `421` line instead of a greeting, or hands
+    the transport to a new SMTP session. Deciding here, one connection at a time on the loop,
+    keeps the counts exact even when many connections are accepted in one loop turn."""
 
-    def __init__(self, reply: str) -> None:
-        self._reply = reply
+    def __init__(self, owner: SmtpServer) -> None:
+        self._owner = owner
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self._reply.encode("ascii") + b"\r\n")
-        transport.close()
+        peer = transport.get_extra_info("peername")
+        refusal = self._owner.refusal_for(peer)
+        if refusal is not None:
+            transport.write(refusal.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        session = self._owner.new_session(peer)
+        transport.set_protocol(session)
+        session.connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        pass  # only a refused connection ends while this is its protocol
 
 
 class SmtpServer:
@@ -312,6 +370,7 @@ class SmtpServer:
         handler: IntakeHandler,
         *,
         hostname: str,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         self.lmtp = config.lmtp
@@ -321,6 +380,8 @@ class SmtpServer:
         self._handler = handler
         self._hostname = hostname
         self._sessions: set[_IntakeSession] = set()
+        self._per_address: Counter[str] = Counter()
+        self._tls_context = tls_context
         self._all_gone = asyncio.Event()
         self._all_gone.set()
         self._server: asyncio.Server | None = None
@@ -328,6 +389,10 @@ class SmtpServer:
     @property
     def connection_count(self) -> int:
         return len(self._sessions)
+
+    def connections_from(self, address: str) -> int:
+        """Sessions open from one client IP address (what `max_connections_per_ip` counts)."""
+        return self._per_address.get(address, 0)
 
     @property
     def transactions_in_data(self) -> int:
@@ -340,21 +405,39 @@ class SmtpServer:
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         log.info(
-            "%s intake listening on %s:%d (max %d bytes, %d recipients, %d connections)",
+            "%s intake listening on %s:%d (max %d bytes, %d recipients, %d connections, %d per address; "
+            "STARTTLS %s)",
             "LMTP" if self.lmtp else "SMTP",
             self.host,
             self.port,
             self.config.max_message_size,
             self.config.max_recipients,
             self.config.max_connections,
+            self.config.max_connections_per_ip,
+            ("required" if self.config.require_tls else "offered") if self._tls_context else "not offered",
         )
 
     def _new_connection(self) -> asyncio.Protocol:
+        return _Admission(self)
+
+    def refusal_for(self, peer: Any) -> str | None:
+        """The `421` a new connection from `peer` gets instead of a greeting; None: serve it."""
         if self.stopping:
-            return _Refusal(REPLY_SHUTTING_DOWN)
+            return REPLY_SHUTTING_DOWN
         if len(self._sessions) >= self.config.max_connections:
             log.warning("refused a connection: %d connections open already", len(self._sessions))
-            return _Refusal(REPLY_TOO_MANY_CONNECTIONS)
+            return REPLY_TOO_MANY_CONNECTIONS
+        address = _address_of(peer)
+        if self._per_address[address] >= self.config.max_connections_per_ip:
+            log.warning(
+                "refused a connection from %s: %d connections from that address open already",
+                address,
+                self._per_address[address],
+            )
+            return REPLY_TOO_MANY_FROM_PEER
+        return None
+
+    def new_session(self, peer: Any) -> _IntakeSession:
         session_class = _LmtpIntakeSession if self.lmtp else _IntakeSession
         session = session_class(
             self._handler,
@@ -365,14 +448,22 @@ class SmtpServer:
             hostname=self._hostname,
             ident=IDENT,
             timeout=self.config.command_timeout,
+            tls_context=self._tls_context,
             loop=asyncio.get_running_loop(),
         )
+        session.client_address = _address_of(peer)
         self._sessions.add(session)
+        self._per_address[session.client_address] += 1
         self._all_gone.clear()
         return session
 
     def forget(self, session: _IntakeSession) -> None:
-        self._sessions.discard(session)
+        if session not in self._sessions:
+            return  # aiosmtpd may report a connection lost twice (after a failed STARTTLS)
+        self._sessions.remove(session)
+        self._per_address[session.client_address] -= 1
+        if self._per_address[session.client_address] <= 0:
+            del self._per_address[session.client_address]
         if not self._sessions:
             self._all_gone.set()
 
@@ -423,8 +514,20 @@ async def start_smtp(
     `writer` must be started; the caller closes it after `SmtpServer.stop()`, so that mails
     still in DATA at shutdown are committed before the process exits.
     """
-    handler = IntakeHandler(addresses, writer, max_recipients=config.max_recipients, lmtp=config.lmtp)
+    tls_context = None
+    if config.tls_certificate and config.tls_key:
+        try:
+            tls_context = server_tls_context(config.tls_certificate, config.tls_key)
+        except ValueError as exc:  # the files changed since the config was checked
+            raise ConfigError("smtp.tls_certificate", str(exc)) from exc
+    handler = IntakeHandler(
+        addresses,
+        writer,
+        max_recipients=config.max_recipients,
+        lmtp=config.lmtp,
+        require_tls=config.require_tls and tls_context is not None,
+    )
     # Resolved once: aiosmtpd would otherwise call getfqdn() (a DNS lookup) on every connection.
-    server = SmtpServer(config, handler, hostname=hostname or socket.getfqdn())
+    server = SmtpServer(config, handler, hostname=hostname or socket.getfqdn(), tls_context=tls_context)
     await server._listen()
     return server

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 
-from gateway.errors import NotAMailError, TransientError
+from gateway.errors import NotAMailError, ProcessingError, TransientError
 from gateway.pipeline.stages.auto_reply import auto_reply_stage
 from gateway.pipeline.stages.classify_mail import classify_stage
 from gateway.pipeline.stages.context import (
@@ -93,6 +93,8 @@ class Processor:
             return self._transient(item, TransientError(f"storage: {exc}"))
         except NotAMailError as exc:
             return self._quarantine(item, f"not a mail: {exc}", None)
+        except ProcessingError as exc:  # refused on purpose (a limit): the reason says it all
+            return self._quarantine(item, str(exc), None)
         except Exception as exc:  # the one boundary: nothing accepted is ever dropped
             return self._quarantine(item, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self._outage_logged:

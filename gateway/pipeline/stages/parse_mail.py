@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.pipeline.mime_limits import check_mime_limits
 from gateway.pipeline.parse import parse_mail
 from gateway.pipeline.stages.context import (
     MailContext,
@@ -9,10 +10,13 @@ from gateway.pipeline.stages.context import (
     ProcessorDeps,
     ProcessResult,
 )
+from gateway.rawmail import looks_like_mail
 from gateway.store import tickets as store
 
 
 def parse_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+    if looks_like_mail(ctx.item.raw):  # else parse_mail says "not a mail", the truer reason
+        check_mime_limits(ctx.item.raw, deps.settings.limits)  # over one: quarantined whole (SPEC §11)
     ctx.mail = parse_mail(ctx.item.raw)
     ctx.dedup_key = store.dedup_key(ctx.mail.message_id, ctx.mail.content_hash)
     return None
