@@ -27,8 +27,10 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Protocol
 
+from gateway import metrics
 from gateway.config import Settings
 from gateway.errors import TransientError
+from gateway.logs import configure as configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,15 @@ class WorkerProcesses:
                 process.kill()
                 process.join()
 
+    def not_running(self) -> list[str]:
+        """The worker processes that are not alive right now (died, not restarted yet), as reasons."""
+        return [
+            f"worker process {slot} is not running"
+            + (f" (pid {process.pid} exited with {process.exitcode})" if process is not None else "")
+            for slot, process in enumerate(self._processes)
+            if process is None or not process.is_alive()
+        ]
+
     def _start(self, slot: int) -> None:
         self._started_at[slot] = time.monotonic()
         process = self._context.Process(
@@ -100,6 +111,7 @@ class WorkerProcesses:
             for slot, process in enumerate(self._processes):
                 if process is None or process.is_alive() or self._stopping.is_set():
                     continue
+                metrics.mark_process_dead(process.pid or 0)
                 lived = time.monotonic() - self._started_at[slot]
                 if lived >= HEALTHY_AFTER_SECONDS:
                     self._pause[slot] = RESTART_PAUSE_SECONDS
@@ -130,6 +142,7 @@ def run_worker_process(
 ) -> None:
     """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    configure_logging(settings.logging.format)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     # The daemon orders the shutdown (intake first, then processing): a Ctrl-C or a SIGTERM sent to
     # the whole process group must not stop a worker before the mail already accepted is handled.
