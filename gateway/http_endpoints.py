@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -78,7 +80,7 @@ def metrics_app(engine: Engine, readiness: Readiness) -> Callable[..., Iterable[
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _reply(start_response, "405 Method Not Allowed", b"GET only\n")
         if path == "/metrics":
-            return _reply(start_response, "200 OK", generate_latest(registry), CONTENT_TYPE_LATEST)
+            return _reply(start_response, "200 OK", _exposition(registry), CONTENT_TYPE_LATEST)
         if path == "/healthz":
             return _reply(start_response, "200 OK", b"ok\n")
         if path == "/readyz":
@@ -89,6 +91,17 @@ def metrics_app(engine: Engine, readiness: Readiness) -> Callable[..., Iterable[
         return _reply(start_response, "404 Not Found", b"try /metrics, /healthz or /readyz\n")
 
     return app
+
+
+def _exposition(registry: CollectorRegistry) -> bytes:
+    """The text exposition. A process that is just creating its metrics file leaves it empty for an
+    instant, and prometheus-client's reader fails on it (struct.error): read again shortly after."""
+    for _ in range(10):
+        try:
+            return generate_latest(registry)
+        except struct.error:
+            time.sleep(0.02)
+    return generate_latest(registry)
 
 
 def _reply(

@@ -24,13 +24,13 @@ import sys
 import threading
 import time
 from multiprocessing.context import SpawnContext, SpawnProcess
-from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Protocol
 
 from gateway import metrics
 from gateway.config import Settings
 from gateway.errors import TransientError
 from gateway.logs import configure as configure_logging
+from gateway.wake import StopFlag, WakeSignal
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ class WorkerProcesses:
         self._count = count
         self._log_level = log_level
         self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self.wake: ProcessEvent = self._context.Event()
-        self._stop = self._context.Event()
+        # Not multiprocessing Events: a worker killed while waiting on one jams every later set()
+        # (gateway/wake.py), and intake sets `wake` after every commit.
+        self.wake = WakeSignal(self._context)
+        self._stop = StopFlag(self._context)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._started_at = [0.0] * count
         self._pause = [RESTART_PAUSE_SECONDS] * count
@@ -136,8 +138,8 @@ def run_worker_process(
     settings: Settings,
     slot: int,
     daemon_pid: int,
-    stop: ProcessEvent,
-    wake: ProcessEvent,
+    stop: StopFlag,
+    wake: WakeSignal,
     log_level: int,
 ) -> None:
     """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
@@ -174,7 +176,8 @@ def run_worker_process(
                 break
     finally:
         done.set()
-        wake.set()  # the threads wait on it: let them see `done` now
+        for _ in threads:
+            wake.set()  # the threads wait on it: let them see `done` now
         for thread in threads:
             thread.join()
         runtime.close()
