@@ -153,7 +153,9 @@ class Processor:
         return ProcessResult(item.id, Outcome.RETRY, None, f"{exc}; retry in {delay.total_seconds():.0f}s")
 
     def _quarantine(self, item: ClaimedItem, reason: str, detail: str | None) -> ProcessResult:
-        log.warning("inbox %d quarantined: %s", item.id, reason)
+        log.warning(
+            "inbox %d quarantined: %s", item.id, reason, extra={"inbox_id": item.id, "outcome": "quarantine"}
+        )
         try:
             self.deps.inbox.quarantine(item.id, reason=reason, detail=detail)
         except TransientError as exc:

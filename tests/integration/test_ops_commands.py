@@ -90,7 +90,8 @@ def test_a_blob_store_fault_in_a_pipe_only_deployment_is_named_and_taken_up_late
     first = ticketgate("ingest", config=config, stdin=_mail_with_screenshot("Checkout error"))
     # Stored: the MTA must not send it again; but the operator is told what is wrong, truly.
     assert first.returncode == 0, first.stderr
-    assert "stored, not processed yet; will retry: blob store:" in first.stderr
+    assert "stored, not processed yet; will retry: cannot store blob" in first.stderr
+    assert f"in the blob store {blobs}" in first.stderr
     assert "database unavailable" not in first.stderr
     status = ticketgate("status", "--json", config=config).json()
     assert status["inbox"]["by_state"] == {"pending": 1}
@@ -99,7 +100,7 @@ def test_a_blob_store_fault_in_a_pipe_only_deployment_is_named_and_taken_up_late
     # `process` (cron) tries it again at once, still broken: exit 75 and the cause.
     again = ticketgate("process", config=config)
     assert again.returncode == 75
-    assert "blob store:" in again.stdout
+    assert "in the blob store" in again.stdout
     assert "1 mail(s) still pending" in again.stdout
 
     blobs.unlink()  # the operator fixes the storage
