@@ -6,9 +6,10 @@ OOM killer) never acknowledges, and every later `set()` blocks for good: intake'
 never get its `250` (it wakes the workers), and shutdown would hang. Measured: after a waiter is
 SIGKILLed, `Event.set()` in the daemon does not return. These two replace it:
 
-- `WakeSignal`: a counting semaphore. `set()` only adds a token (never waits for anyone); each
-  `wait()` takes one. A burst of commits leaves a few tokens, which cost a processor a spare
-  look at an empty queue each, capped at `MAX_TOKENS`.
+- `WakeSignal`: a counting semaphore. `set()` tops the tokens up to one per waiting thread (it
+  never waits for anyone), so a commit wakes every idle processor thread, as the Event did; each
+  `wait()` takes one. Tokens left while the threads were busy cost each at most one spare look
+  at an empty queue.
 - `StopFlag`: a shared byte, polled. The worker's main loop looks at it twice a second anyway.
 """
 
@@ -18,23 +19,23 @@ import time
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-MAX_TOKENS = 64
 POLL_SECONDS = 0.05
 
 
 class WakeSignal:
     """'There may be mail to process': set by intake, waited on by processor threads in any process."""
 
-    def __init__(self, context: SpawnContext) -> None:
+    def __init__(self, context: SpawnContext, *, waiters: int) -> None:
         self._tokens = context.Semaphore(0)
+        self._waiters = max(1, waiters)
 
     def set(self) -> None:
         try:
-            if self._tokens.get_value() >= MAX_TOKENS:
-                return
-        except NotImplementedError:  # macOS has no sem_getvalue: uncapped there
-            pass
-        self._tokens.release()
+            missing = self._waiters - self._tokens.get_value()
+        except NotImplementedError:  # macOS has no sem_getvalue: one token per set() there
+            missing = 1
+        for _ in range(missing):  # a race with another set() leaves a token or two more: harmless
+            self._tokens.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._tokens.acquire(timeout=timeout)

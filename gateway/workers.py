@@ -55,7 +55,7 @@ class WorkerProcesses:
         self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
         # Not multiprocessing Events: a worker killed while waiting on one jams every later set()
         # (gateway/wake.py), and intake sets `wake` after every commit.
-        self.wake = WakeSignal(self._context)
+        self.wake = WakeSignal(self._context, waiters=count * settings.processing.workers)
         self._stop = StopFlag(self._context)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._started_at = [0.0] * count
@@ -176,8 +176,7 @@ def run_worker_process(
                 break
     finally:
         done.set()
-        for _ in threads:
-            wake.set()  # the threads wait on it: let them see `done` now
+        wake.set()  # the threads wait on it: let them see `done` now
         for thread in threads:
             thread.join()
         runtime.close()
