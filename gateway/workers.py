@@ -3,8 +3,9 @@ SMTP event loop that must answer `250` promptly.
 
 `serve` starts `processing.processes` of them (each with `processing.workers` processor threads);
 they meet the rest of the daemon only in the database, as the threads did: the inbox rows they
-claim, and two cross-process events — `wake` (intake committed mail) and `stop` (the daemon is
-shutting down). On SQLite they queue for the write lock with the daemon (gateway/store/db.py).
+claim, and two cross-process signals — `wake` (intake committed mail) and `stop` (the daemon is
+shutting down), made so that a killed worker cannot jam them (gateway/wake.py). On SQLite they
+queue for the write lock with the daemon (gateway/store/db.py).
 
 The daemon decides when they stop: after SMTP has stopped and the writer has committed what it
 held, it sets `stop`; each worker finishes the mail it is on and exits. A worker that dies

@@ -106,7 +106,7 @@ class Processor:
         except Exception as exc:  # the one boundary: nothing accepted is ever dropped
             return self._quarantine(item, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self._outage_logged:
-            log.info("database reachable again")
+            log.info("processing resumed")
             self._outage_logged = False
         fields = mail_fields(item.id, ctx.mail, result, self.deps.settings.gateway.ticket_prefix)
         log.info("inbox %d: %s (%s)", item.id, result.outcome, result.detail, extra=fields)
