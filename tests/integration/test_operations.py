@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -181,12 +182,17 @@ class NotifySocket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
         self.sock.settimeout(0.1)
+        self.states: list[tuple[float, str]] = []  # (when, /proc state) of the watched process
 
-    def read(self, seconds: float) -> list[tuple[float, str]]:
-        """Every message that arrives within `seconds`, with its arrival time."""
+    def read(self, seconds: float, watch_pid: int | None = None) -> list[tuple[float, str]]:
+        """Every message that arrives within `seconds`, with its arrival time; with `watch_pid`,
+        that process's state is sampled meanwhile (into `states`)."""
         got = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
+            if watch_pid is not None:
+                stat = Path(f"/proc/{watch_pid}/stat").read_text()
+                self.states.append((time.monotonic(), stat.rpartition(")")[2].split()[0]))
             try:
                 got.append((time.monotonic(), self.sock.recv(4096).decode()))
             except TimeoutError:
@@ -202,7 +208,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
     env = {
         "NOTIFY_SOCKET": str(notify.path),
         "WATCHDOG_USEC": "1000000",  # systemd's WatchdogSec=1: a ping every half second
-        "TICKETGATE_DEBUG_BLOCK_LOOP_SECONDS": "5",
+        "TICKETGATE_DEBUG_BLOCK_LOOP_SECONDS": "6",
     }
     try:
         serve, _ = _serve(tmp_path, f"sqlite:///{tmp_path / 'tg.db'}", env=env)
@@ -216,12 +222,17 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
             )
 
             serve.process.send_signal(signal.SIGUSR2)
-            blocked_at = time.monotonic()
-            during = notify.read(4)
-            # A ping already on its way may land just after the signal; none while the loop is stuck.
-            assert [m for at, m in during if m == "WATCHDOG=1" and at - blocked_at > 0.7] == []
-            state = Path(f"/proc/{serve.process.pid}/stat").read_text().rpartition(")")[2].split()[0]
-            assert serve.process.poll() is None and state in ("S", "R", "D")  # alive, not stopped
+            signalled_at = time.monotonic()
+            during = notify.read(8, watch_pid=serve.process.pid)
+            pings = [signalled_at] + [at for at, m in during if m == "WATCHDOG=1"]
+            # The loop sleeps 6 s: the pings stop for about that long (timing-tolerant: >= 4 s) ...
+            gap_start, gap_end = max(itertools.pairwise(pings), key=lambda pair: pair[1] - pair[0])
+            assert gap_end - gap_start >= 4, pings
+            # ... while the process lives (sleeping in the blocked loop, not stopped or gone).
+            states = [state for at, state in notify.states if gap_start + 0.5 < at < gap_end - 0.5]
+            assert states and set(states) <= {"S", "R", "D"}, states
+            assert serve.process.poll() is None
+            assert "debug hook: blocking the event loop for 6s" in serve.output()
 
             after = [m for _, m in notify.read(4)]
             assert after.count("WATCHDOG=1") >= 2  # the loop turns again: so do the pings
