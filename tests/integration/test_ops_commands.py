@@ -9,6 +9,7 @@ import smtplib
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def _break_blob_store(tmp_path: Path) -> Path:
     blobs = tmp_path / "blobs"
     blobs.write_text("not a folder\n")
     return blobs
+
+
+def _wait_for_tickets(database: Path, count: int, serve: ServeProcess) -> None:
+    """Until the database holds `count` tickets (read directly: polling the CLI costs a process each)."""
+    deadline = time.monotonic() + 90
+    while True:
+        with closing(sqlite3.connect(database)) as db:
+            if db.execute("SELECT count(*) FROM tickets").fetchone()[0] >= count:
+                return
+        assert time.monotonic() < deadline, serve.output()
+        time.sleep(0.2)
 
 
 def test_status_of_a_desk_with_no_daemon(tmp_path: Path, database_url: str) -> None:
@@ -94,8 +106,7 @@ def test_a_blob_store_fault_in_a_pipe_only_deployment_is_named_and_taken_up_late
     assert f"in the blob store {blobs}" in first.stderr
     assert "database unavailable" not in first.stderr
     status = ticketgate("status", "--json", config=config).json()
-    assert status["inbox"]["by_state"] == {"pending": 1}
-    assert ticketgate("tickets", "list", "--json", config=config).json() == []
+    assert status["inbox"]["by_state"] == {"pending": 1}  # no ticket yet, nothing lost
 
     # `process` (cron) tries it again at once, still broken: exit 75 and the cause.
     again = ticketgate("process", config=config)
@@ -113,19 +124,19 @@ def test_a_blob_store_fault_in_a_pipe_only_deployment_is_named_and_taken_up_late
     assert ticketgate("status", "--json", config=config).json()["inbox"]["by_state"] == {"done": 2}
 
 
-def test_process_takes_up_pending_mail_and_sends_what_is_due(tmp_path: Path, database_url: str) -> None:
-    config = write_config(tmp_path, database_url)
+def test_process_takes_up_pending_mail_and_sends_what_is_due(tmp_path: Path, fresh_postgres: str) -> None:
+    config = write_config(tmp_path, fresh_postgres)
     _break_blob_store(tmp_path)
-    for n in range(3):
+    for n in range(2):
         ticketgate("ingest", config=config, stdin=_mail_with_screenshot(f"Broken page {n}"))
     (tmp_path / "blobs").unlink()
 
     done = ticketgate("process", config=config)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count(": ticket SP-") == 3
-    # Three acknowledgements and three notices to triage, handed to the relay (a folder here).
-    assert "processed 3 mail(s), sent 6 notification(s); 0 mail(s) still pending" in done.stdout
-    assert len(list((tmp_path / "outgoing").glob("*.eml"))) == 6
+    assert done.stdout.count(": ticket SP-") == 2
+    # Two acknowledgements and two notices to triage, handed to the relay (a folder here).
+    assert "processed 2 mail(s), sent 4 notification(s); 0 mail(s) still pending" in done.stdout
+    assert len(list((tmp_path / "outgoing").glob("*.eml"))) == 4
 
     idle = ticketgate("process", config=config)
     assert idle.returncode == 0
@@ -142,7 +153,7 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
     def keep_sending() -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
             n = 0
-            while not stop.is_set() and n < 200:
+            while not stop.is_set() and n < 60:
                 subject = f"Question {n}"
                 client.sendmail("maria@customer.example", ["support@smilepass.example"], make_mail(subject))
                 sent.append(subject)
@@ -151,9 +162,7 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
     sender = threading.Thread(target=keep_sending)
     try:
         sender.start()
-        deadline = time.monotonic() + 60
-        while len(ticketgate("tickets", "list", "--json", config=config).json()) < 3:
-            assert time.monotonic() < deadline, serve.output()
+        _wait_for_tickets(tmp_path / "tg.db", 3, serve)
         backup = tmp_path / "copy.db"
         made = ticketgate("db", "backup", str(backup), config=config)
         assert made.returncode == 0, made.stderr
@@ -164,7 +173,7 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
         sender.join()
         assert serve.stop() == 0
 
-    with sqlite3.connect(backup) as db:
+    with closing(sqlite3.connect(backup)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert ticketgate("db", "backup", str(backup), config=config).returncode == 1  # never overwrites
 
@@ -174,7 +183,11 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
     restored = write_config(restored_dir, f"sqlite:///{backup}", listen=f"127.0.0.1:{restored_port}")
     copied = ticketgate("tickets", "list", "--json", config=restored).json()
     everything = ticketgate("tickets", "list", "--json", config=config).json()
-    assert 3 <= len(copied) <= len(everything) == len(sent)
+    # serve leaves mail it had not begun for its next start: every sent mail is accepted, not yet
+    # every one a ticket.
+    assert 3 <= len(copied) <= len(everything) <= len(sent)
+    with closing(sqlite3.connect(tmp_path / "tg.db")) as db:
+        assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == len(sent)
     assert {t["title"] for t in copied} <= set(sent)
     # Restore = start from the copy: it serves, and new mail continues the numbering.
     serve = ServeProcess(["--config", str(restored)], restored_dir, restored_port)
@@ -183,14 +196,11 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
             client.sendmail(
                 "maria@customer.example", ["support@smilepass.example"], make_mail("After restore")
             )
-        deadline = time.monotonic() + 60
-        while "After restore" not in {
-            t["title"] for t in ticketgate("tickets", "list", "--json", config=restored).json()
-        }:
-            assert time.monotonic() < deadline, serve.output()
-            time.sleep(0.2)
+        _wait_for_tickets(backup, len(copied) + 1, serve)
     finally:
         assert serve.stop() == 0
+    titles = [t["title"] for t in ticketgate("tickets", "list", "--json", config=restored).json()]
+    assert "After restore" in titles and len(titles) == len(copied) + 1
 
 
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path, fresh_postgres: str) -> None:
