@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway import ops_cli
 from gateway.config import Settings, load_settings
 from gateway.domain import Envelope, Status
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
+from gateway.logs import configure as configure_logging
 from gateway.present import (
     iso,
     parse_ref,
@@ -135,9 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply schema migrations")
     db_upgrade.set_defaults(handler=_db_upgrade)
+    ops_cli.register_db(db_sub, common, _settings)
 
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
     check.set_defaults(handler=_check_config)
+    ops_cli.register(commands, common, _settings)
     return parser
 
 
@@ -164,6 +168,10 @@ def _ingest(args: argparse.Namespace) -> int:
         stored = store_inputs(runtime.inbox, inputs, envelope)
         ids = [s.inbox_id for s in stored if s.inbox_id is not None]
         results = {r.inbox_id: r for r in runtime.processor("ingest").process_ids(ids)} if ids else {}
+        # Earlier mail left pending (a fault then, no daemon since) is this run's to take up.
+        earlier = ops_cli.take_up_pending(
+            runtime, role="ingest", limit=ops_cli.EARLIER_PER_INGEST, exclude=ids
+        )
         # Customers hear back at once, daemon or not; a relay that is down only delays this.
         runtime.sender("ingest").send_due()
         prefix = settings.gateway.ticket_prefix
@@ -172,12 +180,14 @@ def _ingest(args: argparse.Namespace) -> int:
                 print(f"{item.label}: not stored: {item.problem}", file=sys.stderr)
                 continue
             result = results.get(item.inbox_id)
-            if result is None:
-                what = "stored; being processed by another worker"
-            else:
-                ref = f" {ticket_ref(prefix, result.ticket_id)}" if result.ticket_id else ""
-                what = f"{result.outcome}{ref}" + (f" ({result.detail})" if result.detail else "")
+            what = (
+                "stored; being processed by another worker"
+                if result is None
+                else ops_cli.describe(result, prefix)
+            )
             print(f"{item.label}: inbox {item.inbox_id}: {what}", file=sys.stderr)
+        for result in earlier:
+            print(f"earlier inbox {result.inbox_id}: {ops_cli.describe(result, prefix)}", file=sys.stderr)
         return worst_exit_code([s.exit_code for s in stored])
     finally:
         runtime.close()
@@ -404,7 +414,9 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.format)
+    return settings
 
 
 @contextmanager

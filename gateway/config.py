@@ -253,6 +253,20 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: where `serve` answers /metrics, /healthz and /readyz; None (absent) is off."""
+
+    listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """`[logging]`: "text" (readable lines) or "json" (one object per line, for log collectors)."""
+
+    format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, validated; `source` is the file read, None for the embedded defaults."""
 
@@ -269,6 +283,8 @@ class Settings:
     imap: tuple[ImapAccount, ...]
     source: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -597,6 +613,8 @@ def _build(
     processing = _read_processing(root.table("processing"))
     imap = _read_imap(root.tables("imap"), tickets)
     notifications = _read_notifications(root.table("notifications"))
+    metrics = _read_metrics(root.table("metrics"))
+    logging_settings = _read_logging(root.table("logging"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -622,6 +640,8 @@ def _build(
         imap=imap,
         source=source,
         notifications=notifications,
+        metrics=metrics,
+        logging=logging_settings,
     )
 
 
@@ -965,6 +985,27 @@ def _read_processing(t: _Table) -> ProcessingSettings:
     )
     t.finish()
     return settings
+
+
+def _read_metrics(t: _Table) -> MetricsSettings:
+    listen = t.optional_text("listen")
+    address: tuple[str, int] | None = None
+    if listen is not None:
+        try:
+            address = parse_listen(listen)
+        except ValueError as exc:
+            t.problem("listen", str(exc))
+    t.finish()
+    return MetricsSettings(listen=address)
+
+
+def _read_logging(t: _Table) -> LoggingSettings:
+    chosen = t.text("format", "text").strip().lower()
+    if chosen not in ("text", "json"):
+        t.problem("format", f'expected "text" or "json", got {chosen!r}')
+        chosen = "text"
+    t.finish()
+    return LoggingSettings(format="json" if chosen == "json" else "text")
 
 
 def _read_notifications(t: _Table) -> NotificationSettings:

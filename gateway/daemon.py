@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
+from gateway import metrics
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
 from gateway.domain import Envelope
@@ -22,6 +23,7 @@ from gateway.errors import TransientError
 from gateway.intake.imap import ImapPoller
 from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
+from gateway.operations import Operations
 from gateway.runtime import Runtime, build_runtime
 from gateway.scheduler import AutoCloser
 from gateway.store.imap_state import ImapStateStore
@@ -52,15 +54,21 @@ def run_daemon(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; the process exit code."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     _announce(settings)
+    # Before any metric is touched and any worker spawned: the workers inherit the folder.
+    metrics_dir = metrics.prepare_multiprocess() if settings.metrics.listen is not None else None
     try:
-        runtime = build_runtime(settings)
-    except TransientError as exc:
-        log.error("cannot start, database unavailable (will exit 75 for a restart): %s", exc)
-        return EX_TEMPFAIL
-    try:
-        return asyncio.run(_serve(runtime))
+        try:
+            runtime = build_runtime(settings)
+        except TransientError as exc:
+            log.error("cannot start, database unavailable (will exit 75 for a restart): %s", exc)
+            return EX_TEMPFAIL
+        try:
+            return asyncio.run(_serve(runtime))
+        finally:
+            runtime.close()
     finally:
-        runtime.close()
+        if metrics_dir is not None:
+            metrics.remove_multiprocess(metrics_dir)
 
 
 def _announce(settings: Settings) -> None:
@@ -83,6 +91,7 @@ def _announce(settings: Settings) -> None:
 class _Processing(Protocol):
     wake: Wakeable
 
+    def not_running(self) -> list[str]: ...
     def start(self) -> None: ...
     def stop(self, timeout: float) -> None: ...
 
@@ -106,6 +115,9 @@ class _ProcessorThreads:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+
+    def not_running(self) -> list[str]:
+        return [f"processor thread {t.name} is not running" for t in self._threads if not t.is_alive()]
 
     def stop(self, timeout: float) -> None:
         self._stop.set()
@@ -156,12 +168,15 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    operations = Operations(settings, smtp, processing.not_running)
+    await operations.start()
     sd_notify("READY=1")
     log.info("ready")
 
     await stopping.wait()
     log.info("shutting down")
     sd_notify("STOPPING=1")
+    await operations.stop()
     await smtp.stop(grace=SHUTDOWN_GRACE_SECONDS)
     await writer.close()
     stop_pollers.set()

@@ -3,8 +3,9 @@ SMTP event loop that must answer `250` promptly.
 
 `serve` starts `processing.processes` of them (each with `processing.workers` processor threads);
 they meet the rest of the daemon only in the database, as the threads did: the inbox rows they
-claim, and two cross-process events — `wake` (intake committed mail) and `stop` (the daemon is
-shutting down). On SQLite they queue for the write lock with the daemon (gateway/store/db.py).
+claim, and two cross-process signals — `wake` (intake committed mail) and `stop` (the daemon is
+shutting down), made so that a killed worker cannot jam them (gateway/wake.py). On SQLite they
+queue for the write lock with the daemon (gateway/store/db.py).
 
 The daemon decides when they stop: after SMTP has stopped and the writer has committed what it
 held, it sets `stop`; each worker finishes the mail it is on and exits. A worker that dies
@@ -24,11 +25,13 @@ import sys
 import threading
 import time
 from multiprocessing.context import SpawnContext, SpawnProcess
-from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Protocol
 
+from gateway import metrics
 from gateway.config import Settings
 from gateway.errors import TransientError
+from gateway.logs import configure as configure_logging
+from gateway.wake import StopFlag, WakeSignal
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,10 @@ class WorkerProcesses:
         self._count = count
         self._log_level = log_level
         self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self.wake: ProcessEvent = self._context.Event()
-        self._stop = self._context.Event()
+        # Not multiprocessing Events: a worker killed while waiting on one jams every later set()
+        # (gateway/wake.py), and intake sets `wake` after every commit.
+        self.wake = WakeSignal(self._context, waiters=count * settings.processing.workers)
+        self._stop = StopFlag(self._context)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._started_at = [0.0] * count
         self._pause = [RESTART_PAUSE_SECONDS] * count
@@ -83,6 +88,15 @@ class WorkerProcesses:
                 process.kill()
                 process.join()
 
+    def not_running(self) -> list[str]:
+        """The worker processes that are not alive right now (died, not restarted yet), as reasons."""
+        return [
+            f"worker process {slot} is not running"
+            + (f" (pid {process.pid} exited with {process.exitcode})" if process is not None else "")
+            for slot, process in enumerate(self._processes)
+            if process is None or not process.is_alive()
+        ]
+
     def _start(self, slot: int) -> None:
         self._started_at[slot] = time.monotonic()
         process = self._context.Process(
@@ -100,6 +114,7 @@ class WorkerProcesses:
             for slot, process in enumerate(self._processes):
                 if process is None or process.is_alive() or self._stopping.is_set():
                     continue
+                metrics.mark_process_dead(process.pid or 0)
                 lived = time.monotonic() - self._started_at[slot]
                 if lived >= HEALTHY_AFTER_SECONDS:
                     self._pause[slot] = RESTART_PAUSE_SECONDS
@@ -124,12 +139,13 @@ def run_worker_process(
     settings: Settings,
     slot: int,
     daemon_pid: int,
-    stop: ProcessEvent,
-    wake: ProcessEvent,
+    stop: StopFlag,
+    wake: WakeSignal,
     log_level: int,
 ) -> None:
     """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    configure_logging(settings.logging.format)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     # The daemon orders the shutdown (intake first, then processing): a Ctrl-C or a SIGTERM sent to
     # the whole process group must not stop a worker before the mail already accepted is handled.

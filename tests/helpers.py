@@ -120,8 +120,8 @@ class ServeProcess:
     """`ticketgate serve` as a subprocess, started and waited for until it accepts SMTP on `port`;
     `stop()` sends SIGTERM and returns the exit code; `output()` is what it logged."""
 
-    def __init__(self, args: list[str], cwd: Path, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    def __init__(self, args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")} | (env or {})
         self.log = cwd / "serve.log"
         self._log_handle = self.log.open("wb")
         self.process = subprocess.Popen(

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from gateway import metrics
 from gateway.config import ImapAccount
 from gateway.domain import Envelope
 from gateway.errors import TransientError
@@ -200,6 +201,7 @@ class ImapPoller:
                 self._prepare_folders(client)
                 while not stop.is_set() and lock.held():
                     more = self.take_in(client)
+                    metrics.imap_polled(self.account.name)
                     if backoff.failing:
                         log.info("imap %s: connected and taking mail in again", self.account.name)
                         backoff.reset()
@@ -421,11 +423,12 @@ class ImapPoller:
             tick = min(timing.idle_tick, remaining)
             started = time.monotonic()
             responses = client.idle_check(timeout=tick)
-            if _news(responses):
-                break
             if not responses and time.monotonic() - started < tick / 2:
                 # idle_check returns early and empty only when the socket hit EOF.
                 raise ConnectionDropped("the server closed the connection during IDLE")
+            metrics.imap_polled(self.account.name)
+            if _news(responses):
+                break
         # Not in a `finally`: after a drop, DONE would fail and hide the real reason.
         client.idle_done()
 

@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 
+from gateway import metrics
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
@@ -205,7 +206,8 @@ class IntakeHandler(_ScannedCheaply):
             mail_from="" if mail_from == "<>" else mail_from, rcpt_tos=recipients, source=self.source
         )
         try:
-            inbox_id = await self.writer.store(raw, stored)
+            with metrics.accepting():
+                inbox_id = await self.writer.store(raw, stored)
         except TransientError as exc:
             log.debug("%s: answered 451, mail not stored: %s", _peer(session), exc)
             return self._per_recipient(recipients, lambda _rcpt: REPLY_TRY_LATER)
@@ -218,6 +220,7 @@ class IntakeHandler(_ScannedCheaply):
             ",".join(recipients),
             len(raw),
             message_id_of(raw),
+            extra={"inbox_id": inbox_id, "message_id": message_id_of(raw)},
         )
         if self.source == "lmtp":
             return self._per_recipient(
@@ -320,6 +323,7 @@ class _IntakeSession(_ScannedCheaply, SMTP):
             if status in _DATA_END_REPLIES and isinstance(self, LMTP) and self.envelope is not None:
                 replacement = "\r\n".join([replacement] * max(1, len(self.envelope.rcpt_tos)))
             status = replacement
+        metrics.smtp_replies(status)
         await super().push(status)
 
     def say_goodbye(self) -> None:
@@ -385,6 +389,11 @@ class SmtpServer:
         self._all_gone = asyncio.Event()
         self._all_gone.set()
         self._server: asyncio.Server | None = None
+
+    @property
+    def serving(self) -> bool:
+        """Listening and taking connections (not yet stopping): what /readyz asks of intake."""
+        return not self.stopping and self._server is not None and self._server.is_serving()
 
     @property
     def connection_count(self) -> int:

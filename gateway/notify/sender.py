@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway import metrics
 from gateway.config import NotificationSettings
 from gateway.errors import TransientError
 from gateway.notify.relay import DeliveryError, Relay
@@ -104,6 +105,7 @@ class Sender:
                     break
                 for position, claimed in enumerate(batch):
                     result = self._deliver(claimed, sent)
+                    metrics.notification(claimed.template, result.status)
                     results.append(result)
                     if sent.due():
                         self._settle(sent)

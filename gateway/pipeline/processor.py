@@ -12,11 +12,14 @@ import contextlib
 import logging
 import random
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 
+from gateway import metrics
 from gateway.errors import NotAMailError, ProcessingError, TransientError
+from gateway.logs import mail_fields
 from gateway.pipeline.stages.auto_reply import auto_reply_stage
 from gateway.pipeline.stages.classify_mail import classify_stage
 from gateway.pipeline.stages.context import (
@@ -84,13 +87,20 @@ class Processor:
             wake.clear()
 
     def process_one(self, item: ClaimedItem) -> ProcessResult:
+        started = time.perf_counter()
+        result = self._process_one(item)
+        metrics.mail_processed(result.outcome.value, time.perf_counter() - started)
+        return result
+
+    def _process_one(self, item: ClaimedItem) -> ProcessResult:
         try:
             with unit_of_work(self.deps.sessions) as session:
-                result = self._run_stages(MailContext(item=item, session=session))
+                ctx = MailContext(item=item, session=session)
+                result = self._run_stages(ctx)
         except TransientError as exc:
             return self._transient(item, exc)
         except OSError as exc:  # the blob store's disk: full or unwritable is worth another try
-            return self._transient(item, TransientError(f"storage: {exc}"))
+            return self._transient(item, TransientError(f"blob store: {exc}"))
         except NotAMailError as exc:
             return self._quarantine(item, f"not a mail: {exc}", None)
         except ProcessingError as exc:  # refused on purpose (a limit): the reason says it all
@@ -98,9 +108,10 @@ class Processor:
         except Exception as exc:  # the one boundary: nothing accepted is ever dropped
             return self._quarantine(item, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self._outage_logged:
-            log.info("database reachable again")
+            log.info("processing resumed")
             self._outage_logged = False
-        log.info("inbox %d: %s (%s)", item.id, result.outcome, result.detail)
+        fields = mail_fields(item.id, ctx.mail, result, self.deps.settings.gateway.ticket_prefix)
+        log.info("inbox %d: %s (%s)", item.id, result.outcome, result.detail, extra=fields)
         return result
 
     def _run_stages(self, ctx: MailContext) -> ProcessResult:
@@ -144,7 +155,9 @@ class Processor:
         return ProcessResult(item.id, Outcome.RETRY, None, f"{exc}; retry in {delay.total_seconds():.0f}s")
 
     def _quarantine(self, item: ClaimedItem, reason: str, detail: str | None) -> ProcessResult:
-        log.warning("inbox %d quarantined: %s", item.id, reason)
+        log.warning(
+            "inbox %d quarantined: %s", item.id, reason, extra={"inbox_id": item.id, "outcome": "quarantine"}
+        )
         try:
             self.deps.inbox.quarantine(item.id, reason=reason, detail=detail)
         except TransientError as exc:
@@ -154,7 +167,8 @@ class Processor:
 
     def _log_outage(self, exc: Exception) -> None:
         if not self._outage_logged:
-            log.error("database unavailable, will retry: %s", exc)
+            # The message names the cause: "database unavailable: …", "blob store: …".
+            log.error("processing held up, will retry: %s", exc)
             self._outage_logged = True
 
 

@@ -80,7 +80,7 @@ class FileBlobStore:
             self._write_atomically(path, data)
         except OSError as exc:
             # A full or unreachable disk may pass; the message is retried rather than lost.
-            raise TransientError(f"cannot store blob {sha256}: {exc}") from exc
+            raise TransientError(f"cannot store blob {sha256} in the blob store {self._root}: {exc}") from exc
         return sha256
 
     def get(self, sha256: str) -> bytes:

@@ -244,6 +244,32 @@ class InboxStore:
             )
             return int(count or 0)
 
+    def due_now(self, *, limit: int | None = None, exclude: Sequence[int] = ()) -> list[int]:
+        """Every row left pending (those waiting out a back-off made due at once) and every claim
+        whose lease ran out, oldest first, up to `limit`, but not `exclude`; their ids, to claim.
+
+        For the pipe-side commands (`ingest`, `process`): without a daemon nothing else takes them
+        up, so the next run is their retry; `processing.max_attempts` still bounds the tries.
+        """
+        now = utcnow()
+        left = or_(
+            InboxItem.state == PENDING, (InboxItem.state == PROCESSING) & (InboxItem.lease_until < now)
+        )
+        with unit_of_work(self.sessions) as session:
+            query = select(InboxItem.id).where(left).order_by(InboxItem.id).limit(limit)
+            if exclude:
+                query = query.where(InboxItem.id.not_in(list(exclude)))
+            found = list(session.scalars(query))
+            if found:
+                session.execute(
+                    update(InboxItem)
+                    .where(
+                        InboxItem.id.in_(found), InboxItem.state == PENDING, InboxItem.next_attempt_at > now
+                    )
+                    .values(next_attempt_at=now)
+                )
+            return found
+
 
 def _summary(row: InboxItem) -> InboxSummary:
     return InboxSummary(

@@ -90,6 +90,7 @@ class ClaimedNotification:
     envelope_from: str
     to_address: str
     raw: bytes
+    template: str = ""
 
 
 def claim_due(
@@ -122,6 +123,7 @@ def claim_due(
             _outbox.c.envelope_from,
             _outbox.c.to_address,
             _outbox.c.raw,
+            _outbox.c.template,
         ),
     )
     by_id = {row.id: ClaimedNotification(*row) for row in rows}
