@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.cli_inbox import add_inbox_commands
 from gateway.config import Settings, load_settings
 from gateway.domain import Envelope, Status
 from gateway.errors import ConfigError, TransientError
@@ -130,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     o_retry = o_sub.add_parser("retry", parents=[common], help="send notifications again, now")
     o_retry.add_argument("ids", nargs="*", type=int, help="outbox ids (default: every failed and dead one)")
     o_retry.set_defaults(handler=_outbox_retry)
+
+    add_inbox_commands(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -58,6 +58,7 @@ DEFAULT_RELAY = "dir:./outgoing"
 DEFAULT_DISPLAY_NAME = "ticketgate"
 DEFAULT_FROM = f"{DEFAULT_DISPLAY_NAME} <support@localhost>"
 MIB = 1024 * 1024
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but the colon
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,6 +198,19 @@ class LimitSettings:
     max_image_bytes: int
     max_image_pixels: int
     max_attachment_bytes: int
+    # New tickets one sender may open in an hour; more are stored as `flood` (SPEC §11). 0: no limit.
+    new_tickets_per_sender_per_hour: int = 30
+
+
+DEFAULT_SPAM_HEADERS: tuple[tuple[str, str], ...] = (("x-spam-flag", "yes"), ("x-spam", "yes"))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Verdicts of the deployment's own filters that ticketgate acts on (SPEC §11)."""
+
+    # (header name, value), both lower case: a spam verdict when the mail's own header section has it.
+    spam_headers: tuple[tuple[str, str], ...] = DEFAULT_SPAM_HEADERS
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,7 @@ class Settings:
     imap: tuple[ImapAccount, ...]
     source: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -588,6 +603,7 @@ def _build(
     processing = _read_processing(root.table("processing"))
     imap = _read_imap(root.tables("imap"), tickets)
     notifications = _read_notifications(root.table("notifications"))
+    security = _read_security(root.table("security"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -613,6 +629,7 @@ def _build(
         imap=imap,
         source=source,
         notifications=notifications,
+        security=security,
     )
 
 
@@ -909,9 +926,24 @@ def _read_limits(t: _Table) -> LimitSettings:
         max_image_bytes=t.integer("max_image_bytes", 10 * MIB),
         max_image_pixels=t.integer("max_image_pixels", 40_000_000),
         max_attachment_bytes=t.integer("max_attachment_bytes", 25 * MIB),
+        new_tickets_per_sender_per_hour=t.integer("new_tickets_per_sender_per_hour", 30, minimum=0),
     )
     t.finish()
     return settings
+
+
+def _read_security(t: _Table) -> SecuritySettings:
+    written = tuple(f"{name}: {value}" for name, value in DEFAULT_SPAM_HEADERS)
+    pairs: list[tuple[str, str]] = []
+    for index, entry in enumerate(t.text_list("spam_headers", written)):
+        name, colon, value = entry.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if not colon or not _HEADER_NAME.fullmatch(name) or not value:
+            t.problem(f"spam_headers[{index}]", f'expected "Header-Name: value", got {entry!r}')
+        elif (name, value) not in pairs:
+            pairs.append((name, value))
+    t.finish()
+    return SecuritySettings(spam_headers=tuple(pairs))
 
 
 def _read_processing(t: _Table) -> ProcessingSettings:
