@@ -82,8 +82,8 @@ def _dmarc_verdict(value: str, segments: list[_Segment], authserv_id: str, domai
         policy = _policy(properties, segment.comments)
         if policy in _HARSH_POLICIES:
             return (
-                f"{authserv_id} says dmarc=fail for {domain}, whose policy is {policy}: "
-                "the From is not who sent this mail, so it gets no acknowledgement"
+                f"{authserv_id} says dmarc=fail for {domain}, whose DMARC policy is {policy}: "
+                "the From address did not send this mail"
             )
     return None
 

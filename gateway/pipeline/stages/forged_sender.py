@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.pipeline.forged_sender import forged_sender
+from gateway.pipeline.happenings import TicketOpened
 from gateway.pipeline.stages.context import (
     MailContext,
     ProcessorDeps,
@@ -40,6 +41,11 @@ def forged_sender_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult 
     )
     result = open_ticket_stage(ctx, deps)
     assert result is not None and result.ticket_id is not None
+    # Staff's new-ticket notice says why the sender was not answered.
+    ctx.happenings[:] = [
+        dataclasses.replace(h, not_acknowledged_because=verdict) if isinstance(h, TicketOpened) else h
+        for h in ctx.happenings
+    ]
     store.add_event(
         ctx.session,
         ticket_id=result.ticket_id,
