@@ -189,6 +189,7 @@ def test_a_spam_verdict_keeps_the_mail_without_ticket_or_answer_until_it_is_rele
 # --- flood --------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)  # 33 mails through a daemon and back out: a hang guard, not a speed test
 def test_the_31st_new_ticket_in_an_hour_is_flood_replies_still_thread_and_release_opens_it(
     gateway: Gateway,
 ) -> None:
