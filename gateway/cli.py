@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import ops_cli
+from gateway.cli_inbox import add_inbox_commands
 from gateway.config import Settings, load_settings
 from gateway.domain import Envelope, Status
 from gateway.errors import ConfigError, TransientError
@@ -132,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     o_retry = o_sub.add_parser("retry", parents=[common], help="send notifications again, now")
     o_retry.add_argument("ids", nargs="*", type=int, help="outbox ids (default: every failed and dead one)")
     o_retry.set_defaults(handler=_outbox_retry)
+
+    add_inbox_commands(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

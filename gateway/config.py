@@ -59,6 +59,7 @@ DEFAULT_RELAY = "dir:./outgoing"
 DEFAULT_DISPLAY_NAME = "ticketgate"
 DEFAULT_FROM = f"{DEFAULT_DISPLAY_NAME} <support@localhost>"
 MIB = 1024 * 1024
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but the colon
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +207,19 @@ class LimitSettings:
     max_header_bytes: int = 262144
     max_mime_parts: int = 500
     max_mime_depth: int = 20
+    # New tickets one sender may open in an hour; more are stored as `flood` (SPEC §11). 0: no limit.
+    new_tickets_per_sender_per_hour: int = 30
+
+
+DEFAULT_SPAM_HEADERS: tuple[tuple[str, str], ...] = (("x-spam-flag", "yes"), ("x-spam", "yes"))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Verdicts of the deployment's own filters that ticketgate acts on (SPEC §11)."""
+
+    # (header name, value), both lower case: a spam verdict when the mail's own header section has it.
+    spam_headers: tuple[tuple[str, str], ...] = DEFAULT_SPAM_HEADERS
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -615,6 +630,7 @@ def _build(
     notifications = _read_notifications(root.table("notifications"))
     metrics = _read_metrics(root.table("metrics"))
     logging_settings = _read_logging(root.table("logging"))
+    security = _read_security(root.table("security"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -642,6 +658,7 @@ def _build(
         notifications=notifications,
         metrics=metrics,
         logging=logging_settings,
+        security=security,
     )
 
 
@@ -971,9 +988,24 @@ def _read_limits(t: _Table) -> LimitSettings:
         max_header_bytes=t.integer("max_header_bytes", 262144),
         max_mime_parts=t.integer("max_mime_parts", 500),
         max_mime_depth=t.integer("max_mime_depth", 20),
+        new_tickets_per_sender_per_hour=t.integer("new_tickets_per_sender_per_hour", 30, minimum=0),
     )
     t.finish()
     return settings
+
+
+def _read_security(t: _Table) -> SecuritySettings:
+    written = tuple(f"{name}: {value}" for name, value in DEFAULT_SPAM_HEADERS)
+    pairs: list[tuple[str, str]] = []
+    for index, entry in enumerate(t.text_list("spam_headers", written)):
+        name, colon, value = entry.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if not colon or not _HEADER_NAME.fullmatch(name) or not value:
+            t.problem(f"spam_headers[{index}]", f'expected "Header-Name: value", got {entry!r}')
+        elif (name, value) not in pairs:
+            pairs.append((name, value))
+    t.finish()
+    return SecuritySettings(spam_headers=tuple(pairs))
 
 
 def _read_processing(t: _Table) -> ProcessingSettings:

@@ -142,3 +142,17 @@ def repair_head(data: bytes, defects: list[str]) -> bytes:
 def short_defect(text: str) -> str:
     """A defect description cut to a length fit for logs and the inbox row."""
     return text if len(text) <= MAX_DEFECT_LENGTH else text[: MAX_DEFECT_LENGTH - 1] + "…"
+
+
+def top_header_fields(raw: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value) of each field of the mail's own header section, top first.
+
+    Values stay as written (no RFC 2047 decoding): a verdict a filter wrote is ASCII, and decoding
+    would let a sender's encoded words turn into quotes or semicolons inside a header a trusted
+    server wrote about them. Headers of attached or forwarded messages are never read.
+    """
+    head, _ = split_head(repair_head(strip_envelope(raw), []))
+    return [
+        (name.decode("ascii", "replace"), value.decode("utf-8", "replace"))
+        for name, value in header_fields(head)
+    ]

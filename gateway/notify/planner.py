@@ -117,7 +117,7 @@ class NotificationPlanner:
     def _ticket_opened(self, session: Session, happening: TicketOpened, inbox_id: int | None) -> None:
         ticket = session.get_one(Ticket, happening.ticket_id)
         outbox.clear_undeliverable(session, happening.requester.address)
-        ack_note = "the mail was automated or a loop risk"
+        ack_note = happening.not_acknowledged_because or "the mail was automated or a loop risk"
         if happening.acknowledge:
             ack_note = self._acknowledge(session, ticket, happening, inbox_id)
         text = happening.text

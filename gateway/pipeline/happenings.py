@@ -21,6 +21,7 @@ class TicketOpened:
     tags: tuple[str, ...]
     has_screenshot: bool
     text: str  # the cleaned first message, so the acknowledgement can say what would help
+    not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
 
 
 @dataclass(frozen=True)

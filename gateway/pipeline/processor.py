@@ -30,9 +30,12 @@ from gateway.pipeline.stages.context import (
     ProcessResult,
     Stage,
 )
+from gateway.pipeline.stages.flood import flood_stage
+from gateway.pipeline.stages.forged_sender import forged_sender_stage
 from gateway.pipeline.stages.open_ticket import open_ticket_stage
 from gateway.pipeline.stages.parse_mail import duplicate_stage, parse_stage
 from gateway.pipeline.stages.reply import reply_stage
+from gateway.pipeline.stages.spam import spam_stage
 from gateway.pipeline.stages.thread_mail import thread_stage
 from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
@@ -46,10 +49,13 @@ __all__ = ["STAGES", "MailContext", "Notifier", "Outcome", "ProcessResult", "Pro
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("parse", parse_stage),
     ("duplicate", duplicate_stage),
+    ("spam", spam_stage),
     ("classify", classify_stage),
     ("thread", thread_stage),
     ("auto_reply", auto_reply_stage),
     ("reply", reply_stage),
+    ("flood", flood_stage),
+    ("forged_sender", forged_sender_stage),
     ("open_ticket", open_ticket_stage),
 )
 

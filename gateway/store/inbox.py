@@ -67,6 +67,7 @@ class ClaimedItem:
     envelope: Envelope
     attempts: int
     received_at: datetime
+    released: bool = False  # `inbox release`: the spam verdict and the flood limit do not apply
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class InboxStore:
                     InboxItem.source,
                     InboxItem.attempts,
                     InboxItem.received_at,
+                    InboxItem.released_at,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -166,6 +168,7 @@ class InboxStore:
                     ),
                     attempts=row.attempts,
                     received_at=row.received_at,
+                    released=row.released_at is not None,
                 )
                 for row in (by_id[item_id] for item_id in candidates if item_id in by_id)
             ]

@@ -90,6 +90,9 @@ class InboxItem(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     error_detail: Mapped[str | None] = mapped_column(Text, default=None)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set by `inbox release`: this one mail is processed with the spam verdict and the flood limit
+    # bypassed (an operator judged it), however often it is processed again.
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_inbox_state_next", "state", "next_attempt_at"),)
 
@@ -125,6 +128,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_queue", "priority_rank", "tier_rank", "created_at"),
         Index("ix_tickets_status", "status"),
+        # The flood limit counts a sender's tickets of the last hour on every new ticket.
+        Index("ix_tickets_requester_lower_created", func.lower(requester_address), "created_at"),
     )
 
 

@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     BOUNCE = "bounce"
     ABUSE_REPORT = "abuse_report"
     AUTO_REPLY = "auto_reply"
+    SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
+    FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
     QUARANTINE = "quarantine"
     RETRY = "retry"
 
