@@ -6,8 +6,10 @@ what the pipeline needs: which parts are alternatives of each other, where an at
 and ends (its text would leak into the body), and 8-bit header bytes (decoded with ``ignore``, so
 letters vanish). Where mail-parser raises or reads nothing (a From line with no angle brackets, a date
 it deems invalid), the standard library ``email`` package takes over for that part. Before parsing,
-an mbox "From " line and a byte-order mark are cut, and a header section broken by a junk line or
-the obsolete "Name : value" form is repaired, since the email package would end the headers there.
+whatever precedes the header section is cut (an mbox "From " line, a byte-order mark, blank lines, a
+separator or a tool's note: gateway.rawmail.strip_envelope), and a header section broken by a junk
+line or the obsolete "Name : value" form is repaired, since the email package would end the headers
+there.
 
 The contract: any bytes that start with a header section give a ParsedMail with a subject and a text
 (either may be empty) and never raise; bytes with no header section raise NotAMailError.
