@@ -31,6 +31,7 @@ _ATOM = r"[^\s@<>()\[\],;:\"]"
 _USABLE = re.compile(rf"{_ATOM}+@(?:{_ATOM}+\.{_ATOM}*[^\s@<>()\[\],;:\".]|\[[^\s\[\]]+\])\.?")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_BARE_ADDRESS = re.compile(rf"{_ATOM}+@{_ATOM}+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -54,11 +55,19 @@ def _mailboxes(value: str) -> list[tuple[str, str]]:
     except (TypeError, ValueError, IndexError):  # the stdlib's parser on hostile input
         pairs = []
     unquoted = _QUOTED.sub(" ", value)
-    return [
+    found = [
         (" ".join(name.split()).strip("\"' "), address.strip())
         for name, address in pairs
         if usable(address) and address.strip().lower() in unquoted.lower()
     ]
+    if found:
+        return found
+    # "Big Bug bb@bug.com": no angle brackets, which the stdlib reads as a name; the bare address then.
+    bare = _COMMENT.sub(" ", unquoted)
+    token = _BARE_ADDRESS.search(bare)
+    if token is None or not usable(token.group()):
+        return []
+    return [(" ".join(_CONTROL.sub("", bare[: token.start()]).split()).strip("\"'<> "), token.group())]
 
 
 def _display_name_only(value: str) -> str:
