@@ -77,8 +77,9 @@ _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _TAG_WORD_SEPARATORS = re.compile(r"[\s,;/|+]+")
 _LINE_BREAK_BEFORE_WSP = re.compile(r"\r?\n(?=[ \t])")
 _WHITESPACE = re.compile(r"\s+")
-# C0/C1 controls, zero-width space, BOM, and bidi overrides that could disguise a title.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b\ufeff\u202a-\u202e\u2066-\u2069]")
+# C0/C1 controls, zero-width space, BOM, and bidi overrides that could disguise a title; and U+FFFD,
+# a character lost before the mail reached us ("phone���"), which tells the reader nothing.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b\ufeff\u202a-\u202e\u2066-\u2069\ufffd]")
 # Separators left dangling once a tag or prefix is gone: "[urgent] - title", "title - [bug]", "[x]: y".
 _LEADING_SEPARATORS = re.compile(r"^(?:[:：|,;]+\s*|[-–—]+(?:\s+|$))+")
 _TRAILING_SEPARATORS = re.compile(r"(?:(?:^|\s)[-–—:：|,;]+)+$")
