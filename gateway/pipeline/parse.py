@@ -38,6 +38,7 @@ from gateway.domain import Address, ParsedAttachment, ParsedMail
 from gateway.errors import NotAMailError
 from gateway.pipeline.charsets import clean_text, decode_bytes
 from gateway.pipeline.html_text import html_to_text
+from gateway.pipeline.undeclared_charset import decode_raw_header, header_charset, text_charset
 from gateway.rawmail import (
     FOLD,
     LINE_BREAK,
@@ -81,9 +82,8 @@ def _decode_word(encoding: bytes, text: bytes) -> bytes | None:
 def _decode_header(value: object, defects: list[str], raw_charset: str | None = None) -> str:
     """Unfold a header value and decode its RFC 2047 words and any raw 8-bit bytes.
 
-    Raw 8-bit bytes are tried in ``raw_charset`` (the charset the mail's text declares: senders
-    that put raw bytes in headers write them in the charset of their body), then UTF-8, then
-    windows-1252.
+    Raw 8-bit bytes are read in ``raw_charset``: the charset the mail declares or, failing that, a
+    detected one (gateway.pipeline.undeclared_charset.header_charset).
     """
     data = LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value)))
     pieces: list[str] = []
@@ -102,7 +102,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
         # Whitespace between two encoded words is folding, not text (RFC 2047 section 6.2).
         if between and not (pending_charset is not None and not between.strip()):
             flush()
-            pieces.append(decode_bytes(between, raw_charset, defects))
+            pieces.append(decode_raw_header(between, raw_charset, defects))
         charset = match.group(1).decode("ascii", "replace").split("*", 1)[0]
         decoded = _decode_word(match.group(2), match.group(3))
         if decoded is None:
@@ -115,7 +115,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
             pending_charset = charset
         position = match.end()
     flush()
-    pieces.append(decode_bytes(data[position:], raw_charset, defects))
+    pieces.append(decode_raw_header(data[position:], raw_charset, defects))
     return clean_text("".join(pieces)).strip()
 
 
@@ -297,8 +297,9 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
     if resource or disposition == "attachment" or filename or not is_body_type:
         state.attachments.append(_attachment(part, _payload(part), filename, state))
         return []
-    charset = _content_charset(part)
-    text = clean_text(decode_bytes(_payload(part), charset, state.defects))
+    payload = _payload(part)
+    charset = text_charset(_content_charset(part), payload, state.raw_charset)
+    text = clean_text(decode_bytes(payload, charset, state.defects))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if ctype == "text/html":
         return [_Segment(html=text)]
@@ -459,14 +460,6 @@ def _body(message: Message, data: bytes, state: _Walk) -> tuple[str, str | None,
     return _render_text(segments), _render_html(segments), state.attachments
 
 
-def _text_charset(message: Message) -> str | None:
-    """The first charset the mail declares for its text, the likely one of raw 8-bit header bytes."""
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and (charset := _content_charset(part)):
-            return charset
-    return None
-
-
 def _content_charset(part: Message) -> str | None:
     try:
         return part.get_content_charset()
@@ -490,7 +483,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     defects: list[str] = []
     data = repair_head(strip_envelope(raw), defects)
     message, view = _read_tree(data, defects)
-    state = _Walk(defects=defects, raw_charset=_text_charset(message))
+    state = _Walk(defects=defects, raw_charset=header_charset(message, defects))
     headers = _headers(message, state)
 
     def first(name: str) -> str | None:
