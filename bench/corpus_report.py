@@ -102,7 +102,7 @@ def prefix_left(title: str) -> str | None:
     return match.group(0).strip() if match else None
 
 
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+\.[^\s<>\"'(),;:@\[\]]+")
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
 
 
 def named_address(raw: bytes) -> str | None:

@@ -7,8 +7,9 @@ the ticket's events. A sender who wrote `From: Maria Lopez` keeps that name besi
 found further down. Pure: the parsed mail and the envelope are all it reads.
 
 Rules chosen where the spec is silent:
-- A usable address is `local@domain` with a dotted domain (or an address literal), no spaces and
-  at most one `@`: `a@b`, `maria at example.com` and bare words are not addresses.
+- A usable address is `local@domain`, the domain a host name (`root@localhost` counts) or an
+  address literal, with no spaces and one `@`: `maria at example.com`, `@example.com`, `maria@`
+  and bare words are not addresses.
 - Text inside a quoted display name is never taken for the address (`From: "a@b" <>` has none),
   since anybody can write anything there.
 - Each `From` header is tried in order, so an unparseable first one does not hide a good second
@@ -28,7 +29,9 @@ from gateway.pipeline.rules import envelope_sender
 UNKNOWN_SENDER = "unknown@invalid"
 
 _ATOM = r"[^\s@<>()\[\],;:\"]"
-_USABLE = re.compile(rf"{_ATOM}+@(?:{_ATOM}+\.{_ATOM}*[^\s@<>()\[\],;:\".]|\[[^\s\[\]]+\])\.?")
+# A domain is a host name (dotted or not: `root@localhost` is an address) or an address literal.
+_DOMAIN = r"(?:[^\W_](?:[\w-]*[^\W_])?)(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.?|\[[^\s\[\]]+\]"
+_USABLE = re.compile(rf"{_ATOM}+@(?:{_DOMAIN})")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 _BARE_ADDRESS = re.compile(rf"{_ATOM}+@{_ATOM}+")

@@ -18,6 +18,10 @@ def requester(*headers: bytes, envelope: Envelope = PIPE) -> Requester:
     return find_requester(parse_mail(raw), envelope)
 
 
+def test_an_undotted_host_is_an_address() -> None:
+    assert requester(b"From: root@localhost").address.address == "root@localhost"
+
+
 def test_a_good_from_wins() -> None:
     found = requester(b"From: Maria Lopez <maria@customer.example>", b"Sender: list@lists.example")
     assert (found.address.address, found.address.name, found.source) == (
@@ -91,7 +95,9 @@ def test_nobody_named_gives_unknown_with_the_reason() -> None:
     assert found.reason.startswith("no usable address: no From")
 
 
-@pytest.mark.parametrize("value", [b"a@b", b"maria at customer.example", b"<maria>", b"@customer.example"])
+@pytest.mark.parametrize(
+    "value", [b"maria at customer.example", b"<maria>", b"@customer.example", b"maria@", b"maria@-.example"]
+)
 def test_things_that_are_not_addresses(value: bytes) -> None:
     assert requester(b"From: " + value).address.address == UNKNOWN_SENDER
 
