@@ -38,6 +38,7 @@ _CJK_CODECS = frozenset(
     }
 )
 _SAMPLE_LIMIT = 8192
+_WORD = re.compile(rb"[^\s\"'=;:,<>()]+")
 _LATIN1_SUPPLEMENT = re.compile("[\u0080-\u00ff]")
 _ABOVE_LATIN1 = re.compile("[^\u0000-\u00ff]")
 
@@ -83,6 +84,27 @@ def _undeclared_text(message: Message) -> bytes:
     return found
 
 
+def _raw_header_sample(message: Message) -> bytes:
+    """Every raw 8-bit header value: the mail's own, and the parts' Content-Type and -Disposition
+    (where attachment file names are)."""
+    values = [raw_bytes(value) for _, value in message.raw_items()]
+    for part in message.walk():
+        if part is not message:
+            values += [
+                raw_bytes(value)
+                for name, value in part.raw_items()
+                if name.lower() in ("content-type", "content-disposition")
+            ]
+    return b"\n".join(value for value in values if not value.isascii())
+
+
+def _words(sample: bytes) -> bytes:
+    """Only the words with 8-bit bytes: the ASCII around them (parameter names, addresses) would make
+    a detector read the few letters that matter as Western text. The separators are all below 0x40,
+    so no trail byte of a multi-byte charset (Shift_JIS, Big5, GBK: 0x40 and up) is split off."""
+    return b" ".join(word for word in _WORD.findall(sample) if not word.isascii())
+
+
 def detect(data: bytes) -> str | None:
     """The codec chardet reads ``data`` in, when the bytes decode in it; None otherwise."""
     import chardet  # imported here: only mail with undeclared 8-bit headers needs it (44 ms to load)
@@ -101,8 +123,7 @@ def header_charset(message: Message, defects: list[str]) -> str | None:
     if declared is not None and declared.strip().strip("\"'").lower() in _ASCII_LABELS:
         declared = None
     codec = codec_for(declared)
-    raw = b"\n".join(raw_bytes(value) for _, value in message.raw_items())
-    sample = b"\n".join(line for line in raw.splitlines() if not line.isascii())
+    sample = _raw_header_sample(message)
     if not sample:
         return declared
     if codec is not None and _fits(sample, codec):
@@ -111,7 +132,7 @@ def header_charset(message: Message, defects: list[str]) -> str | None:
         # Under a multi-byte declaration UTF-8 is still read as UTF-8 (decode_bytes prefers it), and
         # decode_raw_header can still undo a relay's Latin-1 misreading, for which it needs the label.
         return declared if codec in _CJK_CODECS else "utf-8"
-    detected = detect(sample + _undeclared_text(message))
+    detected = detect(_words(sample) + _undeclared_text(message))
     if detected is None:
         defects.append("raw 8-bit header bytes in no charset we could tell; read as windows-1252")
         return declared

@@ -95,14 +95,17 @@ def test_umlauts_in_utf8_under_a_cjk_declaration_stay() -> None:
     assert parse_mail(raw).subject == "Grüße"
 
 
-@pytest.mark.parametrize(
-    ("filename", "charset"), [("发票.pdf", "gb2312"), ("請求書.pdf", "shift_jis"), ("счёт.pdf", "cp1251")]
-)
-def test_raw_8bit_attachment_file_names(filename: str, charset: str) -> None:
+FILE_NAMES = [("发票金额.pdf", "gb2312"), ("請求書の控え.pdf", "shift_jis"), ("счёт за ноябрь.pdf", "cp1251")]
+
+
+@pytest.mark.parametrize(("filename", "charset"), FILE_NAMES)
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "undeclared"])
+def test_raw_8bit_attachment_file_names(filename: str, charset: str, declared: bool) -> None:
+    text_type = f"text/plain; charset={charset}" if declared else "text/plain"
     raw = (
         b"From: a@customer.example\r\nSubject: invoice\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-        + f"Content-Type: text/plain; charset={charset}\r\n\r\nsee attached\r\n--b\r\n".encode()
+        + f"Content-Type: {text_type}\r\n\r\nsee attached\r\n--b\r\n".encode()
         + b"Content-Type: application/pdf\r\n"
         + f'Content-Disposition: attachment; filename="{filename}"\r\n'.encode(charset)
         + b"\r\n%PDF-1.4\r\n--b--\r\n"
