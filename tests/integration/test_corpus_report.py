@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.corpus_halves import halves
-from bench.corpus_report import FOLDERS, corpus_files, measure, mojibake, prefix_left, rows
+from bench.corpus_report import FOLDERS, corpus_files, measure, mojibake, prefix_left, print_report, rows
 
 pytestmark = pytest.mark.corpus
 
@@ -21,7 +21,9 @@ MINIMUM_MAILS = {"rt": 13, "mail-gem": 103}
 
 
 @pytest.mark.timeout(600)
-def test_every_rt_and_mail_gem_mail_meets_the_targets_on_both_halves(corpus_dir: Path) -> None:
+def test_every_rt_and_mail_gem_mail_meets_the_targets_on_both_halves(
+    corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for folder, pattern in FOLDERS.items():
         assert len(corpus_files(corpus_dir, pattern)) >= MINIMUM_MAILS[folder], f"{folder} looks incomplete"
     results = measure(corpus_dir)
@@ -29,8 +31,12 @@ def test_every_rt_and_mail_gem_mail_meets_the_targets_on_both_halves(corpus_dir:
     assert set(table) == {(folder, half) for folder in FOLDERS for half in ("tuning", "checking")}
     for row in table.values():
         assert row.count > 0, row
+    print_report(results, failures=True, half="both")
+    printed = capsys.readouterr().out
+    for folder in FOLDERS:
+        assert f"{folder:<10}tuning" in printed and f"{folder:<10}checking" in printed
     failing = [f"{r.half} {r.name}: {'; '.join(r.problems)}" for r in results if r.problems]
-    assert failing == []
+    assert failing == [], printed
 
 
 def test_the_halves_are_the_sorted_list_split_by_position() -> None:
