@@ -111,7 +111,6 @@ def detect(data: bytes) -> str | None:
 
     # Not chardet's prefer_superset: it turns ISO-8859-2 into windows-1250, which differs from it in
     # 0xA0-0xBF ("ą" becomes "±"). codec_for maps the true supersets (Latin-1, EUC-KR, GB2312...).
-
     found = chardet.detect(data[:_SAMPLE_LIMIT], prefer_superset=False).get("encoding")
     codec = codec_for(found)
     return codec if codec is not None and _fits(data, codec) else None
@@ -119,6 +118,14 @@ def detect(data: bytes) -> str | None:
 
 def header_charset(message: Message, defects: list[str]) -> str | None:
     """The charset for this mail's raw 8-bit header bytes (and undeclared text), or None for no opinion."""
+    try:
+        return _header_charset(message, defects)
+    except RecursionError:  # a hostile MIME tree too deep to walk: the parser reports it elsewhere
+        defects.append("MIME tree too deep to look for a charset; raw 8-bit headers read as UTF-8 or cp1252")
+        return None
+
+
+def _header_charset(message: Message, defects: list[str]) -> str | None:
     declared = declared_charset(message)
     if declared is not None and declared.strip().strip("\"'").lower() in _ASCII_LABELS:
         declared = None
