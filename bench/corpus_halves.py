@@ -2,7 +2,7 @@
 
 Rules are written looking at the tuning half only; the checking half then tells whether they generalise
 or were fitted to what was seen. The rule must not depend on anything a rule-writer could tune, so it is
-the plainest one: the sorted file list, even positions tuning, odd positions checking.
+the plainest one: the paths sorted as strings, even positions tuning, odd positions checking.
 """
 
 from __future__ import annotations
@@ -12,6 +12,6 @@ from pathlib import Path
 
 
 def halves(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """(tuning, checking): the sorted ``paths`` at even indexes, and at odd indexes."""
-    ordered = sorted(paths)
+    """(tuning, checking): the sorted paths at even positions, and those at odd positions."""
+    ordered = sorted(paths, key=str)
     return ordered[0::2], ordered[1::2]

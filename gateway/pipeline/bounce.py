@@ -2,23 +2,44 @@
 our mails it was (Message-ID, VERP detail). SPEC §7 "Bounces".
 
 RFC 3464 `message/delivery-status` fields are trusted first, wherever the parser put them (an
-attachment or the text); the non-standard notices of Postfix, Exim, qmail, Sendmail, Exchange /
-Office 365 and Gmail are read from their wording when no such fields exist.
+attachment or the text). Without them, flufl.bounce (Mailman's seventeen bounce detectors, kept up
+for twenty years) reads the failed addresses when it is given the raw mail; where it finds none, the
+notices of Postfix, Exim, qmail, Sendmail, Exchange / Office 365, Gmail, Lotus Notes, MDaemon and
+gateways, in English and the usual other languages, are read from their wording.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import email
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from email.message import Message
 from email.parser import HeaderParser
+
+from flufl.bounce import all_failures
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
 from gateway.pipeline.rules import bare
+from gateway.pipeline.rules.signs import RECIPIENT_LIST_HEADING
+
+log = logging.getLogger(__name__)
+# flufl.bounce logs every detector it runs at INFO and a detector's exception with its traceback;
+# we catch those exceptions (the mail is read by our own rules then), so its log is not the operator's.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 # A diagnostic is kept for staff to read on the ticket, not for a novel.
 _DIAGNOSTIC_LIMIT = 500
+# flufl.bounce reads this much of a bounce: the notice and its report come first, and a returned
+# message of many megabytes would only cost its regular expressions time.
+_LIBRARY_WINDOW = 512 * 1024
+# How much of the text our own wording rules read: a notice says what failed at its top.
+_NOTICE_WINDOW = 64 * 1024
+# A bounce names the recipients of one mail: SMTP servers take 100 at most (RFC 5321), we send to one.
+_MAX_RECIPIENTS = 100
 
 
 @dataclass(frozen=True)
@@ -38,22 +59,35 @@ class _Failure:
     status: str | None
     diagnostic: str | None
     says_permanent: bool = False  # the notice says "permanent error" in words
+    says_delayed: bool = False  # the notice says it is only a delay warning
+    verdict: bool | None = None  # permanence as flufl.bounce's detector decided it
 
     @property
     def permanent(self) -> bool:
+        if self.verdict is not None:
+            return self.verdict
         if self.status is not None:
             return self.status.startswith("5")
         code = _basic_code(self.diagnostic or "")
         if code is not None:
             return code.startswith("5")
-        # Without any code, "failed" means the reporting MTA gave up for good, and qmail and Exim
-        # say so in words.
-        return self.action == "failed" or self.says_permanent
+        if self.action is not None:
+            # Without any code, "failed" means the reporting MTA gave up for good.
+            return self.action in _FAILED_ACTIONS
+        # A notice without a DSN and without a code: a failure unless it says it is only a delay
+        # (a delay warning always says so: "delayed", "not yet delivered", "will keep trying").
+        return self.says_permanent or not self.says_delayed
 
 
-def read_bounce(mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses) -> BounceReport:
-    """What the bounce `mail` reports; fields it does not say are None (or empty)."""
-    failures = _dsn_failures(mail) or _text_failures(mail)
+def read_bounce(
+    mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses, raw: bytes | None = None
+) -> BounceReport:
+    """What the bounce `mail` reports; fields it does not say are None (or empty).
+
+    With the `raw` bytes, flufl.bounce reads the failed addresses of a bounce without RFC 3464
+    fields; our own wording rules read them where it finds none (or without `raw`).
+    """
+    failures = _dsn_failures(mail, raw) or _library_failures(mail, raw) or _text_failures(mail)
     failures = _without(failures, ours=ours, bouncer=mail.sender.address if mail.sender else "")
     permanent = [failure for failure in failures if failure.permanent]
     # The report speaks for the recipients it lists: when some failed for good, those alone,
@@ -76,18 +110,37 @@ _DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-stat
 _RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
 # Success and forwarding notices are DSNs too; they report no failure.
 _NOT_FAILED = frozenset({"delivered", "relayed", "expanded"})
+# RFC 3464 says "failed"; some MTAs (NTMail) write "failure".
+_FAILED_ACTIONS = frozenset({"failed", "failure"})
 
 
-def _dsn_failures(mail: ParsedMail) -> list[_Failure]:
+def _dsn_failures(mail: ParsedMail, raw: bytes | None = None) -> list[_Failure]:
     sources = [_decode(a.payload) for a in mail.attachments if a.content_type.lower() in _DSN_PARTS]
     # Parsers that do not keep message/delivery-status as a part leave its fields in the text.
     sources.append(mail.text)
+    # A gateway may wrap the whole report in a message of its own, where the parser does not look.
+    if raw is not None:
+        sources.extend(_nested_dsn_parts(raw))
     for source in sources:
         if _RECIPIENT_FIELD.search(source):
             failures = [f for f in map(_failure_from_fields, _field_blocks(source)) if f is not None]
             if failures:
                 return failures
     return []
+
+
+def _nested_dsn_parts(raw: bytes) -> Iterator[str]:
+    """The delivery-status parts anywhere in the raw mail, each as its header-style blocks' text."""
+    for part in _message(raw).walk():
+        if part.get_content_type() not in _DSN_PARTS:
+            continue
+        blocks = part.get_payload()
+        if isinstance(blocks, list):
+            yield "\n\n".join(
+                "\n".join(f"{name}: {value}" for name, value in block.items()) for block in blocks
+            )
+        elif isinstance(blocks, str):
+            yield blocks
 
 
 def _field_blocks(text: str) -> Iterator[dict[str, str]]:
@@ -121,7 +174,11 @@ def _failure_from_fields(fields: dict[str, str]) -> _Failure | None:
     code = fields.get("diagnostic-code", "")
     # "smtp; 550 5.1.1 …": the words follow the diagnostic type.
     diagnostic = _one_line(code.partition(";")[2] if ";" in code else code)
-    status = _enhanced_code(fields.get("status", "")) or _enhanced_code(diagnostic or "")
+    status_field = fields.get("status", "")
+    status = _enhanced_code(status_field) or _enhanced_code(diagnostic or "")
+    # "Status: 553 Exceeded maximum inbound message size": a basic code where the enhanced one belongs.
+    if diagnostic is None and status is None and _basic_code(status_field):
+        diagnostic = _one_line(status_field)
     return _Failure(address=address, action=action, status=status, diagnostic=diagnostic)
 
 
@@ -141,7 +198,13 @@ _RETURNED_MESSAGE = re.compile(
         -+\s*This\s+is\s+a\s+copy\s+of\s+the\s+message              # Exim
       | -+\s*Below\s+this\s+line\s+is\s+a\s+copy\s+of\s+the\s+message  # qmail
       | Original\s+message\s+headers:                              # Exchange
+      | Urspr[üu]ngliche\s+Nachrichtenkopfzeilen:                   # Exchange, German
+      | En-t[êe]tes\s+(?:du\s+)?message\s+d'origine\s*:             # Exchange, French
+      | Encabezados\s+del\s+mensaje\s+original:                     # Exchange, Spanish
+      | Intestazioni\s+(?:del\s+)?messaggio\s+originale:            # Exchange, Italian
+      | Cabe[çc]alhos\s+da\s+mensagem\s+original:                   # Exchange, Portuguese
       | -+\s*(?:Original|Returned|Undelivered)\s+message             # Gmail, Sendmail, others
+      | -+\s*Returned\s+Mail\s*-+                                  # gateways
       | -+\s*Message\s+header\s+follows
       | (?:Received|Return-Path|DKIM-Signature|Message-ID):\s      # a bare returned header block
     )""",
@@ -158,24 +221,17 @@ _NAMED_RECIPIENT = re.compile(
       | wasn'?t\s+delivered\s+to\s+<?({_ADDRESS})>?          # Gmail
       | problem\s+delivering\s+your\s+message\s+to\s+<?({_ADDRESS})>?       # Gmail
       | was\s+not\s+delivered\s+to:?\s+<?({_ADDRESS})>?      # Lotus Notes and others
+      | wurde\s+nicht\s+zugestellt\s+an:?\s+<?({_ADDRESS})>?  # Lotus Notes, German
+      | ^[ \t]*(?:<<<\s*)?5\d\d[ -](?:5\.\d{{1,3}}\.\d{{1,3}}[ \t]+)?<({_ADDRESS})>  # SMTP refusal
     """,
     re.IGNORECASE | re.MULTILINE | re.VERBOSE,
 )
 
-# Headings after which each failed recipient stands at the start of its own line.
-_RECIPIENT_LIST_HEADING = re.compile(
-    r"""following\s+address(?:\(es\)|es)?\s+failed
-      | failed\s+permanently:
-      | Delivery\s+has\s+failed\s+to\s+these\s+recipients\s+or\s+groups
-      | following\s+recipient\(s\)\s+cannot\s+be\s+reached
-      | could\s+not\s+be\s+delivered\s+to\s+the\s+following\s+recipients?
-      | had\s+permanent\s+fatal\s+errors
-      | address(?:\(es\)|es)?\s+concerned                    # Exim delay warning
-      | has\s+not\s+yet\s+been\s+delivered\s+is:
-    """,
-    re.IGNORECASE | re.VERBOSE,
+# A recipient standing at the start of its line under a heading: bare, in <> or quotes, or after a
+# list mark (MDaemon's "> ana@x", a "* ana@x" bullet), maybe with a colon or "on <date>" after it.
+_LISTED_RECIPIENT = re.compile(
+    rf"""^[ \t]*(?:[>*•-][ \t]*)?['"<]?({_ADDRESS})['">]?:?(?:[ \t]|$)""", re.MULTILINE
 )
-_LISTED_RECIPIENT = re.compile(rf"""^[ \t]*['"<]?({_ADDRESS})['">]?(?:[ \t]|$)""", re.MULTILINE)
 
 # The remote server's words, in each MTA's framing; the first that matches is kept.
 _DIAGNOSTICS = tuple(
@@ -188,31 +244,103 @@ _DIAGNOSTICS = tuple(
         r"SMTP\s+error\s+from\s+remote\s+mail\s+server\s+after\s+[^\n]*\n(.+?)(?:\n\s*\n|\Z)",  # Exim
         r"\(reason:\s*(.+?)\)\s*$",  # Sendmail
         r"^[ \t]*(?:<<<\s*)?([45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^\n]*)",  # any SMTP reply line
+        r"because:\s*\n\s*(.+?)(?:\n\s*\n|\Z)",  # Lotus Notes
+        r"weil:\s*\n\s*(.+?)(?:\n\s*\n|\Z)",  # Lotus Notes, German
+        r"[\[(]\s*SMTP\s+Error\s+Code\s+([45]\d\d)\s*[\])]",  # gateways: "[SMTP Error Code 550]"
     )
 )
 
 _PERMANENT_WORDS = re.compile(
-    r"permanent\s+error|failed\s+permanently|permanent\s+fatal\s+errors|has\s+been\s+permanently\s+rejected",
+    r"permanent\s+error|failed\s+permanently|permanent(?:ly)?\s+fatal|has\s+been\s+permanently\s+rejected"
+    r"|PERMANENT\s+fatal\s+delivery\s+errors|I'?ve\s+given\s+up|dauerhaft|permanente?\b",
+    re.IGNORECASE,
+)
+# What a delay warning says of itself; a failure notice never says it (it says "not been delivered").
+_DELAY_WORDS = re.compile(
+    r"\bdelayed\b|\bdelay(?:ed)?\s+(?:warning|notice|notification)|not\s+yet\s+been\s+delivered"
+    r"|will\s+(?:continue|keep)\s+(?:trying|to\s+try|attempting)|will\s+(?:be\s+)?retr(?:y|ied)"
+    r"|still\s+(?:trying|being\s+retried)|THIS\s+IS\s+A\s+WARNING|warning\s+message\s+only"
+    r"|could\s+not\s+send\s+message\s+for\s+past|no\s+action\s+is\s+required\s+on\s+your\s+part"
+    r"|verz[öo]gert|retard[ée]e?|retrasad[oa]|ritardat[oa]|atrasad[oa]|vertraagd",
     re.IGNORECASE,
 )
 
 
-def _text_failures(mail: ParsedMail) -> list[_Failure]:
-    notice = _RETURNED_MESSAGE.split(mail.text, maxsplit=1)[0]
+def notice_recipients(text: str) -> tuple[str, ...]:
+    """The failed recipients a non-standard notice names in its own words (not in the returned
+    message it carries), in order; () when it names none."""
+    notice = _RETURNED_MESSAGE.split(text[:_NOTICE_WINDOW], maxsplit=1)[0]
     addresses = [
         next(group for group in match.groups() if group) for match in _NAMED_RECIPIENT.finditer(notice)
     ]
-    if heading := _RECIPIENT_LIST_HEADING.search(notice):
+    if heading := RECIPIENT_LIST_HEADING.search(notice):
         addresses.extend(_LISTED_RECIPIENT.findall(notice, heading.end()))
+    return tuple(dict.fromkeys(addresses))
+
+
+def _text_failures(mail: ParsedMail) -> list[_Failure]:
+    addresses = notice_recipients(mail.text)[:_MAX_RECIPIENTS]
     if not addresses:
         return []
+    notice = _RETURNED_MESSAGE.split(mail.text[:_NOTICE_WINDOW], maxsplit=1)[0]
+    template = _failure_from_notice("", notice)
+    return [dataclasses.replace(template, address=address) for address in addresses]
+
+
+def _failure_from_notice(address: str, notice: str, *, verdict: bool | None = None) -> _Failure:
+    """A failure with what the notice says as a whole (its diagnostic, code and words)."""
     diagnostic = _diagnostic(notice)
-    status = _enhanced_code(diagnostic or "") or _enhanced_code(notice)
     says_permanent = _PERMANENT_WORDS.search(notice) is not None
-    return [
-        _Failure(a, action=None, status=status, diagnostic=diagnostic, says_permanent=says_permanent)
-        for a in addresses
-    ]
+    says_delayed = _DELAY_WORDS.search(notice) is not None
+    if verdict and says_delayed and not says_permanent:
+        # flufl.bounce's MTA detectors take every recipient they read as failed; a notice that
+        # calls itself a delay warning knows better.
+        verdict = False
+    return _Failure(
+        address,
+        action=None,
+        status=_enhanced_code(diagnostic or "") or _enhanced_code(notice),
+        diagnostic=diagnostic,
+        says_permanent=says_permanent,
+        says_delayed=says_delayed,
+        verdict=verdict,
+    )
+
+
+def _library_failures(mail: ParsedMail, raw: bytes | None) -> list[_Failure]:
+    """The failures flufl.bounce reads from the raw bounce, with the notice's own diagnostic."""
+    if raw is None:
+        return []
+    try:
+        temporary, permanent = all_failures(_message(raw))
+    except Exception as exc:  # a detector that trips over a malformed mail: our own rules read it
+        log.debug("flufl.bounce could not read this bounce: %r", exc)
+        return []
+    notice = _RETURNED_MESSAGE.split(mail.text[:_NOTICE_WINDOW], maxsplit=1)[0]
+    found: list[_Failure] = []
+    for addresses, verdict in ((permanent, True), (temporary, False)):
+        if not addresses:
+            continue
+        template = _failure_from_notice("", notice, verdict=verdict)
+        for value in sorted(addresses)[:_MAX_RECIPIENTS]:
+            address = bare(value.decode("ascii", "replace"))
+            if "@" in address and " " not in address:
+                found.append(dataclasses.replace(template, address=address))
+    return found
+
+
+def library_failed_addresses(raw: bytes) -> tuple[str, ...]:
+    """Every address flufl.bounce reads as failed (for good or delayed) from a raw mail; () when none."""
+    try:
+        temporary, permanent = all_failures(_message(raw))
+    except Exception:  # a detector that trips over a malformed mail has read nothing
+        return ()
+    addresses = (bare(value.decode("ascii", "replace")) for value in sorted(permanent | temporary))
+    return tuple(address for address in addresses if "@" in address and " " not in address)
+
+
+def _message(raw: bytes) -> Message:
+    return email.message_from_bytes(raw[:_LIBRARY_WINDOW])
 
 
 def _diagnostic(notice: str) -> str | None:
@@ -297,6 +425,45 @@ def _original_message_id(mail: ParsedMail) -> str | None:
     if mail.in_reply_to:
         return mail.in_reply_to[0]
     return None
+
+
+def returned_message_ids(raw: bytes, *, own: str | None) -> tuple[str, ...]:
+    """Every Message-ID the bounce carries of the mail it returns, in order: the headers of each
+    returned message or header part (at any depth: a gateway may wrap the whole DSN in another
+    message), then Message-ID lines quoted in its text. The bounce's `own` id is left out.
+
+    Non-VERP bounces are matched to our notification by these, so all are given, not only the first:
+    a wrapped DSN's first returned "message" is the DSN itself.
+    """
+    found: list[str] = []
+    for part in _message(raw).walk():
+        content_type = part.get_content_type()
+        if content_type in _RETURNED_PARTS:
+            inner = part.get_payload()
+            if isinstance(inner, list):
+                found.extend(_ids_in(str(message.get("message-id", ""))) for message in inner[:1])
+            elif isinstance(inner, str):
+                found.append(_message_id_of(_part_bytes(part)) or "")
+        elif content_type == "text/plain":
+            text = _part_bytes(part)[:_NOTICE_WINDOW].decode("utf-8", "replace")
+            found.extend(match.group(1) for match in _TEXT_MESSAGE_ID.finditer(text))
+    own_key = (own or "").lower()
+    unique = dict.fromkeys(mid for mid in found if mid and mid.lower() != own_key)
+    return tuple(unique)
+
+
+def _ids_in(value: str) -> str:
+    """The first id of a Message-ID header value, without angle brackets ("" when none)."""
+    words = value.split()
+    return bare(words[0]) if words else ""
+
+
+def _part_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    text = part.get_payload()
+    return text.encode("utf-8", "replace") if isinstance(text, str) else b""
 
 
 def _message_id_of(payload: bytes) -> str | None:

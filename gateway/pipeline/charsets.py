@@ -84,9 +84,11 @@ def codec_for(label: str | None) -> str | None:
     if not _CHARSET_NAME.fullmatch(name):
         return None
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    # bz2, zlib, base64, rot13 ... are codecs but not charsets: a label naming one is unknown.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def _windows_1252(data: bytes) -> str:

@@ -20,8 +20,11 @@ from gateway.pipeline.rules import (
     auto_submitted,
     autoreply_headers,
     dsn_report,
+    failure_notice,
     feedback_report,
+    library_bounce,
     list_id,
+    mail_system_bounce,
     mailer_daemon,
     mta_bounce_text,
     null_sender,
@@ -64,6 +67,8 @@ KIND_RULES: tuple[tuple[Rule, MailKind], ...] = (
     (postmaster_bounce, MailKind.BOUNCE),
     (null_sender_bounce, MailKind.BOUNCE),
     (mta_bounce_text, MailKind.BOUNCE),
+    (failure_notice, MailKind.BOUNCE),
+    (mail_system_bounce, MailKind.BOUNCE),
     (auto_replied, MailKind.AUTO_REPLY),
     (autoreply_headers, MailKind.AUTO_REPLY),
     (precedence_auto_reply, MailKind.AUTO_REPLY),
@@ -85,8 +90,18 @@ LOOP_SIGNALS: tuple[Rule, ...] = (
 )
 
 
-def classify(mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses) -> Classification:
-    """What kind of mail this is, why, and whether ticketgate may send anything in response."""
+# Kinds that the raw-mail bounce rule (flufl.bounce) may still turn into a bounce.
+_LIBRARY_MAY_OVERRULE = frozenset({MailKind.NORMAL, MailKind.AUTO_GENERATED})
+
+
+def classify(
+    mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses, raw: bytes | None = None
+) -> Classification:
+    """What kind of mail this is, why, and whether ticketgate may send anything in response.
+
+    With the `raw` bytes, a mail the table leaves normal or auto-generated is also given to
+    flufl.bounce (`library_bounce`), the one rule that needs the raw mail.
+    """
     kind = MailKind.NORMAL
     found: list[tuple[str, str]] = []  # (rule name, why)
     for rule, rule_kind in KIND_RULES:
@@ -95,6 +110,11 @@ def classify(mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses) ->
             kind = rule_kind
             found.append((rule.name, why))
             break
+    if raw is not None and kind in _LIBRARY_MAY_OVERRULE:
+        why = library_bounce.check(mail, envelope, ours, raw)
+        if why is not None:
+            kind = MailKind.BOUNCE
+            found = [(library_bounce.name, why)]
     loop_signals = [
         (signal.name, why)
         for signal in LOOP_SIGNALS

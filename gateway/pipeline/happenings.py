@@ -59,6 +59,8 @@ class BounceReceived:
     permanent: bool
     status: str | None
     diagnostic: str | None
+    # Message-IDs of the returned mail, for a bounce that did not come back to a VERP address.
+    message_ids: tuple[str, ...] = ()
 
 
 Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived

@@ -36,6 +36,7 @@ import mailparser
 
 from gateway.domain import Address, ParsedAttachment, ParsedMail
 from gateway.errors import NotAMailError
+from gateway.pipeline.address_token import first_address_token
 from gateway.pipeline.charsets import clean_text, decode_bytes
 from gateway.pipeline.html_text import html_to_text
 from gateway.pipeline.undeclared_charset import decode_raw_header, header_charset, text_charset
@@ -146,7 +147,6 @@ def _message_id(value: str | None) -> str | None:
 
 # --- addresses and date ------------------------------------------------------------------------------
 
-_ADDRESS_TOKEN = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 _PLAUSIBLE_ADDRESS = re.compile(r"[^\s<>]+@[^\s<>@]+")
 
 
@@ -182,8 +182,8 @@ def _addresses(
     parsed = [a for name, addr in getaddresses([header_value]) if (a := _address(name, addr, state))]
     if parsed:
         return tuple(parsed)
-    token = _ADDRESS_TOKEN.search(header_value)
-    fallback = _address(header_value[: token.start()], token.group(), state) if token else None
+    token = first_address_token(header_value)
+    fallback = _address(header_value[: token[0]], token[1], state) if token else None
     return (fallback,) if fallback else ()
 
 

@@ -3,11 +3,14 @@
 A From header is trivially forged, so the address alone grants nothing. It counts as staff when:
 1. the mail was sent to a staff reply address (a token minted for staff, held only by staff mailboxes);
 2. or it carries a DKIM signature that verifies (dkimpy) for the From domain, or a parent domain of it
-   (relaxed alignment), without an `l=` body length (which would let text be appended after signing);
-3. or an `Authentication-Results` header from a configured trusted server (`staff.trusted_authserv_ids`)
-   says `dmarc=pass` (for this From domain when it names one) or `dkim=pass` aligned with From.
-   The trusted server must remove such headers claiming its name from incoming mail (RFC 8601 §5),
-   as OpenDMARC, Rspamd and Exchange do; otherwise anyone could write one.
+   (relaxed alignment), lists From in `h=` (dkimpy verifies signatures that do not), and has no `l=`
+   shorter than the body, which would leave text appended after signing unsigned (SPEC §11);
+3. or the topmost `Authentication-Results` header from a configured trusted server
+   (`staff.trusted_authserv_ids`) says `dmarc=pass` (for this From domain when it names one) or
+   `dkim=pass` aligned with From; read per RFC 8601 (gateway.pipeline.auth_results), so a pass inside
+   a quoted string or a comment is none. Lower headers claiming a trusted name came with the mail
+   from anyone and are ignored. The trusted server should also remove such headers claiming its name
+   from incoming mail (RFC 8601 §5), as OpenDMARC, Rspamd and Exchange do.
 DKIM needs DNS: `dnsfunc` (dkimpy's `name, timeout=... -> TXT bytes`) is injected so tests never use the
 network; None means dkimpy's resolver. DKIM is tried last, after the checks that need no lookup.
 """
@@ -15,15 +18,24 @@ network; None means dkimpy's resolver. DKIM is tried last, after the checks that
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import dkim
+from dkim.canonicalization import CanonicalizationPolicy, InvalidCanonicalizationPolicyError
 
 from gateway.config import StaffSettings
 from gateway.domain import ParsedMail
+from gateway.pipeline.auth_results import (
+    AuthResult,
+    AuthResultsSyntaxError,
+    TrustedResults,
+    authserv_id_of,
+    parse_header,
+    raw_header_values,
+    trusted_results,
+)
 from gateway.reply_address import AUDIENCE_STAFF
 
 log = logging.getLogger(__name__)
@@ -68,16 +80,17 @@ def authenticate_staff(
     if token_audience == AUDIENCE_STAFF:
         return StaffAuth(True, StaffMethod.REPLY_ADDRESS)
     domain = _domain_of(sender)
-    if authentication_results_pass(
-        mail.headers.get("authentication-results", ()), from_domain=domain, trusted=staff.trusted_authserv_ids
-    ):
+    # From the raw bytes: the parsed headers are RFC 2047-decoded, which can forge quotes.
+    trusted = trusted_results(raw_header_values(raw), staff.trusted_authserv_ids)
+    results_problem = authentication_results_problem(trusted, from_domain=domain)
+    if results_problem is None:
         return StaffAuth(True, StaffMethod.AUTHENTICATION_RESULTS)
     dkim_problem = dkim_problem_for(raw, from_domain=domain, dnsfunc=dnsfunc)
     if dkim_problem is None:
         return StaffAuth(True, StaffMethod.DKIM)
     reason = (
         f"{sender} is a staff address but the mail is not authenticated: not sent to a staff reply "
-        f"address, {dkim_problem}, and no passing Authentication-Results from a trusted server"
+        f"address, {dkim_problem}, and {results_problem}"
     )
     return StaffAuth(True, None, reason)
 
@@ -114,9 +127,31 @@ def _one_signature(checker: dkim.DKIM, index: int, from_domain: str, dnsfunc: Dn
         return f"DKIM signature of {signer or '?'} does not verify"
     if not aligned(signer, from_domain):
         return f"DKIM signature of {signer} is not for the From domain {from_domain}"
-    if b"l" in checker.signature_fields:
-        return f"DKIM signature of {signer} covers only part of the body (l=)"
+    # dkimpy verifies whatever h= lists: a signature that does not cover From vouches for no sender.
+    if b"from" not in checker.include_headers:
+        return f"DKIM signature of {signer} does not cover the From header (h=)"
+    short = _signed_length_short_of_body(checker)
+    if short:
+        return f"DKIM signature of {signer} covers only part of the body (l=): {short}"
     return None
+
+
+def _signed_length_short_of_body(checker: dkim.DKIM) -> str:
+    """Why an `l=` leaves part of the body unsigned (text appended after signing), or "" if it does not.
+
+    dkimpy hashes only the first l= bytes of the canonical body and says nothing of the rest, so the
+    canonical body is measured here the same way.
+    """
+    fields = checker.signature_fields
+    if b"l" not in fields:
+        return ""
+    try:
+        signed = int(fields[b"l"])
+        policy = CanonicalizationPolicy.from_c_value(fields.get(b"c", b"simple/simple"))
+    except (ValueError, InvalidCanonicalizationPolicyError):
+        return "unreadable l= or c="
+    body = len(policy.canonicalize_body(checker.body))
+    return f"{signed} of {body} bytes signed" if signed < body else ""
 
 
 def aligned(signer: str, from_domain: str) -> bool:
@@ -132,64 +167,60 @@ def aligned(signer: str, from_domain: str) -> bool:
 
 # --- Authentication-Results (RFC 8601) ------------------------------------------------------------
 
-_COMMENT = re.compile(r"\([^()]*\)")
-
-
-@dataclass(frozen=True)
-class AuthResult:
-    method: str  # "dkim", "dmarc", "spf" ...
-    result: str  # "pass", "fail" ...
-    properties: dict[str, str]  # "header.d" -> "example.com"
-
 
 def parse_authentication_results(value: str) -> tuple[str, tuple[AuthResult, ...]]:
-    """(authserv-id, results) of one Authentication-Results header value."""
-    text = value.replace("\r", " ").replace("\n", " ")
-    while True:  # comments may nest: remove the innermost until none are left
-        stripped = _COMMENT.sub(" ", text)
-        if stripped == text:
-            break
-        text = stripped
-    head, *parts = text.split(";")
-    head_words = head.split()
-    authserv_id = head_words[0].lower() if head_words else ""
-    results: list[AuthResult] = []
-    for part in parts:
-        words = part.split()
-        if not words or "=" not in words[0]:
-            continue
-        method, _, result = words[0].partition("=")
-        properties: dict[str, str] = {}
-        for word in words[1:]:
-            key, sep, prop = word.partition("=")
-            if sep:
-                properties[key.lower()] = prop.strip('"').lower()
-        results.append(AuthResult(method.split("/")[0].lower(), result.lower(), properties))
-    return authserv_id, tuple(results)
+    """(authserv-id, results) of one Authentication-Results value; no results when it is unreadable."""
+    try:
+        header = parse_header(value)
+    except AuthResultsSyntaxError:
+        return authserv_id_of(value) or "", ()
+    return header.authserv_id, header.results
+
+
+def authentication_results_problem(trusted: TrustedResults, *, from_domain: str) -> str | None:
+    """None when the topmost trusted header vouches for the From domain (dmarc=pass, or an aligned
+    dkim=pass); otherwise what it said instead, for the event."""
+    ignored = ""
+    if trusted.ignored:
+        names = ", ".join(sorted(set(trusted.ignored)))
+        ignored = (
+            f" ({len(trusted.ignored)} lower Authentication-Results header(s) claiming {names} ignored: "
+            f"only the topmost one from a trusted server counts)"
+        )
+    if trusted.authserv_id is None:
+        return "no Authentication-Results from a trusted server"
+    if trusted.header is None:
+        return (
+            f"the Authentication-Results of {trusted.authserv_id} is unreadable ({trusted.problem}), "
+            f"so it vouches for nothing{ignored}"
+        )
+    for result in trusted.header.results:
+        if _vouches(result, from_domain):
+            return None
+    said = ", ".join(f"{r.method}={r.result}"[:60] for r in trusted.header.results[:8]) or "nothing"
+    return (
+        f"the Authentication-Results of {trusted.authserv_id} says {said}, which does not vouch for "
+        f"{from_domain} (no dmarc=pass for it, no aligned dkim=pass){ignored}"
+    )
+
+
+def _vouches(result: AuthResult, from_domain: str) -> bool:
+    if result.result != "pass":
+        return False
+    if result.method == "dmarc":
+        named = result.properties.get("header.from")
+        return named is None or named == from_domain.lower()
+    if result.method == "dkim":
+        props = result.properties
+        signer = props.get("header.d") or _domain_of(props.get("header.i", ""))
+        return bool(signer) and aligned(signer, from_domain)
+    return False
 
 
 def authentication_results_pass(values: Iterable[str], *, from_domain: str, trusted: Iterable[str]) -> bool:
-    """Whether a trusted server vouched for the From domain (dmarc=pass, or aligned dkim=pass)."""
-    trusted_ids = {name.lower() for name in trusted}
-    if not trusted_ids:
-        return False
-    for value in values:
-        authserv_id, results = parse_authentication_results(value)
-        if authserv_id not in trusted_ids:
-            continue
-        for result in results:
-            if result.result != "pass":
-                continue
-            if result.method == "dmarc":
-                named = result.properties.get("header.from")
-                if named is None or named == from_domain.lower():
-                    return True
-            if result.method == "dkim":
-                props = result.properties
-                signer = props.get("header.d") or _domain_of(props.get("header.i", ""))
-                if signer and aligned(signer, from_domain):
-                    return True
-    return False
+    """Whether the topmost trusted header (values topmost first) vouches for the From domain."""
+    found = trusted_results(tuple(values), trusted)
+    return authentication_results_problem(found, from_domain=from_domain) is None
 
 
 def _domain_of(address: str) -> str:

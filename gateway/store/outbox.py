@@ -181,6 +181,22 @@ def by_message_id(session: Session, message_id: str) -> OutboxRow | None:
     return session.scalar(select(OutboxRow).where(OutboxRow.message_id == message_id).limit(1))
 
 
+def latest_sent_to(session: Session, address: str, *, since: datetime) -> OutboxRow | None:
+    """The most recent notification sent to `address` (any case) since then, or None: what a bounce
+    that names only its failed recipient is about."""
+    query = (
+        select(OutboxRow)
+        .where(
+            func.lower(OutboxRow.to_address) == address.strip().lower(),
+            OutboxRow.created_at >= since,
+            OutboxRow.sent_at.is_not(None),
+        )
+        .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
 def for_ticket(session: Session, ticket_id: int) -> Sequence[OutboxRow]:
     return session.scalars(
         select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)

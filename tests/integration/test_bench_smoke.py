@@ -84,3 +84,12 @@ def test_pipeline_bench_processes_the_corpus_and_reports_mails_per_second(corpus
     # every synthetic mail was processed, none quarantined (the corpus has its bounces and duplicates)
     outcomes = _outcomes(out)
     assert sum(outcomes.values()) == 20 and "quarantine" not in outcomes, out
+
+
+def test_bounce_rate_prints_both_halves_for_each_candidate(corpus_dir: Path) -> None:
+    out = _run(str(BENCH / "bounce_rate.py"), "--corpus", str(corpus_dir))
+    assert "tuning half (25 files)" in out and "checking half (25 files)" in out
+    adopted = [line for line in out.splitlines() if line.startswith("ticketgate (adopted)")]
+    assert len(adopted) == 2
+    for line in adopted:
+        assert re.search(rf"\d+/25 +{NUMBER}%", line) and re.search(rf"\d+/29 +{NUMBER}%", line), line

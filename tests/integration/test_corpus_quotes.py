@@ -1,8 +1,11 @@
 """The new part of real replies from the shared corpus, against the results the corpus expects (SPEC §4).
 
 Each corpus set is a list of cases with its own notion of a match; the per-mail tests pin every mail
-that passes today, the rate floors catch a regression in the whole. ``bench/trimming_rate.py`` prints
-the same figures, for ticketgate and for the libraries we measured against.
+that passes today, the rate floors catch a regression in the whole. The sets with expected results
+(talon's standard and HTML replies, reply-trimmer, crisp) are split by ``bench/corpus_halves.py`` into a
+tuning half, the only one looked at while writing rules, and a checking half; each half of each must
+reach ``TARGET`` on its own, so a rule fitted to the mail it was shown shows up as a gap between them.
+``bench/trimming_rate.py`` prints the same figures, for ticketgate and for the libraries we measured.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.corpus_halves import halves
 from gateway.pipeline.quotes import trim_reply
 
 pytestmark = pytest.mark.corpus
@@ -26,6 +32,17 @@ HTML_DIR = Path("talon/tests/fixtures/html_replies")
 SIGNATURE_DIR = Path("talon/tests/fixtures/signature/emails/stripped")
 ODD_DIR = Path("talon/tests/fixtures")
 TRIMMER_DIR = Path("reply-trimmer")
+CRISP_DIR = Path("crisp")
+
+TUNING = "tuning"
+CHECKING = "checking"
+WHOLE = "whole"  # a set that is not split (no expected text to tune on, or only a few odd mails)
+SPLIT_SETS = ("standard_replies", "html_replies", "reply-trimmer", "crisp")
+# The folders of the issue's target; talon's is its two sets together.
+FOLDERS = {"talon": ("standard_replies", "html_replies"), "reply-trimmer": ("reply-trimmer",),
+           "crisp": ("crisp",)}  # fmt: skip
+# Exact-match rate each half of each folder must reach (issue 11).
+TARGET = 0.97
 
 HTML_EXPECTED = "Hi. I am fine.\n\nThanks,\nAlex"
 
@@ -51,6 +68,7 @@ class Case:
     html: str | None
     expected: str
     matches: Callable[[str, str], bool]
+    half: str = WHOLE
 
 
 def same_stripped(actual: str, expected: str) -> bool:
@@ -81,23 +99,38 @@ def eml_bodies(path: Path) -> tuple[str, str | None]:
     return text, markup
 
 
+def split(paths: Iterator[Path]) -> list[tuple[Path, str]]:
+    """Every path with its half, in sorted order."""
+    tuning, checking = halves(paths)
+    chosen = {path: TUNING for path in tuning} | {path: CHECKING for path in checking}
+    return sorted(chosen.items())
+
+
 def standard_cases(corpus: Path) -> Iterator[Case]:
-    for path in sorted((corpus / STANDARD_DIR).glob("*.eml")):
+    for path, half in split((corpus / STANDARD_DIR).glob("*.eml")):
         text, html = eml_bodies(path)
-        yield Case("standard_replies", path.stem, text, html, "Hello", same_stripped)
+        yield Case("standard_replies", path.stem, text, html, "Hello", same_stripped, half)
 
 
 def html_cases(corpus: Path) -> Iterator[Case]:
-    for path in sorted((corpus / HTML_DIR).glob("*.html")):
-        yield Case("html_replies", path.stem, "", _read_text(path), HTML_EXPECTED, same_without_whitespace)
+    for path, half in split((corpus / HTML_DIR).glob("*.html")):
+        html = _read_text(path)
+        yield Case("html_replies", path.stem, "", html, HTML_EXPECTED, same_without_whitespace, half)
 
 
 def trimmer_cases(corpus: Path, *, spec: bool = True) -> Iterator[Case]:
-    for path in sorted((corpus / TRIMMER_DIR / "emails").glob("*.txt")):
+    for path, half in split((corpus / TRIMMER_DIR / "emails").glob("*.txt")):
         expected = _read_text(corpus / TRIMMER_DIR / "trimmed" / path.name)
         if spec:
             expected = SPEC_OVERRIDES.get(path.stem, expected)
-        yield Case("reply-trimmer", path.stem, _read_text(path), None, expected, same_stripped)
+        yield Case("reply-trimmer", path.stem, _read_text(path), None, expected, same_stripped, half)
+
+
+def crisp_cases(corpus: Path) -> Iterator[Case]:
+    """crisp's replies; its README: the expected text is SPEC §4's, compared after stripping the ends."""
+    for path, half in split((corpus / CRISP_DIR / "emails").glob("*.txt")):
+        expected = _read_text(corpus / CRISP_DIR / "trimmed" / path.name)
+        yield Case("crisp", path.stem, _read_text(path), None, expected, same_stripped, half)
 
 
 def signature_cases(corpus: Path, *, talon: bool = False) -> Iterator[Case]:
@@ -128,6 +161,7 @@ def all_cases(corpus: Path) -> list[Case]:
         *standard_cases(corpus),
         *html_cases(corpus),
         *trimmer_cases(corpus),
+        *crisp_cases(corpus),
         *odd_cases(corpus),
     ]
 
@@ -197,19 +231,58 @@ TRIMMER = [
     "spam_2",
     "text_only",
 ]
+CRISP = [
+    "email_10",
+    "email_12",
+    "email_14",
+    "email_18",
+    "email_23",
+    "email_25",
+    "email_4",
+    "email_7",
+    "email_9",
+    "email_emoji",
+    "email_finnish",
+    "email_french_2",
+    "email_german",
+    "email_german_outlook",
+    "email_ios_outlook",
+    "email_italian",
+    "email_norwegian_gmail",
+    "email_not_a_signature_2",
+    "email_original_message",
+    "email_outlook_split_line_from",
+    "email_russian",
+    "email_tricky_10_special_chars_in_name",
+    "email_tricky_13_timestamp_variations",
+    "email_tricky_15_original_message_variations",
+    "email_tricky_18_inline_reply",
+    "email_tricky_1_on_false_positive",
+    "email_tricky_2_url_with_wrote",
+    "email_tricky_4_from_in_body",
+    "email_tricky_6_regards_in_sentence",
+    "email_tricky_8_sent_from_in_content",
+    "email_with_regards",
+]
 SIGNATURE = ["camel_case", "jeff", "johndoeexamplecom", "long", "short_url", "sparse"]
 ODD = ["OLK_SRC_BODY_SECTION", "reply-separated-by-hr", "reply-quotations-share-block"]
 
 # Mails that still fail, each with the reason; strict xfail, so a fix makes the test say so.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("crisp", "email_7"): (
+        "checking half: an Italian reply whose quote a client re-wrapped, leaving 'rhoncus tortor in.' "
+        "without '>' under a 64-character quoted line; read as an inline answer, so the quote stays"
+    ),
+}
 
 # The rates measured when this was written (rounded down); a regression falls below them.
 RATE_FLOORS = {
     "standard_replies": 1.0,
     "html_replies": 1.0,
     "reply-trimmer": 1.0,
+    "crisp": 0.96,
     "odd": 1.0,
-    "overall": 1.0,
+    "overall": 0.98,
 }
 
 
@@ -218,6 +291,7 @@ def _case(corpus: Path, set_name: str, name: str) -> Case:
         "standard_replies": standard_cases,
         "html_replies": html_cases,
         "reply-trimmer": trimmer_cases,
+        "crisp": crisp_cases,
         "signature": signature_cases,
         "odd": odd_cases,
     }
@@ -242,6 +316,7 @@ def _params(set_name: str, names: list[str]) -> list[object]:
         *_params("standard_replies", STANDARD),
         *_params("html_replies", HTML),
         *_params("reply-trimmer", TRIMMER),
+        *_params("crisp", CRISP),
         *_params("odd", ODD),
         *_params("signature", SIGNATURE),
     ],
@@ -258,6 +333,7 @@ def test_new_part_of_corpus_mail(corpus_dir: Path, set_name: str, name: str) -> 
         (standard_cases, STANDARD),
         (html_cases, HTML),
         (trimmer_cases, TRIMMER),
+        (crisp_cases, CRISP),
         (signature_cases, SIGNATURE),
         (odd_cases, ODD),
     ],
@@ -276,3 +352,53 @@ def test_rates_stay_above_the_measured_floor(corpus_dir: Path) -> None:
         outcomes = [ok for name, ok in results if set_name in (name, "overall")]
         rate = sum(outcomes) / len(outcomes)
         assert rate >= floor, f"{set_name}: {rate:.1%} < {floor:.0%}"
+
+
+def test_every_split_set_has_both_halves_and_alternates(corpus_dir: Path) -> None:
+    # The split is the fixed rule, not a choice: sorted files, even positions tuning, odd checking.
+    for set_name in SPLIT_SETS:
+        cases = [case for case in all_cases(corpus_dir) if case.set_name == set_name]
+        assert [case.half for case in cases[:4]] == [TUNING, CHECKING, TUNING, CHECKING], set_name
+        assert abs(sum(c.half == TUNING for c in cases) - sum(c.half == CHECKING for c in cases)) <= 1
+
+
+# Halves below the target, measured blind (README "Reply trimming, measured"); strict, so reaching it shows.
+BELOW_TARGET = {("crisp", CHECKING): "14/15 (93.3%): crisp/email_7, see KNOWN_FAILURES"}
+
+
+def _halves_params() -> list[object]:
+    params: list[object] = []
+    for folder in FOLDERS:
+        for half in (TUNING, CHECKING):
+            reason = BELOW_TARGET.get((folder, half))
+            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            params.append(pytest.param(folder, half, marks=marks, id=f"{folder}-{half}"))
+    return params
+
+
+@pytest.mark.parametrize(("folder", "half"), _halves_params())
+def test_each_half_of_each_folder_reaches_the_target(corpus_dir: Path, folder: str, half: str) -> None:
+    cases = [c for c in all_cases(corpus_dir) if c.set_name in FOLDERS[folder] and c.half == half]
+    assert cases, f"{folder} has no {half} half"
+    failed = [f"{case.set_name}/{case.name}" for case in cases if not passes(case)]
+    rate = 1 - len(failed) / len(cases)
+    assert rate >= TARGET, f"{folder} {half}: {rate:.1%} < {TARGET:.0%}; failing: {failed}"
+
+
+def test_the_bench_prints_each_folder_by_half(corpus_dir: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "trimming_rate.py"), "--corpus", str(corpus_dir)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("folder"))
+    column = header.split().index("ticketgate") - 2  # the cells after the folder and half columns
+    rows = {tuple(line.split()[:2]): line for line in done.stdout.splitlines() if line[:1].isalpha()}
+    for folder in FOLDERS:
+        for half in (TUNING, CHECKING):
+            cells = re.findall(r"\d+/\d+\s+[\d.]+%", rows[(folder, half)])
+            assert len(cells) > column, rows[(folder, half)]

@@ -331,9 +331,14 @@ def test_permanent_in_words_without_any_code() -> None:
     )
     report = read(text_mail(body, subject="Mail delivery failed: returning message to sender"))
     assert (report.recipients, report.status, report.permanent) == (("gone@kunde.example",), None, True)
-    # The same notice without the words is not taken as permanent.
-    softer = read(text_mail(body.replace("This is a permanent error. ", "")))
-    assert (softer.recipients, softer.permanent) == (("gone@kunde.example",), False)
+    # Without the words it is still a failure notice, so permanent: only a notice that calls itself
+    # a delay ("not yet been delivered", "will keep trying") is not.
+    plain = read(text_mail(body.replace("This is a permanent error. ", "")))
+    assert (plain.recipients, plain.permanent) == (("gone@kunde.example",), True)
+    delayed = body.replace("This is a permanent error. ", "").replace(
+        "could not be delivered", "has not yet been delivered"
+    )
+    assert read(text_mail(delayed + "Delivery attempts will continue.\n")).permanent is False
 
 
 def test_the_returned_message_is_not_read_for_recipients() -> None:

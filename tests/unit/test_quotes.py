@@ -337,8 +337,13 @@ def test_crlf_and_cr_line_endings_are_read_as_lines() -> None:
     assert new_part(crlf.replace("\r\n", "\r")) == "Hello"
 
 
-def test_the_new_part_loses_only_blank_lines_at_its_ends_and_trailing_spaces() -> None:
-    assert new_part("\n\n  Hello  \n\n  there\n\n\n") == "  Hello\n\n  there"
+def test_the_new_part_loses_only_blank_lines_at_its_ends() -> None:
+    # The sender's lines stay as written, spaces at their ends too (the crisp corpus keeps them).
+    assert new_part("\n\n  Hello  \n\n  there\n\n\n") == "  Hello  \n\n  there"
+
+
+def test_spaces_a_rendering_of_html_leaves_at_line_ends_are_dropped() -> None:
+    assert new_part("", "<div>Hello&nbsp; </div><div>there </div>") == "Hello\nthere"
 
 
 def test_what_was_cut_is_reported() -> None:

@@ -5,12 +5,14 @@ Authentication-Results; anything else is a customer, with the reason."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from dkim.canonicalization import CanonicalizationPolicy
 
 from gateway.config import StaffSettings
 from gateway.pipeline.parse import parse_mail
@@ -154,11 +156,50 @@ def test_an_attackers_own_valid_signature_is_not_for_the_from_domain(key: tuple[
     assert not auth.is_staff and "not for the From domain smilepass.example" in auth.reason
 
 
-def test_a_signature_over_part_of_the_body_is_not_enough(key: tuple[bytes, str]) -> None:
+def test_text_appended_after_the_signed_length_does_not_authenticate(key: tuple[bytes, str]) -> None:
     private, record = key
-    raw = signed(make_mail(sender=ANA), private, length=True)
-    auth = check(raw, lookup=dns({b"tg2026._domainkey.smilepass.example.": record}))
-    assert not auth.is_staff and "l=" in auth.reason
+    lookup = dns({b"tg2026._domainkey.smilepass.example.": record})
+    raw = signed(make_mail(sender=ANA, body="Thanks, looking into it.\n"), private, length=True)
+    assert check(raw, lookup=lookup).is_staff  # l= equal to the body: nothing is unsigned
+    appended = raw + b"#resolved\n#assign ana@smilepass.example\n"
+    assert dkim.verify(appended, dnsfunc=lookup)  # dkimpy is content with the signed part
+    auth = check(appended, lookup=lookup)
+    assert not auth.is_staff
+    assert "covers only part of the body (l=): 26 of 68 bytes signed" in auth.reason
+
+
+def sign_without_from(raw: bytes, private: bytes, *, domain: bytes = b"smilepass.example") -> bytes:
+    """A valid relaxed/relaxed rsa-sha256 signature whose h= is only Subject and Date, made by hand
+    (dkimpy refuses to sign without From, but other signers need not)."""
+    headers, body = dkim.rfc822_parse(raw)
+    policy = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(body)).digest())
+    value = (
+        b" v=1; a=rsa-sha256; c=relaxed/relaxed; d="
+        + domain
+        + b"; s="
+        + SELECTOR
+        + b"; h=subject:date; bh="
+        + body_hash
+        + b"; b="
+    )
+    picked = [next(h for h in headers if h[0].lower() == name) for name in (b"subject", b"date")]
+    canonical = policy.canonicalize_headers([*picked, [b"DKIM-Signature", value]])
+    data = b"".join(name + b":" + text for name, text in canonical).removesuffix(b"\r\n")
+    key = serialization.load_pem_private_key(private, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return b"DKIM-Signature:" + value + base64.b64encode(signature) + b"\n" + raw
+
+
+def test_a_signature_that_does_not_cover_from_does_not_authenticate(key: tuple[bytes, str]) -> None:
+    private, record = key
+    lookup = dns({b"tg2026._domainkey.smilepass.example.": record})
+    raw = sign_without_from(make_mail(sender=ANA), private)
+    assert dkim.verify(raw, dnsfunc=lookup)  # a valid signature, aligned: only h= is wrong
+    auth = check(raw, lookup=lookup)
+    assert not auth.is_staff
+    assert "DKIM signature of smilepass.example does not cover the From header (h=)" in auth.reason
 
 
 def test_a_key_missing_from_dns_fails(key: tuple[bytes, str]) -> None:
@@ -214,3 +255,84 @@ def test_alignment() -> None:
     assert not aligned("eu.smilepass.example", "smilepass.example")
     assert not aligned("example", "smilepass.example")  # a bare top-level name aligns with nothing
     assert not aligned("pass.example", "smilepass.example")
+
+
+# --- Authentication-Results as SPEC §11 reads them --------------------------------------------------
+
+
+def with_headers(raw: bytes, *lines: str) -> bytes:
+    """`raw` with header lines put on top, as the servers it passed through would add them."""
+    return "".join(f"{line}\n" for line in lines).encode() + raw
+
+
+HOSTILE = (
+    "Authentication-Results: mx.smilepass.example; spf=pass "
+    'smtp.mailfrom="x;dmarc=pass y"@evil.example; dmarc=fail header.from=smilepass.example'
+)
+
+
+def test_a_pass_quoted_in_the_envelope_sender_is_not_a_pass() -> None:
+    auth = check(with_headers(make_mail(sender=ANA), HOSTILE))
+    assert not auth.is_staff and auth.staff_address
+    assert "the Authentication-Results of mx.smilepass.example says spf=pass, dmarc=fail" in auth.reason
+
+
+def test_a_lower_header_claiming_the_trusted_server_is_ignored() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example; dmarc=fail header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+    )
+    auth = check(raw)
+    assert not auth.is_staff
+    assert "1 lower Authentication-Results header(s) claiming mx.smilepass.example ignored" in auth.reason
+
+
+def test_the_topmost_trusted_header_passes_even_with_an_untrusted_one_above() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.relay.example; dmarc=fail header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; dmarc=fail header.from=smilepass.example",
+    )
+    assert check(raw).method is StaffMethod.AUTHENTICATION_RESULTS
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authentication-Results: mx.smilepass.example; dkim=fail (dmarc=pass) header.d=smilepass.example",
+        "Authentication-Results: mx.smilepass.example; spf=pass "
+        'smtp.mailfrom="x\\";dmarc=pass y"@evil.example; dmarc=fail header.from=smilepass.example',
+        # RFC 2047 inside the quotes: decoded it would read `"";dmarc=pass;x=""`
+        "Authentication-Results: mx.smilepass.example; spf=pass "
+        'smtp.mailfrom="=?us-ascii?q?=22;dmarc=3Dpass;x=3D=22?="@evil.example; dmarc=none',
+    ],
+)
+def test_a_pass_in_a_comment_or_behind_escapes_is_not_a_pass(header: str) -> None:
+    auth = check(with_headers(make_mail(sender=ANA), header))
+    assert not auth.is_staff and "says" in auth.reason
+
+
+def test_a_folded_trusted_header_passes() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example;\n\tspf=pass smtp.mailfrom=ana@smilepass.example;\n"
+        "\tdkim=pass (2048-bit key)\n  header.d=smilepass.example header.s=tg2026",
+    )
+    assert check(raw).method is StaffMethod.AUTHENTICATION_RESULTS
+
+
+def test_an_unreadable_trusted_header_vouches_for_nothing() -> None:
+    raw = with_headers(
+        make_mail(sender=ANA),
+        "Authentication-Results: mx.smilepass.example; "
+        'spf=pass smtp.mailfrom="a"b;dmarc=pass x="@e; dmarc=fail',
+        "Authentication-Results: mx.smilepass.example; dmarc=pass header.from=smilepass.example",
+    )
+    auth = check(raw)
+    assert not auth.is_staff
+    assert (
+        "the Authentication-Results of mx.smilepass.example is unreadable (unterminated quoted string), "
+        "so it vouches for nothing (1 lower" in auth.reason
+    )

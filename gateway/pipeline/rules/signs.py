@@ -26,6 +26,9 @@ _BOUNCE_SUBJECT = re.compile(
       | mail\s+system\s+error\b                       # "Mail System Error - Returned Mail"
       | warning:\s+could\s+not\s+send\s+message       # Sendmail delay warning
       | delayed\s+mail\b                              # Postfix delay warning
+      | warning:\s+message\s+\S+\s+delayed             # Exim delay warning
+      | (?:mail|message)\s+delivery\s+(?:delayed|deferred) | message\s+status\s*-\s*undeliverable
+      | (?:message|mail|delivery)\s+(?:delayed|deferred)\b | delay(?:ed)?\s+(?:notification|warning)\b
       | (?:message|mail)\s+(?:not\s+delivered|could\s+not\s+be\s+delivered|delivery\s+failure)
       | non-?deliver(?:y|able)\b
       | unzustellbar\b                                # Exchange, German
@@ -35,6 +38,22 @@ _BOUNCE_SUBJECT = re.compile(
       | onbestelbaar\b                                # Exchange, Dutch
       | não\s+é\s+possível\s+entregar\b               # Exchange, Portuguese
       | olevererbart\b                                # Exchange, Swedish
+      | (?:permanent|fatal|temporary)\s+delivery\s+(?:failure|error)   # MDaemon and gateways
+      | delivery\s+(?:report|notification)\s*[:(-]?\s*(?:failure|failed|delay|undeliverable)   # Lotus Notes
+      | (?:failed|failure\s+of)\s+(?:mail|delivery)\b   # NTMail "Failed mail: …"
+      | bounced\s+mail\b | mail\s+returned\b | returned\s+message\b
+      | nicht\s+zustellbar\b | unzustellbare?\b | zustellungsfehler\b | zustellung\s+fehlgeschlagen
+      | [üu]bermittlungsstatusbenachrichtigung        # German DSN subject
+      | (?:notification|avis|rapport)\s+de\s+non[-\s]remise
+      | [ée]chec\s+de\s+(?:la\s+)?(?:remise|distribution)
+      | notification\s+d'[ée]tat\s+de\s+(?:la\s+)?(?:remise|distribution)
+      | no\s+se\s+(?:pudo|puede|ha\s+podido)\s+entregar | imposible\s+entregar | error\s+en\s+la\s+entrega
+      | notificaci[óo]n\s+de\s+estado\s+de\s+(?:la\s+)?entrega | mensaje\s+no\s+entregado
+      | impossibile\s+recapitare | mancato\s+recapito | recapito\s+non\s+riuscito
+      | notifica\s+(?:dello\s+)?stato\s+(?:di\s+)?(?:consegna|recapito) | messaggio\s+non\s+recapitato
+      | n[ãa]o\s+(?:foi\s+)?poss[íi]vel\s+entregar | falha\s+(?:na|de)\s+entrega
+      | mensagem\s+n[ãa]o\s+entregue
+      | notifica[çc][ãa]o\s+de\s+status\s+de\s+entrega
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -45,7 +64,10 @@ _BOUNCE_WORDS = re.compile(
     r"delivery\s+(?:failure|failed|has\s+failed|delayed|problem)|failure\s+notice|"
     r"could\s+not\s+(?:be\s+)?deliver|couldn'?t\s+be\s+delivered|wasn'?t\s+delivered|not\s+delivered|"
     r"non-?delivery|could\s+not\s+send\s+message|delayed\s+mail|mail\s+system\s+error|"
-    r"address\s+not\s+found|user\s+unknown|mailbox\s+(?:full|unavailable)|unzustellbar|non\s+remis",
+    r"address\s+not\s+found|user\s+unknown|mailbox\s+(?:full|unavailable)|unzustellbar|non\s+remis|"
+    # delay warnings describe themselves so
+    r"not\s+yet\s+been\s+delivered|still\s+being\s+retried|will\s+(?:continue|keep)\s+(?:trying|to\s+try)|"
+    r"(?:has|have)\s+been\s+delayed|delivery\s+(?:is\s+)?deferred",
     re.IGNORECASE,
 )
 
@@ -74,6 +96,85 @@ _MTA_SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("Lotus Notes", r"Your message\s+Subject:.*\s+was not delivered to"),
     )
 )
+
+# Headings after which a notice lists its failed recipients, one at the start of each line, in
+# the wording of MTAs, gateways and Exchange/Lotus in the usual languages. The bounce reader reads
+# the addresses under them; the failure-notice rule takes any of them as a notice's own words.
+RECIPIENT_LIST_HEADING = re.compile(
+    r"""following\s+address(?:\(es\)|es)?\s+failed
+      | failed\s+permanently:
+      | Delivery\s+has\s+failed\s+to\s+these\s+recipients\s+or\s+groups
+      | following\s+recipient\(s\)\s+cannot\s+be\s+reached
+      | following\s+recipients?(?:\(s\))?\s+(?:failed|could\s+not\s+be\s+reached)
+      | to\s+the\s+following\s+recipients?(?:\(s\))?\s+(?:failed|has\s+failed|was\s+unsuccessful)
+      | could\s+not\s+be\s+delivered\s+to\s+the\s+following\s+(?:recipients?|addresses|address)
+      | (?:unable|not\s+able)\s+to\s+deliver\s+(?:your|the)\s+message\s+to\s+the\s+following
+      | did\s+not\s+reach\s+the\s+following\s+recipient                # old Exchange
+      | did\s+not\s+receive\s+a\s+copy\s+of\s+your\s+message           # MDaemon
+      | -+\s*Failed\s+Recipients\s*-+ | ^\s*Failed\s+Recipients?:       # gateways
+      | had\s+permanent\s+fatal\s+errors
+      | address(?:\(es\)|es)?\s+concerned                    # Exim delay warning
+      | has\s+not\s+yet\s+been\s+delivered\s+is:
+      | Die\s+(?:Zustellung|[ÜU]bermittlung)\s+an\s+(?:die\s+)?folgenden?\s+Empf[äa]nger\S*  # German
+      | folgenden?\s+Empf[äa]nger\S*\s+nicht\s+erreicht | wurde\s+nicht\s+zugestellt\s+an
+      | La\s+remise\s+aux\s+destinataires                                 # Exchange, French
+      | n'a\s+pas\s+atteint\s+les\s+destinataires\s+suivants | n'a\s+pas\s+[ée]t[ée]\s+remis\s+[àa]
+      | Error\s+en\s+la\s+entrega\s+a                                     # Exchange, Spanish
+      | no\s+lleg[óo]\s+a\s+los\s+siguientes\s+destinatarios | no\s+se\s+(?:ha\s+)?entreg[óo]\s+a
+      | Recapito\s+non\s+riuscito\s+(?:ai|per\s+i)\s+seguenti                # Exchange, Italian
+      | non\s+ha\s+raggiunto\s+i\s+seguenti\s+destinatari | non\s+[èe]\s+stato\s+(?:recapitato|consegnato)\s+a
+      | (?:Falha\s+na\s+entrega|A\s+entrega\s+falhou)\s+(?:a|para)\s+(?:estes|os\s+seguintes)   # Portuguese
+      | n[ãa]o\s+atingiu\s+os\s+seguintes\s+destinat[áa]rios | n[ãa]o\s+foi\s+entregue\s+a
+      | bezorging\s+is\s+mislukt\s+voor                                   # Exchange, Dutch
+    """,
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
+)
+
+# Sentences only a delivery-failure notice writes, in the usual languages (without a list).
+_FAILURE_STATEMENTS = re.compile(
+    r"""your\s+message\s+(?:could\s+not|cannot|couldn'?t)\s+be\s+delivered
+      | (?:message|mail)\s+(?:was|has)\s+not\s+been\s+delivered | was\s+not\s+delivered\s+to
+      | (?:PERMANENT\s+)?fatal\s+delivery\s+errors
+      | message\s+(?:was\s+)?(?:undeliverable|returned\s+as\s+undeliverable)
+      | could\s+not\s+deliver\s+(?:your|the)\s+message | unable\s+to\s+deliver\s+(?:your|the)\s+message
+      | your\s+message\s+did\s+not\s+reach
+      | konnte\s+nicht\s+zugestellt\s+werden | ist\s+unzustellbar | Zustellung\s+(?:ist\s+)?fehlgeschlagen
+      | hat\s+einige\s+oder\s+alle\s+Empf[äa]nger\s+nicht\s+erreicht
+      | n'a\s+pas\s+pu\s+[êe]tre\s+(?:remis|distribu[ée]) | n'est\s+pas\s+parvenu
+      | no\s+(?:se\s+)?(?:pudo|ha\s+podido)\s+(?:ser\s+)?entregar | no\s+lleg[óo]\s+a
+      | non\s+(?:[èe]\s+stato\s+possibile\s+recapitare|pu[òo]\s+essere\s+recapitato)
+      | impossibile\s+recapitare
+      | n[ãa]o\s+p[ôo]de\s+ser\s+entregue | n[ãa]o\s+foi\s+poss[íi]vel\s+entregar
+      | kon\s+niet\s+worden\s+(?:bezorgd|afgeleverd)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+# Names that mail systems sign their notices with, in a From display name or local part: "Mail
+# Delivery System", "Mail Delivery Subsystem", MDaemon, "E-Mail Gateway", "SMTP Service" …
+_MAIL_SYSTEM_NAME = re.compile(
+    r"""mail[\s._-]*delivery | delivery[\s._-]*(?:system|subsystem|service|notification)
+      | \bmdaemon\b | mail[\s._-]*(?:system|administrator|router|gateway|service|daemon)\b
+      | (?:e-?mail|smtp)[\s._-]*(?:gateway|service|server|relay)\b | \bpostoffice\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def mail_system_name(display_name: str, address: str) -> str | None:
+    """The mail-system name a sender signs with (display name or local part), or None."""
+    local = address.rpartition("@")[0]
+    match = _MAIL_SYSTEM_NAME.search(display_name) or _MAIL_SYSTEM_NAME.search(local)
+    return match.group(0) if match else None
+
+
+def failure_statement(text: str) -> str | None:
+    """A delivery-failure notice's own sentence or recipient-list heading at the top of a body, or None."""
+    window = text[:BODY_WINDOW]
+    match = RECIPIENT_LIST_HEADING.search(window) or _FAILURE_STATEMENTS.search(window)
+    return " ".join(match.group(0).split()) if match else None
+
 
 # Out-of-office and automatic-reply wording, in the usual languages and clients.
 _AUTO_REPLY_WORDS = r"""(?:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.pipeline.bounce import read_bounce
+from gateway.pipeline.bounce import read_bounce, returned_message_ids
 from gateway.pipeline.classify import MailKind, classify
 from gateway.pipeline.happenings import BounceReceived
 from gateway.pipeline.stages.context import (
@@ -15,12 +15,16 @@ from gateway.pipeline.stages.context import (
 
 def classify_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
     """Bounces and abuse reports never open a ticket; they are recorded and stop here."""
-    ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours)
+    ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=ctx.item.raw)
     kind = ctx.classification.kind
     if kind is MailKind.BOUNCE:
-        # The notifier matches it to the notification that bounced (VERP) and tells staff;
-        # a bounce never opens a ticket or changes a status.
-        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours)
+        # The notifier matches it to the notification that bounced (VERP, else the returned
+        # Message-ID, else the failed recipient) and tells staff; a bounce never opens a ticket or
+        # changes a status.
+        raw = ctx.item.raw
+        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=raw)
+        returned = returned_message_ids(raw, own=ctx.parsed.message_id)
+        first = (report.original_message_id,) if report.original_message_id else ()
         ctx.happenings.append(
             BounceReceived(
                 inbox_id=ctx.item.id,
@@ -29,6 +33,7 @@ def classify_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | Non
                 permanent=report.permanent,
                 status=report.status,
                 diagnostic=report.diagnostic,
+                message_ids=tuple(dict.fromkeys((*first, *returned))),
             )
         )
         return ProcessResult(ctx.item.id, Outcome.BOUNCE, None, ctx.classification.reason)
