@@ -468,6 +468,46 @@ def _content_charset(part: Message) -> str | None:
         return None
 
 
+_MAILBOX_HEADERS = ("from", "sender", "reply-to")
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _mailboxes(message: Message, state: _Walk) -> dict[str, tuple[tuple[Address, ...], ...]]:
+    """From, Sender and Reply-To read for their addresses before any RFC 2047 word is decoded.
+
+    An encoded word may hold anything, "<victim@evil.example>" or a line break and a Bcc:, and is
+    display-name text whatever it holds; decoding it first would let it pass for the address.
+    """
+    found: dict[str, list[tuple[Address, ...]]] = {}
+    for name, value in message.raw_items():
+        key = _raw_bytes(name).decode("utf-8", "replace").strip().lower()
+        if key not in _MAILBOX_HEADERS:
+            continue
+        text = decode_raw_header(LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value))), state.raw_charset, [])
+        found.setdefault(key, []).append(_header_mailboxes(clean_text(text), state))
+    return {key: tuple(values) for key, values in found.items()}
+
+
+def _header_mailboxes(text: str, state: _Walk) -> tuple[Address, ...]:
+    unquoted = _QUOTED_STRING.sub(" ", text).lower()
+    try:
+        pairs = getaddresses([text])
+    except (TypeError, ValueError, IndexError):  # the stdlib's parser on hostile input
+        pairs = []
+    # An address inside a quoted display name ('"a@b" <>') is no address: anybody writes anything there.
+    found = [
+        a
+        for name, address in pairs
+        if address.strip().lower() in unquoted and (a := _address(name, address, state))
+    ]
+    if found:
+        return tuple(found)
+    # "Big Bug bb@bug.com": no angle brackets, which the stdlib reads as a name; the bare address then.
+    token = first_address_token(_QUOTED_STRING.sub(lambda m: " " * len(m.group()), text))
+    fallback = _address(text[: token[0]].strip("<> "), token[1], state) if token else None
+    return (fallback,) if fallback else ()
+
+
 def _headers(message: Message, state: _Walk) -> dict[str, tuple[str, ...]]:
     headers: dict[str, list[str]] = {}
     for name, value in message.raw_items():
@@ -492,6 +532,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
 
     text, html, attachments = _body(message, data, state)
     senders = _addresses(view.sender, first("from"), state)
+    mailboxes = _mailboxes(message, state)
     return ParsedMail(
         message_id=_message_id(first("message-id")),
         subject=_fold_spaces(first("subject") or ""),
@@ -510,6 +551,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         content_type=message.get_content_type().lower(),
         content_hash=content_hash(raw),
         defects=tuple(dict.fromkeys(defects)),
+        mailboxes=mailboxes,
     )
 
 

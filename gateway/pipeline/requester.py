@@ -10,8 +10,9 @@ Rules chosen where the spec is silent:
 - A usable address is `local@domain`, the domain a host name (`root@localhost` counts) or an
   address literal, with no spaces and one `@`: `maria at example.com`, `@example.com`, `maria@`
   and bare words are not addresses.
-- Text inside a quoted display name is never taken for the address (`From: "a@b" <>` has none),
-  since anybody can write anything there.
+- Text inside a quoted display name, or inside an RFC 2047 encoded word, is never taken for the
+  address (`From: "a@b" <>` has none), since anybody can write anything there: the mailboxes come
+  from parse_mail, which reads them before decoding (ParsedMail.mailboxes).
 - Each `From` header is tried in order, so an unparseable first one does not hide a good second
   one; within one header, the first usable mailbox of its list counts.
 """
@@ -19,9 +20,7 @@ Rules chosen where the spec is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import getaddresses
 
 from gateway.domain import Address, Envelope, ParsedMail
 from gateway.pipeline.rules import envelope_sender
@@ -34,7 +33,6 @@ _DOMAIN = r"(?:[^\W_](?:[\w-]*[^\W_])?)(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.?|\[[^\s\
 _USABLE = re.compile(rf"{_ATOM}+@(?:{_DOMAIN})")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
-_BARE_ADDRESS = re.compile(rf"{_ATOM}+@{_ATOM}+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -51,26 +49,13 @@ def usable(address: str) -> bool:
     return bool(_USABLE.fullmatch(address.strip()))
 
 
-def _mailboxes(value: str) -> list[tuple[str, str]]:
-    """(name, address) pairs of one header value; an address counts only outside quoted names."""
-    try:
-        pairs = getaddresses([value])
-    except (TypeError, ValueError, IndexError):  # the stdlib's parser on hostile input
-        pairs = []
-    unquoted = _QUOTED.sub(" ", value)
-    found = [
-        (" ".join(name.split()).strip("\"' "), address.strip())
-        for name, address in pairs
-        if usable(address) and address.strip().lower() in unquoted.lower()
-    ]
-    if found:
-        return found
-    # "Big Bug bb@bug.com": no angle brackets, which the stdlib reads as a name; the bare address then.
-    bare = _COMMENT.sub(" ", unquoted)
-    token = _BARE_ADDRESS.search(bare)
-    if token is None or not usable(token.group()):
-        return []
-    return [(" ".join(_CONTROL.sub("", bare[: token.start()]).split()).strip("\"'<> "), token.group())]
+def _first_usable(headers: tuple[tuple[Address, ...], ...]) -> Address | None:
+    """The first usable mailbox of the first header that has one."""
+    for mailboxes in headers:
+        for mailbox in mailboxes:
+            if usable(mailbox.address):
+                return Address(mailbox.address.strip(), mailbox.name)
+    return None
 
 
 def _display_name_only(value: str) -> str:
@@ -83,31 +68,15 @@ def _display_name_only(value: str) -> str:
     return name if name and not any(char in name for char in "<>@") else ""
 
 
-def _from_header(mail: ParsedMail, values: Iterable[str]) -> Address | None:
-    """The first usable From mailbox, with the name parse_mail decoded where it read the same one."""
-    for index, value in enumerate(values):
-        found = _mailboxes(value)
-        if not found:
-            continue
-        name, address = found[0]
-        # parse_mail reads the first From with more care for broken display names; same address, its name.
-        if index == 0 and mail.sender is not None and mail.sender.address.lower() == address.lower():
-            name = mail.sender.name or name
-        return Address(address, name)
-    return None
-
-
 def find_requester(mail: ParsedMail, envelope: Envelope) -> Requester:
     """The sender of `mail` by SPEC §1's order; `unknown@invalid` (with the reason) when nobody is named."""
     froms = mail.headers.get("from", ())
-    if found := _from_header(mail, froms):
+    if found := _first_usable(mail.mailboxes.get("from", ())):
         return Requester(found, "From")
     name = next((n for n in map(_display_name_only, froms) if n), "")
     for header, source in (("sender", "Sender"), ("reply-to", "Reply-To")):
-        for value in mail.headers.get(header, ()):
-            if mailboxes := _mailboxes(value):
-                found_name, address = mailboxes[0]
-                return Requester(Address(address, name or found_name), source)
+        if found := _first_usable(mail.mailboxes.get(header, ())):
+            return Requester(Address(found.address, name or found.name), source)
     reverse_path = envelope_sender(mail, envelope)
     if reverse_path and usable(reverse_path):
         return Requester(Address(reverse_path, name), "envelope")

@@ -62,6 +62,20 @@ def declared_charset(message: Message) -> str | None:
     return None
 
 
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
+def _ascii_compatible(codec: str | None) -> bool:
+    """Whether ASCII bytes are ASCII text in `codec`: header structure is ASCII, so only such a
+    charset can be the one of raw header bytes (not UTF-16, UTF-7, ISO-2022 or EBCDIC)."""
+    if codec is None:
+        return False
+    try:
+        return _PRINTABLE_ASCII.decode(codec) == _PRINTABLE_ASCII.decode("ascii")
+    except (UnicodeError, LookupError):
+        return False
+
+
 def _fits(data: bytes, codec: str) -> bool:
     try:
         data.decode(codec)
@@ -113,7 +127,7 @@ def detect(data: bytes) -> str | None:
     # 0xA0-0xBF ("ą" becomes "±"). codec_for maps the true supersets (Latin-1, EUC-KR, GB2312...).
     found = chardet.detect(data[:_SAMPLE_LIMIT], prefer_superset=False).get("encoding")
     codec = codec_for(found)
-    return codec if codec is not None and _fits(data, codec) else None
+    return codec if _ascii_compatible(codec) and codec is not None and _fits(data, codec) else None
 
 
 def header_charset(message: Message, defects: list[str]) -> str | None:
@@ -129,6 +143,8 @@ def _header_charset(message: Message, defects: list[str]) -> str | None:
     declared = declared_charset(message)
     if declared is not None and declared.strip().strip("\"'").lower() in _ASCII_LABELS:
         declared = None
+    if declared is not None and not _ascii_compatible(codec_for(declared)):
+        declared = None  # a UTF-16 body says nothing about the (ASCII-structured) headers
     codec = codec_for(declared)
     sample = _raw_header_sample(message)
     if not sample:

@@ -141,3 +141,20 @@ def test_any_declared_text_comes_back_exactly(case: tuple[str, str]) -> None:
     charset, text = case
     mail = parse_mail(raw_mail(text, text[:20], charset, declare=charset))
     assert mail.subject == text
+
+
+def test_a_utf16_body_says_nothing_about_the_headers() -> None:
+    raw = (
+        b"From: Maria <maria@customer.example>\r\nSubject: Card declined\r\n"
+        b"Content-Type: text/plain; charset=utf-16\r\n\r\n" + "Hallo".encode("utf-16")
+    )
+    mail = parse_mail(raw)
+    assert mail.subject == "Card declined"
+    assert mail.sender is not None and mail.sender.address == "maria@customer.example"
+
+
+def test_a_bom_like_pair_of_bytes_in_one_header_leaves_the_others_readable() -> None:
+    raw = b"From: \xff\xfe\x81\r\nSender: maria@customer.example\r\nSubject: Card declined\r\n\r\nHi\r\n"
+    mail = parse_mail(raw)
+    assert mail.header("sender") == "maria@customer.example"
+    assert mail.subject == "Card declined"

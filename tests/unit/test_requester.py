@@ -137,3 +137,23 @@ def test_any_broken_from_with_a_good_sender_or_reply_to_gives_the_good_address(
     found = requester(*headers)
     assert found.address.address == "maria@customer.example"
     assert found.source in ("Sender", "Reply-To")
+
+
+# --- an encoded word is display-name text, never the address ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "from_",
+    [
+        b"From: =?utf-8?q?Mallory=0D=0ABcc=3A_victim=40evil=2Eexample?= <mallory@customer.example>",
+        b"From: =?utf-8?q?=3Cvictim=40evil=2Eexample=3E?= <mallory@customer.example>",
+        b"From: =?utf-8?b?dmljdGltQGV2aWwuZXhhbXBsZQ==?= <mallory@customer.example>",
+    ],
+)
+def test_an_address_inside_an_encoded_word_is_not_the_requester(from_: bytes) -> None:
+    assert requester(from_).address.address == "mallory@customer.example"
+
+
+def test_a_from_that_is_only_an_encoded_address_names_nobody() -> None:
+    found = requester(b"From: =?utf-8?q?victim=40evil=2Eexample?=", b"Sender: maria@customer.example")
+    assert (found.address.address, found.source) == ("maria@customer.example", "Sender")
