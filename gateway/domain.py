@@ -152,6 +152,9 @@ class ParsedMail:
     content_type: str  # top-level, lower case, e.g. "multipart/report"
     content_hash: str  # sha256 hex of From, Date, Subject and body: the identity of the content
     defects: tuple[str, ...] = field(default=())
+    # From, Sender and Reply-To: per header, in order, the mailboxes read from its undecoded value
+    # (an encoded word is display-name text, never an address), names decoded after.
+    mailboxes: Mapping[str, tuple[tuple[Address, ...], ...]] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         """First value of a header, or None."""

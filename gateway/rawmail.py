@@ -48,7 +48,7 @@ MAX_DEFECT_LENGTH = 200
 
 
 def looks_like_mail(raw: bytes) -> bool:
-    """Cheap check for intake: non-empty, and a "Name: value" header line opens it (after any mbox line)."""
+    """Cheap check for intake: a "Name: value" header line opens it, after any leading junk."""
     data = strip_envelope(raw)
     first_line = LINE_BREAK.split(data[:4096], maxsplit=1)[0]
     return HEADER_LINE.match(first_line) is not None
@@ -81,9 +81,60 @@ def content_hash(raw: bytes) -> str:
 
 
 def strip_envelope(raw: bytes) -> bytes:
+    """The mail from its header section on: without a byte-order mark, an mbox `From ` line, blank
+    lines, or other leading junk (SPEC §2) before a header section found within the first lines."""
     data = raw.removeprefix(_BOM)
     match = _MBOX_FROM.match(data)
-    return data[match.end() :] if match else data
+    data = data[match.end() :] if match else data
+    if HEADER_LINE.match(data):
+        return data  # the common case: the header section opens the mail
+    start = _header_section_start(data)
+    return data if start is None else data[start:]
+
+
+# Where a header section is looked for below leading junk: a tool's note or a separator is a few
+# lines, and a mail's body lines must not be searched for something that looks like headers.
+JUNK_WINDOW_LINES = 30
+JUNK_WINDOW_BYTES = 8192
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+def _header_section_start(data: bytes) -> int | None:
+    """Offset of the first header section below leading junk, or None when there is none.
+
+    Blank lines alone before a header line are junk enough. Otherwise the section must look like
+    one: two header lines or more, at least one of them a standard header, running (with their
+    continuation lines) up to a blank line or the end, so that a text which merely mentions
+    "Note: ..." is not taken for a mail.
+    """
+    lines: list[tuple[int, bytes]] = []
+    offset = 0
+    for match in _LINE.finditer(data[:JUNK_WINDOW_BYTES]):
+        if not match.group() or len(lines) >= JUNK_WINDOW_LINES:
+            break
+        lines.append((offset, match.group()))
+        offset = match.end()
+    first = next((index for index, (_, line) in enumerate(lines) if line.strip()), None)
+    if first is not None and HEADER_LINE.match(lines[first][1]):
+        return lines[first][0]
+    for index, (start, line) in enumerate(lines):
+        if HEADER_LINE.match(line) and _is_header_block(lines[index:]):
+            return start
+    return None
+
+
+def _is_header_block(lines: list[tuple[int, bytes]]) -> bool:
+    names: list[bytes] = []
+    for _, line in lines:
+        if not line.strip():
+            break
+        if line[:1] in (b" ", b"\t") and names:
+            continue  # a folded continuation of the header above
+        match = HEADER_LINE.match(line)
+        if match is None:
+            return False
+        names.append(match.group(1).lower())
+    return len(names) >= 2 and any(name in _WELL_KNOWN_HEADERS for name in names)
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes]:

@@ -13,10 +13,11 @@ from gateway.config import Settings
 from gateway.domain import Address, Envelope, ParsedMail, Priority, Tier
 from gateway.pipeline.description import make_description
 from gateway.pipeline.quotes import trim_reply
+from gateway.pipeline.requester import UNKNOWN_SENDER, find_requester
 from gateway.pipeline.subject import parse_subject
 from gateway.pipeline.tags import merge_tags, tags_from_addresses
 
-UNKNOWN_SENDER = "unknown@invalid"
+__all__ = ["UNKNOWN_SENDER", "IntakeDefaults", "NewTicket", "plan_new_ticket", "requester_of"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,9 @@ class NewTicket:
 
 
 def requester_of(mail: ParsedMail, envelope: Envelope) -> Address:
-    """The From address; the envelope sender where From is missing or unreadable."""
-    if mail.sender is not None and mail.sender.address:
-        return Address(mail.sender.address.strip(), mail.sender.name.strip())
-    if envelope.mail_from:
-        return Address(envelope.mail_from.strip())
-    return Address(UNKNOWN_SENDER)
+    """From, else Sender, Reply-To, the envelope sender, else unknown@invalid (gateway.pipeline.requester)."""
+    found = find_requester(mail, envelope).address
+    return Address(found.address.strip(), found.name.strip())
 
 
 def recipient_addresses(mail: ParsedMail, envelope: Envelope) -> tuple[str, ...]:

@@ -6,8 +6,10 @@ what the pipeline needs: which parts are alternatives of each other, where an at
 and ends (its text would leak into the body), and 8-bit header bytes (decoded with ``ignore``, so
 letters vanish). Where mail-parser raises or reads nothing (a From line with no angle brackets, a date
 it deems invalid), the standard library ``email`` package takes over for that part. Before parsing,
-an mbox "From " line and a byte-order mark are cut, and a header section broken by a junk line or
-the obsolete "Name : value" form is repaired, since the email package would end the headers there.
+whatever precedes the header section is cut (an mbox "From " line, a byte-order mark, blank lines, a
+separator or a tool's note: gateway.rawmail.strip_envelope), and a header section broken by a junk
+line or the obsolete "Name : value" form is repaired, since the email package would end the headers
+there.
 
 The contract: any bytes that start with a header section give a ParsedMail with a subject and a text
 (either may be empty) and never raise; bytes with no header section raise NotAMailError.
@@ -37,6 +39,7 @@ from gateway.errors import NotAMailError
 from gateway.pipeline.address_token import first_address_token
 from gateway.pipeline.charsets import clean_text, decode_bytes
 from gateway.pipeline.html_text import html_to_text
+from gateway.pipeline.undeclared_charset import decode_raw_header, header_charset, text_charset
 from gateway.rawmail import (
     FOLD,
     LINE_BREAK,
@@ -80,9 +83,8 @@ def _decode_word(encoding: bytes, text: bytes) -> bytes | None:
 def _decode_header(value: object, defects: list[str], raw_charset: str | None = None) -> str:
     """Unfold a header value and decode its RFC 2047 words and any raw 8-bit bytes.
 
-    Raw 8-bit bytes are tried in ``raw_charset`` (the charset the mail's text declares: senders
-    that put raw bytes in headers write them in the charset of their body), then UTF-8, then
-    windows-1252.
+    Raw 8-bit bytes are read in ``raw_charset``: the charset the mail declares or, failing that, a
+    detected one (gateway.pipeline.undeclared_charset.header_charset).
     """
     data = LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value)))
     pieces: list[str] = []
@@ -101,7 +103,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
         # Whitespace between two encoded words is folding, not text (RFC 2047 section 6.2).
         if between and not (pending_charset is not None and not between.strip()):
             flush()
-            pieces.append(decode_bytes(between, raw_charset, defects))
+            pieces.append(decode_raw_header(between, raw_charset, defects))
         charset = match.group(1).decode("ascii", "replace").split("*", 1)[0]
         decoded = _decode_word(match.group(2), match.group(3))
         if decoded is None:
@@ -114,7 +116,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
             pending_charset = charset
         position = match.end()
     flush()
-    pieces.append(decode_bytes(data[position:], raw_charset, defects))
+    pieces.append(decode_raw_header(data[position:], raw_charset, defects))
     return clean_text("".join(pieces)).strip()
 
 
@@ -295,8 +297,9 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
     if resource or disposition == "attachment" or filename or not is_body_type:
         state.attachments.append(_attachment(part, _payload(part), filename, state))
         return []
-    charset = _content_charset(part)
-    text = clean_text(decode_bytes(_payload(part), charset, state.defects))
+    payload = _payload(part)
+    charset = text_charset(_content_charset(part), payload, state.raw_charset)
+    text = clean_text(decode_bytes(payload, charset, state.defects))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if ctype == "text/html":
         return [_Segment(html=text)]
@@ -457,20 +460,52 @@ def _body(message: Message, data: bytes, state: _Walk) -> tuple[str, str | None,
     return _render_text(segments), _render_html(segments), state.attachments
 
 
-def _text_charset(message: Message) -> str | None:
-    """The first charset the mail declares for its text, the likely one of raw 8-bit header bytes."""
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and (charset := _content_charset(part)):
-            return charset
-    return None
-
-
 def _content_charset(part: Message) -> str | None:
     try:
         return part.get_content_charset()
     except (ValueError, LookupError, UnicodeError):
         # An RFC 2231 charset parameter whose own charset is garbage (a NUL, say).
         return None
+
+
+_MAILBOX_HEADERS = ("from", "sender", "reply-to")
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _mailboxes(message: Message, state: _Walk) -> dict[str, tuple[tuple[Address, ...], ...]]:
+    """From, Sender and Reply-To read for their addresses before any RFC 2047 word is decoded.
+
+    An encoded word may hold anything, "<victim@evil.example>" or a line break and a Bcc:, and is
+    display-name text whatever it holds; decoding it first would let it pass for the address.
+    """
+    found: dict[str, list[tuple[Address, ...]]] = {}
+    for name, value in message.raw_items():
+        key = _raw_bytes(name).decode("utf-8", "replace").strip().lower()
+        if key not in _MAILBOX_HEADERS:
+            continue
+        text = decode_raw_header(LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value))), state.raw_charset, [])
+        found.setdefault(key, []).append(_header_mailboxes(clean_text(text), state))
+    return {key: tuple(values) for key, values in found.items()}
+
+
+def _header_mailboxes(text: str, state: _Walk) -> tuple[Address, ...]:
+    unquoted = _QUOTED_STRING.sub(" ", text).lower()
+    try:
+        pairs = getaddresses([text])
+    except (TypeError, ValueError, IndexError):  # the stdlib's parser on hostile input
+        pairs = []
+    # An address inside a quoted display name ('"a@b" <>') is no address: anybody writes anything there.
+    found = [
+        a
+        for name, address in pairs
+        if address.strip().lower() in unquoted and (a := _address(name, address, state))
+    ]
+    if found:
+        return tuple(found)
+    # "Big Bug bb@bug.com": no angle brackets, which the stdlib reads as a name; the bare address then.
+    token = first_address_token(_QUOTED_STRING.sub(lambda m: " " * len(m.group()), text))
+    fallback = _address(text[: token[0]].strip("<> "), token[1], state) if token else None
+    return (fallback,) if fallback else ()
 
 
 def _headers(message: Message, state: _Walk) -> dict[str, tuple[str, ...]]:
@@ -488,7 +523,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     defects: list[str] = []
     data = repair_head(strip_envelope(raw), defects)
     message, view = _read_tree(data, defects)
-    state = _Walk(defects=defects, raw_charset=_text_charset(message))
+    state = _Walk(defects=defects, raw_charset=header_charset(message, defects))
     headers = _headers(message, state)
 
     def first(name: str) -> str | None:
@@ -497,6 +532,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
 
     text, html, attachments = _body(message, data, state)
     senders = _addresses(view.sender, first("from"), state)
+    mailboxes = _mailboxes(message, state)
     return ParsedMail(
         message_id=_message_id(first("message-id")),
         subject=_fold_spaces(first("subject") or ""),
@@ -515,6 +551,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         content_type=message.get_content_type().lower(),
         content_hash=content_hash(raw),
         defects=tuple(dict.fromkeys(defects)),
+        mailboxes=mailboxes,
     )
 
 

@@ -1,9 +1,12 @@
 """Subject → title, ticket references and subject tags (SPEC §3 steps 1–4 and 6); a pure function.
 
 Rules chosen where the spec is silent:
-- Reply/forward prefixes are exact tokens followed by a colon (`Re:`, `AW:`, `回复：` …), so a title that
-  merely starts with such letters (`Rest API`, `Re-issue`, `Trial: …`, `R2 bucket`) is kept. After an
-  ASCII colon a Latin token needs a space, the end, or a non-word character, so `re:Invent` is kept too.
+- Reply/forward prefixes are exact tokens, an optional counter, optional spaces, then a colon (`Re:`,
+  `RE :`, `AW:`, `Re[2]:`, `RE(3) :`, `回复：` …), so a title that merely starts with such letters
+  (`Rest API`, `Re-issue`, `Trial: …`, `R2 bucket`, `Recap: …`) is kept. With no space after the colon
+  (`SV:Faktura`) the token must be written as clients write prefixes, capitalised or in capitals, and
+  be longer than one letter: `re:Invent` (a name) and `I:O` stay. `Re - title` and `Fwd- title` (a
+  hyphen, then a space) are prefixes too, for the short English tokens only.
   Prefixes are also removed right after leading bracket groups (`[EXTERNAL] RE: x` → `[EXTERNAL] x`).
 - Ticket references count only in the bracketed forms `[SP-42]`, `[#42]`, `(SP-42)` (anywhere) and
   `SP-42:` at the start; a bare `SP-42` in prose is text and stays in the title.
@@ -34,18 +37,34 @@ _LATIN_PREFIXES = (
     "odg", "vá", "ynt", "ilt", "bls", "trs", "atb", "ats", "pers",
 )  # fmt: skip
 # Other scripts: zh 回复/回覆/答复/答覆/转发/轉發/转寄/轉寄, ja 返信/転送, ko 회신/답장/전달,
-# el ΑΠ/ΣΧΕΤ/ΠΡΘ, he השב/הועבר, ar رد.
+# el ΑΠ/ΣΧΕΤ/ΠΡΘ, he השב/הועבר, ar رد, ru/uk/bg Отв/Ответ/Пересл/Відп/Пер/Отг.
 _OTHER_PREFIXES = (
     "回复", "回覆", "答复", "答覆", "转发", "轉發", "转寄", "轉寄", "返信", "転送", "회신", "답장", "전달",
-    "απ", "σχετ", "πρθ", "השב", "הועבר", "رد",
+    "απ", "σχετ", "πρθ", "השב", "הועבר", "رد", "отв", "ответ", "пересл", "відп", "отг",
 )  # fmt: skip
 # Counters some clients add: Re[2]:, Re(3):, Re^2:, Re*2:, Fwd [2]:
 _COUNTER = r"(?:\s*\[\s*\d+\s*\]|\s*\(\s*\d+\s*\)|\^\d+|\*\d+)?"
+# The colon, ASCII or full-width (and the small and presentation forms CJK fonts offer).
+_COLON = "[:：﹕︓]"
 _LATIN = rf"(?:{'|'.join(_LATIN_PREFIXES)}){_COUNTER}\s*"
 _OTHER = rf"(?:{'|'.join(_OTHER_PREFIXES)}){_COUNTER}\s*"
+
+
+def _as_clients_write(token: str) -> str:
+    """`token` capitalised or in capitals only ("Sv", "SV"), matched case-sensitively."""
+    forms = dict.fromkeys((token[:1].upper() + token[1:], token.upper()))
+    return "(?-i:" + "|".join(forms) + ")"
+
+
+# "SV:Faktura", "RE:2024 budget": no space after the colon, but a capitalised token of two letters or more.
+_COMPACT_TOKENS = [_as_clients_write(t) for t in _LATIN_PREFIXES if len(t.replace(r"\.?", "")) > 1]
+_COMPACT = rf"(?:{'|'.join(_COMPACT_TOKENS)}){_COUNTER}\s*:(?=\w)"
+# "Re - title", "Fwd- title": a hyphen and a space after the short English tokens.
+_HYPHENATED = r"(?:re|fwd|fw)\s*[-–](?=\s)"
 _ONE_PREFIX = (
-    rf"(?:{_LATIN}(?:：|:(?=\s|$|[^\w]|{_LATIN}[:：]))"  # "Re:title" is not a prefix; "Re: title" is
-    rf"|{_OTHER}[:：])\s*"
+    rf"(?:{_COMPACT}|{_HYPHENATED}"
+    rf"|{_LATIN}(?:[：﹕︓]|:(?=\s|$|[^\w]|{_LATIN}{_COLON}))"  # "re:Invent" is not a prefix
+    rf"|{_OTHER}{_COLON})\s*"
 )
 _PREFIX_RUN = rf"(?:{_ONE_PREFIX})+"
 # Leading bracket groups, e.g. an "[EXTERNAL]" banner, behind which prefixes still count.
@@ -58,8 +77,9 @@ _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _TAG_WORD_SEPARATORS = re.compile(r"[\s,;/|+]+")
 _LINE_BREAK_BEFORE_WSP = re.compile(r"\r?\n(?=[ \t])")
 _WHITESPACE = re.compile(r"\s+")
-# C0/C1 controls, zero-width space, BOM, and bidi overrides that could disguise a title.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b\ufeff\u202a-\u202e\u2066-\u2069]")
+# C0/C1 controls, zero-width space, BOM, and bidi overrides that could disguise a title; and U+FFFD,
+# a character lost before the mail reached us ("phone���"), which tells the reader nothing.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b\ufeff\u202a-\u202e\u2066-\u2069\ufffd]")
 # Separators left dangling once a tag or prefix is gone: "[urgent] - title", "title - [bug]", "[x]: y".
 _LEADING_SEPARATORS = re.compile(r"^(?:[:：|,;]+\s*|[-–—]+(?:\s+|$))+")
 _TRAILING_SEPARATORS = re.compile(r"(?:(?:^|\s)[-–—:：|,;]+)+$")

@@ -299,7 +299,19 @@ def test_out_of_office_subject_with_an_automated_header_is_an_auto_reply(subject
     "subject",
     ["Out of Office: Card declined", "Automatic reply: Card declined", "Abwesenheitsnotiz: Rechnung"],
 )
-def test_out_of_office_subject_alone_is_a_person(subject: str) -> None:
+def test_out_of_office_subject_alone_is_an_auto_reply(subject: str) -> None:
+    # SPEC §2: an out-of-office recognised by its subject alone (issue 11)
+    result = run(mail(subject=subject), smtp("ana.kovac@kunde.example"))
+    assert result.kind is MailKind.AUTO_REPLY
+    assert result.reason.endswith("alone")
+    assert result.suppress_notifications
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Out of office next week, who takes my ticket?", "Auto: Unfall gestern", "Re: Automatic reply: Card"],
+)
+def test_a_person_writing_about_an_absence_is_not_an_auto_reply(subject: str) -> None:
     result = run(mail(subject=subject), smtp("ana.kovac@kunde.example"))
     assert result.kind is MailKind.NORMAL
     assert not result.suppress_notifications

@@ -1,10 +1,12 @@
-"""Rule: an out-of-office style subject together with at least one automated-mail header.
+"""Rule: an out-of-office subject, in an auto-responder's shape or with an automated-mail header.
 
-The subject alone is not enough: "Out of office next week, who takes my ticket?" is a person
-writing, and gets a ticket. With an automated-mail header as well (Exchange writes
-`Auto-Submitted: auto-generated` and `X-Auto-Response-Suppress` on its "Automatic reply:"
-mails, server-side rule replies carry `X-MS-Exchange-Inbox-Rules-Loop`) it is an auto-reply,
-not merely auto-generated.
+SPEC §2: an out-of-office recognised by its subject alone is an auto-reply. Alone, the subject must
+have the shape auto-responders give it ("Automatic reply: …", "Abwesenheitsnotiz: …",
+"[Out of Office] …", the wording by itself), because "Out of office next week, who takes my
+ticket?" is a person writing, and gets a ticket. With an automated-mail header as well (Exchange
+writes `Auto-Submitted: auto-generated` and `X-Auto-Response-Suppress` on its "Automatic reply:"
+mails, server-side rule replies carry `X-MS-Exchange-Inbox-Rules-Loop`) any subject that starts
+with the wording will do.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
 from gateway.pipeline.rules import auto_submitted_keyword, envelope_sender, first_header, precedence
-from gateway.pipeline.rules.signs import auto_reply_subject
+from gateway.pipeline.rules.signs import auto_reply_subject, auto_reply_subject_alone
 
 name = "auto-reply-subject"
-description = "An out-of-office / automatic-reply subject and an automated-mail header."
+description = "An out-of-office subject, shaped as auto-responders shape it or with an automated-mail header."
 
 
 def _automated_header(mail: ParsedMail, envelope: Envelope) -> str | None:
@@ -36,8 +38,11 @@ def _automated_header(mail: ParsedMail, envelope: Envelope) -> str | None:
 
 
 def check(mail: ParsedMail, envelope: Envelope, ours: GatewayAddresses) -> str | None:
-    subject = auto_reply_subject(mail.subject)
+    subject = auto_reply_subject(mail.subject) or auto_reply_subject_alone(mail.subject)
     if subject is None:
         return None
-    header = _automated_header(mail, envelope)
-    return f"subject {subject!r} with {header}" if header else None
+    if header := _automated_header(mail, envelope):
+        return f"subject {subject!r} with {header}"
+    if shaped := auto_reply_subject_alone(mail.subject):
+        return f"subject {shaped!r} alone"
+    return None

@@ -176,27 +176,49 @@ def failure_statement(text: str) -> str | None:
     return " ".join(match.group(0).split()) if match else None
 
 
-# Subjects of out-of-office and other automatic replies, in the usual languages and clients.
-# Alone they prove nothing (a person may write "Out of office next week"); the auto-reply
-# rule needs one automated-mail header as well.
-_AUTO_REPLY_SUBJECT = re.compile(
-    r"""^\s*(?:
-        out\s+of\s+(?:the\s+)?office
+# Out-of-office and automatic-reply wording, in the usual languages and clients.
+_AUTO_REPLY_WORDS = r"""(?:
+        out\s+of\s+(?:the\s+)?office(?:\s+auto[-\s]?reply)? | away\s+from\s+(?:the\s+)?office
       | automatic\s+reply\b | auto(?:matic)?[-\s]?(?:reply|response|responder)\b | autoreply\b
-      | auto:                                        # Lotus Notes "AUTO: Ana is out of the office"
-      | on\s+vacation\b | vacation\s+(?:reply|message|notice)\b
-      | abwesenheitsnotiz\b | automatische\s+antwort\b | abwesend\b | au(?:ss|ß)er\s+haus\b
-      | r[ée]ponse\s+automatique\b | absent(?:e)?\s+du\s+bureau\b | absence\s+du\s+bureau\b
-      | respuesta\s+autom[áa]tica\b | fuera\s+de\s+la\s+oficina\b
-      | risposta\s+automatica\b | fuori\s+(?:sede|ufficio)\b
-      | resposta\s+autom[áa]tica\b | fora\s+do\s+escrit[óo]rio\b
-      | automatisch\s+antwoord\b | afwezig\b
-      | autosvar\b | automatisk\s+svar\b | fr[åa]nvaro\b | frav[æa]r\b
-      | automaattinen\s+vastaus\b | poissa\s+toimistolta\b
-      | odpowied[źz]\s+automatyczna\b | automatick[áa]\s+odpov[ěe]d\b
-      | автоматический\s+ответ | автоответ
-      | otomatik\s+yan[ıi]t\b
-      | 自动回复 | 自動回覆 | 自動応答 | 自動返信 | 자동\s*회신 | 자동\s*응답
+      | on\s+vacation\b | vacation\s+(?:reply|message|notice|response)\b | absence\s+notice\b
+      | abwesenheitsnotiz\b | abwesenheitsnachricht\b | abwesenheit\b | automatische\s+antwort\b
+      | abwesend\b | au(?:ss|ß)er\s+haus\b | nicht\s+im\s+b[üu]ro\b
+      | r[ée]ponse\s+automatique\b | absente?\s+du\s+bureau\b | absence\s+du\s+bureau\b
+      | message\s+d'absence\b | r[ée]ponse\s+d'absence\b
+      | respuesta\s+autom[áa]tica\b | fuera\s+de\s+(?:la\s+)?oficina\b | resposta\s+autom[àáa]tica\b
+      | risposta\s+automatica\b | fuori\s+(?:sede|ufficio)\b | fora\s+do\s+escrit[óo]rio\b
+      | automatisch\s+antwoord\b | afwezig(?:heid)?\b | niet\s+aanwezig\b | buiten\s+kantoor\b
+      | autosvar\b | automatiskt?\s+svar\b | fr[åa]nvaro(?:meddelande)?\b | frav[æa]r(?:ende)?\b
+      | ikke\s+til\s+stede\b | ikkje\s+til\s+stades\b
+      | automaattinen\s+vastaus\b | poissa(?:\s+toimistolta)?\b | lomalla\b
+      | autoodpowied[źz]\b | odpowied[źz]\s+automatyczna\b | automatyczna\s+odpowied[źz]\b
+      | nieobecno[śs][ćc]\b
+      | automatick[áa]\s+odpov[ěe][ďd]\b | mimo\s+kancel[áa][řr]\b | nep[řr][íi]tomnost\b
+      | automatikus\s+v[áa]lasz\b | h[áa]zon\s+k[íi]v[üu]l\b | r[ăa]spuns\s+automat\b
+      | automaatne\s+vastus\b | samodejni\s+odgovor\b | automatski\s+odgovor\b
+      | otomatik\s+yan[ıi]t\b | ofis\s+d[ıi][şs][ıi]nda\b
+      | αυτόματη\s+απάντηση | εκτός\s+γραφείου
+      | автоматический\s+ответ | автоответ | автовідповідь | автоматична\s+відповідь
+      | автоматичен\s+отговор | нет\s+на\s+месте | вне\s+офиса
+      | תשובה\s+אוטומטית | رد\s+تلقائي | trả\s+lời\s+tự\s+động | balasan\s+otomatis
+      | 自动回复 | 自動回覆 | 自動回复 | 自动答复 | 自動應答 | 自動応答 | 自動返信 | 不在(?:通知|のお知らせ)?
+      | 자동\s*회신 | 자동\s*응답 | 부재\s*중
+    )"""
+# Any subject that starts with that wording, for mail that also carries an automated-mail header:
+# with one, a subject such as "Out of office until Monday" is evidence enough.
+# Lotus Notes writes "AUTO: Ana is out of the office".
+_AUTO_REPLY_SUBJECT = re.compile(rf"^\s*(?:{_AUTO_REPLY_WORDS}|auto\s*:)", re.IGNORECASE | re.VERBOSE)
+# The shapes auto-responders give their subjects, which a person writing does not: the wording and
+# a colon before the original subject ("Automatic reply: Card declined", "AUTO: Ana is out"), the
+# wording bracketed at the start ("[Out of Office] Card declined"), or the wording alone
+# ("Abwesenheitsnotiz", "Out of Office AutoReply"). "Out of office next week, who takes my ticket?"
+# has none of them: a person wrote it, and it gets a ticket.
+_AUTO_REPLY_SUBJECT_ALONE = re.compile(
+    rf"""^\s*(?:
+        {_AUTO_REPLY_WORDS}\s*[:：]
+      | [\[(]\s*{_AUTO_REPLY_WORDS}\s*[\])]
+      | {_AUTO_REPLY_WORDS}[\s.!]*$
+      | (?-i:AUTO)\s*:                             # Lotus Notes, in capitals ("Auto: …" may be a car)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -226,6 +248,12 @@ def mta_signature(text: str) -> str | None:
 def auto_reply_subject(subject: str) -> str | None:
     """The out-of-office / automatic-reply wording a subject starts with, or None."""
     match = _AUTO_REPLY_SUBJECT.match(subject)
+    return match.group(0).strip() if match else None
+
+
+def auto_reply_subject_alone(subject: str) -> str | None:
+    """The auto-responder's subject shape ("Automatic reply: …", "[Out of Office] …"), or None."""
+    match = _AUTO_REPLY_SUBJECT_ALONE.match(subject)
     return match.group(0).strip() if match else None
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gateway.pipeline.happenings import TicketOpened
-from gateway.pipeline.new_ticket import IntakeDefaults, plan_new_ticket
+from gateway.pipeline.new_ticket import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
+from gateway.pipeline.requester import find_requester
 from gateway.pipeline.stages.context import (
     MailContext,
     Outcome,
@@ -57,6 +58,17 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         actor=actor,
         inbox_id=ctx.item.id,
     )
+    if plan.requester.address == UNKNOWN_SENDER:
+        # SPEC §1: nobody named an address; staff see why on the ticket.
+        store.add_event(
+            ctx.session,
+            ticket_id=ticket.id,
+            kind="requester_unknown",
+            field="requester",
+            new=find_requester(mail, ctx.item.envelope).reason,
+            actor="ticketgate",
+            inbox_id=ctx.item.id,
+        )
     _record_follow_up(ctx, deps, ticket, actor=actor)
     for tag in plan.tags:
         store.add_event(
