@@ -114,7 +114,14 @@ def claim_due(
     due = _outbox.c.status.in_(DUE_STATUSES) & (
         (_outbox.c.next_attempt_at <= now) | orphaned(_outbox.c.claimed_node, now)
     )
-    query = select(_outbox.c.id).where(due).order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(limit)
+    # A due row that names a node is one a dead node had claimed: first, or a backlog of newer
+    # mail would keep it waiting behind (its next attempt was pushed a lease ahead by that claim).
+    query = (
+        select(_outbox.c.id)
+        .where(due)
+        .order_by(_outbox.c.claimed_node.is_(None), _outbox.c.next_attempt_at, _outbox.c.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     candidates = list(execute(session, query).scalars())
