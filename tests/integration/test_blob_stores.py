@@ -9,17 +9,19 @@ import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from sqlalchemy import update
 
+from gateway.cli import main
 from gateway.store.blobs import BlobCorruptError, BlobNotFoundError, FileBlobStore
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.db_blobs import DatabaseBlobStore
 from gateway.store.models import Blob
 from gateway.store.schema import upgrade
-from tests.helpers import ticketgate, write_config
+from tests.helpers import Run, write_config
 
 
 @pytest.fixture
@@ -92,6 +94,20 @@ def test_two_nodes_storing_the_same_picture_at_once_both_succeed(fresh_postgres:
 # --- storage migrate and tickets screenshot, through the command line --------------------------
 
 
+@pytest.fixture
+def ticketgate(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """The `ticketgate` command run in this process (its whole argument parsing and exit codes:
+    the same code as the installed command, without a new interpreter for each of these calls)."""
+
+    def run(*args: str, config: Path) -> Run:
+        capsys.readouterr()
+        code = main([*args, "--config", str(config)])
+        out = capsys.readouterr()
+        return Run(code, out.out, out.err)
+
+    return run
+
+
 def png(width: int, height: int) -> bytes:
     image = Image.merge(
         "RGB", [Image.effect_noise((width, height), sigma).convert("L") for sigma in (40, 60, 80)]
@@ -122,7 +138,7 @@ def config_with_blobs(tmp_path: Path, database_url: str, blobs: str) -> Path:
 
 
 def test_migrate_moves_every_blob_and_screenshots_read_back_from_either_store(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, ticketgate: Any
 ) -> None:
     on_dir = config_with_blobs(tmp_path, database_url, "dir")
     mail = tmp_path / "shot.eml"
@@ -165,7 +181,7 @@ def test_migrate_moves_every_blob_and_screenshots_read_back_from_either_store(
 
 
 def test_migrate_says_which_blobs_tickets_name_that_neither_store_has(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, ticketgate: Any
 ) -> None:
     on_dir = config_with_blobs(tmp_path, database_url, "dir")
     mail = tmp_path / "shot.eml"
