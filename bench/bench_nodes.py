@@ -16,6 +16,7 @@ what more machines would give.
 from __future__ import annotations
 
 import argparse
+import os
 import smtplib
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per node count (default 1)")
     args = parser.parse_args(argv)
     print(f"{args.mails} mails of 1 KB from {args.senders} customers over {args.connections} client threads")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("nodes  accepted mails/s  end to end mails/s  refused  tickets")
     for nodes in [int(n) for n in args.nodes.split(",")]:
         for _ in range(args.runs):

@@ -84,3 +84,20 @@ def test_pipeline_bench_processes_the_corpus_and_reports_mails_per_second(corpus
     # every synthetic mail was processed, none quarantined (the corpus has its bounces and duplicates)
     outcomes = _outcomes(out)
     assert sum(outcomes.values()) == 20 and "quarantine" not in outcomes, out
+
+
+def test_nodes_benchmark_runs_two_nodes_on_postgres_and_reports(postgres_url: str) -> None:
+    out = _run(
+        str(BENCH / "bench_nodes.py"),
+        "--postgres",
+        postgres_url,
+        "--mails",
+        "20",
+        "--nodes",
+        "1,2",
+        "-c",
+        "2",
+    )
+    rows = re.findall(rf"^\s+(\d)\s+({NUMBER})\s+({NUMBER})\s+(\d+)\s+(\d+)$", out, re.MULTILINE)
+    assert [(nodes, refused, tickets) for nodes, _, _, refused, tickets in rows] == [("2", "0", "20")], out
+    assert "load average" in out
