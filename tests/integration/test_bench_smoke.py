@@ -94,7 +94,7 @@ def test_nodes_benchmark_runs_two_nodes_on_postgres_and_reports(postgres_url: st
         "--mails",
         "20",
         "--nodes",
-        "1,2",
+        "2",
         "-c",
         "2",
     )
