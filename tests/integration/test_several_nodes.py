@@ -252,6 +252,15 @@ def test_three_nodes_one_killed_half_way_lose_and_double_nothing(
                 client.send(number, raw, sender)
                 if number == MAILS // 2 and not killed.is_set():
                     killed.set()
+                    # Half-way, at a moment the victim holds claimed mail (its worker claims in
+                    # batches; on a busy machine it may be between two for a moment).
+                    deadline = time.monotonic() + 20
+                    while time.monotonic() < deadline and not scalar(
+                        engine,
+                        "SELECT count(*) FROM inbox WHERE state = 'processing' AND claimed_node = :node",
+                        node=victim_id,
+                    ):
+                        time.sleep(0.01)
                     live[victim].kill_group()
                     killed_at[0] = time.monotonic()
                     watcher.start()
