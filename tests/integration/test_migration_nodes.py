@@ -36,7 +36,9 @@ def test_a_database_at_0004_upgrades_with_its_mail_kept(engine: Engine) -> None:
 
     upgrade(engine)
 
-    assert current_revisions(engine) == head_revisions() == {"0005_nodes"}
+    # Other independent migrations may sit beside this one as further heads (schema.py).
+    assert "0005_nodes" in head_revisions()
+    assert current_revisions(engine) == head_revisions()
     tables = set(inspect(engine).get_table_names())
     assert {"nodes", "blobs"} <= tables
     with engine.connect() as connection:
