@@ -29,6 +29,7 @@ from gateway.present import (
     ticket_text,
 )
 from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
+from gateway.storage_cli import add_storage_commands
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import make_engine, unit_of_work
@@ -142,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(handler=_db_upgrade)
     ops_cli.register_db(db_sub, common, _settings)
 
+    add_storage_commands(commands, common)
+
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
     check.set_defaults(handler=_check_config)
     ops_cli.register(commands, common, _settings)
@@ -236,7 +239,9 @@ def _tickets_screenshot(args: argparse.Namespace) -> int:
             )
             return EX_NOTFOUND
         chosen = shots[args.number - 1]
-        data = runtime.deps.blobs.get(chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256)
+        data = runtime.deps.blobs.get(
+            chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
+        )
         if args.out == "-":
             sys.stdout.buffer.write(data)
         else:

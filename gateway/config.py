@@ -74,6 +74,7 @@ class GatewaySettings:
     addresses: tuple[str, ...]
     ticket_prefix: str
     secret: str = field(repr=False)
+    node_name: str | None = None  # this serve's name in the `nodes` table (absent: the host name)
 
 
 @dataclass(frozen=True)
@@ -222,9 +223,17 @@ class SecuritySettings:
     spam_headers: tuple[tuple[str, str], ...] = DEFAULT_SPAM_HEADERS
 
 
+class BlobStoreKind(StrEnum):
+    DATABASE = "database"
+    DIR = "dir"
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     blob_dir: str  # relative paths are relative to the working folder
+    # Where screenshot and attachment bytes go: the database (default with PostgreSQL, unless
+    # `blob_dir` is set) or the folder `blob_dir` (default with SQLite).
+    blobs: BlobStoreKind = BlobStoreKind.DIR
 
 
 @dataclass(frozen=True)
@@ -622,9 +631,10 @@ def _build(
     tickets = _read_tickets(root.table("tickets"), root)
     customers = _read_customers(root.tables("customers"))
     limits = _read_limits(root.table("limits"))
-    storage = StorageSettings(
-        blob_dir=_finished(root.table("storage"), lambda t: t.text("blob_dir", "./blobs"))
-    )
+    storage_table = root.table("storage")
+    blob_dir = storage_table.text("blob_dir", "./blobs")
+    blob_dir_given = storage_table.has("blob_dir")
+    blobs_kind = _finished(storage_table, lambda t: t.optional_choice("blobs", BlobStoreKind))
     processing = _read_processing(root.table("processing"))
     imap = _read_imap(root.tables("imap"), tickets)
     notifications = _read_notifications(root.table("notifications"))
@@ -639,6 +649,10 @@ def _build(
         if problem:
             problems.add(DATABASE_URL_ENV, problem)
         database = DatabaseSettings(url=override)
+    if blobs_kind is None:
+        on_sqlite = database.url.lower().startswith("sqlite")
+        blobs_kind = BlobStoreKind.DIR if on_sqlite or blob_dir_given else BlobStoreKind.DATABASE
+    storage = StorageSettings(blob_dir=blob_dir, blobs=blobs_kind)
 
     if problems.errors:
         raise ConfigErrors(problems.errors)
@@ -700,8 +714,11 @@ def _read_gateway(t: _Table, *, embedded: bool) -> GatewaySettings:
                 f"too short ({len(secret)} characters); use {SECRET_HINT}, at least "
                 f"{MIN_SECRET_LENGTH} characters",
             )
+    node_name = t.optional_text("node_name")
+    if node_name is not None and not re.fullmatch(r"[\w.:@-]{1,200}", node_name):
+        t.problem("node_name", f"expected 1 to 200 letters, digits and . _ : @ -, got {node_name!r}")
     t.finish()
-    return GatewaySettings(addresses=addresses, ticket_prefix=prefix, secret=secret)
+    return GatewaySettings(addresses=addresses, ticket_prefix=prefix, secret=secret, node_name=node_name)
 
 
 def _read_database(t: _Table) -> DatabaseSettings:

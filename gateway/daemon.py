@@ -20,6 +20,7 @@ from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
 from gateway.domain import Envelope
 from gateway.errors import TransientError
+from gateway.heartbeat import Heartbeat
 from gateway.intake.imap import ImapPoller
 from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
@@ -62,9 +63,18 @@ def run_daemon(settings: Settings) -> int:
         except TransientError as exc:
             log.error("cannot start, database unavailable (will exit 75 for a restart): %s", exc)
             return EX_TEMPFAIL
+        heartbeat = Heartbeat(runtime.engine, name=settings.gateway.node_name)
+        try:
+            runtime.inbox.node_id = heartbeat.register()
+        except TransientError as exc:
+            runtime.close()
+            log.error("cannot start, database unavailable (will exit 75 for a restart): %s", exc)
+            return EX_TEMPFAIL
+        heartbeat.start()
         try:
             return asyncio.run(_serve(runtime))
         finally:
+            heartbeat.stop()
             runtime.close()
     finally:
         if metrics_dir is not None:
@@ -130,7 +140,10 @@ async def _serve(runtime: Runtime) -> int:
     settings = runtime.settings
     processing: _Processing = (
         WorkerProcesses(
-            settings, count=settings.processing.processes, log_level=logging.getLogger().getEffectiveLevel()
+            settings,
+            count=settings.processing.processes,
+            log_level=logging.getLogger().getEffectiveLevel(),
+            node_id=runtime.inbox.node_id,
         )
         if settings.processing.processes > 0
         else _ProcessorThreads(runtime)

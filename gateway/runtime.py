@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.addresses import GatewayAddresses
-from gateway.config import Settings
+from gateway.config import BlobStoreKind, Settings
 from gateway.errors import TicketgateError, TransientError
 from gateway.notify.planner import NotificationPlanner
 from gateway.notify.relay import make_relay
@@ -20,8 +20,9 @@ from gateway.notify.render import Renderer
 from gateway.notify.sender import Sender
 from gateway.pipeline.new_ticket import IntakeDefaults
 from gateway.pipeline.processor import Processor, ProcessorDeps
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blobs import BlobStore, FileBlobStore
 from gateway.store.db import make_engine
+from gateway.store.db_blobs import DatabaseBlobStore
 from gateway.store.inbox import InboxStore
 from gateway.store.schema import current_revisions, head_revisions, upgrade
 
@@ -41,12 +42,13 @@ class Runtime:
         return Processor(self.deps, worker=worker_name(role))
 
     def sender(self, role: str) -> Sender:
-        """The outbox sender, delivering through `outbound.relay`."""
+        """The outbox sender, delivering through `outbound.relay`; its claims name this node."""
         return Sender(
             self.inbox.sessions,
             make_relay(self.settings.outbound),
             self.settings.notifications,
             worker=worker_name(role),
+            node_id=self.inbox.node_id,
         )
 
     def close(self) -> None:
@@ -75,10 +77,18 @@ def ensure_schema(engine: Engine) -> None:
         )
 
 
-def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtime:
+def make_blob_store(settings: Settings, engine: Engine) -> BlobStore:
+    """The store `storage.blobs` names: the database's `blobs` table, or the folder `storage.blob_dir`."""
+    if settings.storage.blobs is BlobStoreKind.DATABASE:
+        return DatabaseBlobStore(engine)
+    return FileBlobStore(Path(settings.storage.blob_dir))
+
+
+def build_runtime(settings: Settings, *, engine: Engine | None = None, node_id: int | None = None) -> Runtime:
+    """`node_id`: the `nodes` row of the serve this runtime works for (its claims name it)."""
     engine = engine or make_engine(settings.database.url)
     ensure_schema(engine)
-    inbox = InboxStore(engine)
+    inbox = InboxStore(engine, node_id=node_id)
     intake_defaults = {
         f"imap:{account.name}": IntakeDefaults(priority=account.priority, category=account.category)
         for account in settings.imap
@@ -88,7 +98,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtim
         settings=settings,
         ours=ours,
         inbox=inbox,
-        blobs=FileBlobStore(Path(settings.storage.blob_dir)),
+        blobs=make_blob_store(settings, engine),
         intake_defaults=intake_defaults,
         notifier=NotificationPlanner(settings, Renderer(settings.notifications.templates_dir), ours=ours),
     )

@@ -1,10 +1,12 @@
 """The scheduler inside `serve`: auto-close (SPEC §5) — a ticket Resolved for `tickets.auto_close_days`
 with no mail since becomes Closed, with an event and a `status_changed` to the requester.
 
-It checks every few minutes. With PostgreSQL and several nodes, each round takes a transaction-level
-advisory lock (`pg_try_advisory_xact_lock`): one node does the round, the others skip it, and the lock
-goes with the commit, so a node that dies holds nothing. On SQLite transactions begin IMMEDIATE, which
-serialises writers anyway. `auto_close_days = 0` turns auto-close off.
+It checks every few minutes. With PostgreSQL and several nodes, one node is the scheduler: it holds
+a session-level advisory lock (gateway/store/leader.py) that PostgreSQL drops when that node dies, and
+the others ask for it every `LEADER_RETRY_SECONDS`, so one of them takes over within that time. Each
+round also takes a transaction-level advisory lock (`pg_try_advisory_xact_lock`), so two rounds never
+overlap even while a node that lost its connection has not noticed yet. On SQLite transactions begin
+IMMEDIATE, which serialises writers anyway. `auto_close_days = 0` turns auto-close off.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gateway.pipeline.lifecycle import Trigger, next_status
 from gateway.pipeline.processor import Notifier
 from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
+from gateway.store.leader import HeldLock, try_lock
 from gateway.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_SECONDS = 300.0
 # Any fixed 64-bit number that no other part of ticketgate uses as an advisory lock key.
 AUTO_CLOSE_LOCK_KEY = 0x7467_6175_746F_636C  # "tgautocl"
+SCHEDULER_LOCK_KEY = 0x7467_7363_6865_6431  # "tgsched1": the node that runs the scheduler
+LEADER_RETRY_SECONDS = 15.0
 ACTOR = "ticketgate"
 
 
@@ -87,21 +92,50 @@ class AutoCloser:
             log.info("auto-closed %d ticket(s): %s", len(closed), ", ".join(map(str, closed)))
         return closed
 
-    def run(self, stop: threading.Event, interval: float = CHECK_INTERVAL_SECONDS) -> None:
-        """Check now, then every `interval` seconds, until `stop` is set (the scheduler's one boundary)."""
-        while not stop.is_set():
-            try:
-                self.run_once()
-                if self._outage_logged:
-                    log.info("scheduler: database reachable again")
-                    self._outage_logged = False
-            except TransientError as exc:
-                if not self._outage_logged:
-                    log.error("scheduler: database unavailable, will retry: %s", exc)
-                    self._outage_logged = True
-            except Exception:  # a bug must not stop the daemon; the next round tries again
-                log.exception("scheduler: auto-close round failed")
-            stop.wait(interval)
+    def run(
+        self,
+        stop: threading.Event,
+        interval: float = CHECK_INTERVAL_SECONDS,
+        leader_retry: float = LEADER_RETRY_SECONDS,
+    ) -> None:
+        """Until `stop` is set (the scheduler's one boundary): while this node holds the scheduler
+        lock, a round now and every `interval` seconds; otherwise ask for the lock every `leader_retry`."""
+        lock: HeldLock | None = None
+        try:
+            while not stop.is_set():
+                wait = interval
+                try:
+                    lock = self._lead(lock)
+                    if lock is None:
+                        wait = leader_retry
+                    else:
+                        self.run_once()
+                    if self._outage_logged:
+                        log.info("scheduler: database reachable again")
+                        self._outage_logged = False
+                except TransientError as exc:
+                    if not self._outage_logged:
+                        log.error("scheduler: database unavailable, will retry: %s", exc)
+                        self._outage_logged = True
+                    wait = min(interval, leader_retry)
+                except Exception:  # a bug must not stop the daemon; the next round tries again
+                    log.exception("scheduler: auto-close round failed")
+                stop.wait(wait)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _lead(self, lock: HeldLock | None) -> HeldLock | None:
+        """The scheduler lock if this node holds it or gets it now; None while another node has it."""
+        if lock is not None:
+            if lock.held():
+                return lock
+            log.warning("scheduler: lost the scheduler lock; asking for it again")
+            lock.release()
+        lock = try_lock(self.sessions.kw["bind"], SCHEDULER_LOCK_KEY)
+        if lock is not None and self.sessions.kw["bind"].dialect.name == "postgresql":
+            log.info("scheduler: this node runs the scheduler")
+        return lock
 
 
 def _take_round(session: Session) -> bool:

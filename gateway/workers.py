@@ -49,8 +49,9 @@ class Wakeable(Protocol):
 class WorkerProcesses:
     """Starts, watches and stops the processing worker processes of one daemon."""
 
-    def __init__(self, settings: Settings, *, count: int, log_level: int) -> None:
+    def __init__(self, settings: Settings, *, count: int, log_level: int, node_id: int | None = None) -> None:
         self._settings = settings
+        self._node_id = node_id  # the daemon's `nodes` row: the workers' claims name it
         self._count = count
         self._log_level = log_level
         self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
@@ -101,7 +102,7 @@ class WorkerProcesses:
         self._started_at[slot] = time.monotonic()
         process = self._context.Process(
             target=run_worker_process,
-            args=(self._settings, slot, os.getpid(), self._stop, self.wake, self._log_level),
+            args=(self._settings, slot, os.getpid(), self._stop, self.wake, self._log_level, self._node_id),
             name=f"ticketgate-worker-{slot}",
             daemon=False,
         )
@@ -142,6 +143,7 @@ def run_worker_process(
     stop: StopFlag,
     wake: WakeSignal,
     log_level: int,
+    node_id: int | None = None,
 ) -> None:
     """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
@@ -154,7 +156,7 @@ def run_worker_process(
     from gateway.runtime import build_runtime  # after logging is set up: building it may log
 
     try:
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, node_id=node_id)
     except TransientError as exc:  # the daemon starts this worker again after a pause
         log.error("worker process %d cannot start, database unavailable: %s", slot, exc)
         sys.exit(75)

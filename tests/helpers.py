@@ -120,7 +120,17 @@ class ServeProcess:
     """`ticketgate serve` as a subprocess, started and waited for until it accepts SMTP on `port`;
     `stop()` sends SIGTERM and returns the exit code; `output()` is what it logged."""
 
-    def __init__(self, args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        own_group: bool = False,
+    ) -> None:
+        """`own_group`: start it in a process group of its own, so `kill_group` reaches its
+        worker processes too (a whole node dying at once)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")} | (env or {})
         self.log = cwd / "serve.log"
         self._log_handle = self.log.open("wb")
@@ -130,6 +140,7 @@ class ServeProcess:
             env=env,
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
         self.port = port
         deadline = time.monotonic() + 30
@@ -147,6 +158,12 @@ class ServeProcess:
         if not self._log_handle.closed:
             self._log_handle.flush()
         return self.log.read_text(errors="replace")
+
+    def kill_group(self) -> None:
+        """SIGKILL the daemon and its worker processes at once (needs `own_group`)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log_handle.close()
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -80,8 +80,10 @@ class Sender:
         worker: str,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        node_id: int | None = None,
     ) -> None:
         self.sessions = sessions
+        self.node_id = node_id  # the `nodes` row of this serve: its claims are taken over if it dies
         self.relay = relay
         self.policy = policy
         self.worker = worker
@@ -129,7 +131,12 @@ class Sender:
         try:
             with unit_of_work(self.sessions) as session:
                 return outbox.claim_due(
-                    session, worker=self.worker, lease=CLAIM_LEASE, now=self.clock(), limit=limit
+                    session,
+                    worker=self.worker,
+                    lease=CLAIM_LEASE,
+                    now=self.clock(),
+                    limit=limit,
+                    node_id=self.node_id,
                 )
         except TransientError as exc:
             self._down(f"database: {exc}")

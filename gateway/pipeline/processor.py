@@ -39,7 +39,7 @@ from gateway.pipeline.stages.spam import spam_stage
 from gateway.pipeline.stages.thread_mail import thread_stage
 from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
-from gateway.store.inbox import ClaimedItem
+from gateway.store.inbox import ClaimedItem, ClaimLostError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,11 @@ class Processor:
             with unit_of_work(self.deps.sessions) as session:
                 ctx = MailContext(item=item, session=session)
                 result = self._run_stages(ctx)
+        except ClaimLostError:
+            # Its node seemed dead (or the lease ran out) and another worker took the mail over:
+            # that worker's result stands; this one was rolled back.
+            log.warning("inbox %d: taken over by another worker meanwhile; left to it", item.id)
+            return ProcessResult(item.id, Outcome.RETRY, None, "taken over by another worker")
         except TransientError as exc:
             return self._transient(item, exc)
         except OSError as exc:  # the blob store's disk: full or unwritable is worth another try
@@ -145,6 +150,7 @@ class Processor:
                 ticket_id=result.ticket_id,
                 message_id=mail.message_id,
                 note="; ".join([result.detail, *ctx.notes]) or None,
+                worker=self.worker,
             )
             return result
         raise AssertionError("the last stage always decides")
@@ -157,7 +163,7 @@ class Processor:
         self._log_outage(exc)
         # If even this fails, the lease runs out and the item is claimed again: nothing is lost.
         with contextlib.suppress(TransientError):
-            self.deps.inbox.retry_later(item.id, delay=delay, error=str(exc))
+            self.deps.inbox.retry_later(item.id, delay=delay, error=str(exc), worker=self.worker)
         return ProcessResult(item.id, Outcome.RETRY, None, f"{exc}; retry in {delay.total_seconds():.0f}s")
 
     def _quarantine(self, item: ClaimedItem, reason: str, detail: str | None) -> ProcessResult:
@@ -165,7 +171,7 @@ class Processor:
             "inbox %d quarantined: %s", item.id, reason, extra={"inbox_id": item.id, "outcome": "quarantine"}
         )
         try:
-            self.deps.inbox.quarantine(item.id, reason=reason, detail=detail)
+            self.deps.inbox.quarantine(item.id, reason=reason, detail=detail, worker=self.worker)
         except TransientError as exc:
             self._log_outage(exc)
             return ProcessResult(item.id, Outcome.RETRY, None, f"could not quarantine: {exc}")

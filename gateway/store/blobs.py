@@ -1,8 +1,9 @@
 """Content-addressed storage of screenshot bytes: the SHA-256 of the bytes is their name.
 
 The same picture is stored once however often it is sent. ``BlobStore`` is the interface the
-rest of ticketgate uses, so a store that every node reaches (an object store) can replace the
-folder-backed ``FileBlobStore`` in multi-node deployments.
+rest of ticketgate uses: the folder-backed ``FileBlobStore`` here (`storage.blob_dir`), and
+``DatabaseBlobStore`` (gateway/store/db_blobs.py, `storage.blobs = "database"`), which every node
+sharing the database reaches.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import TransientError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -31,12 +36,18 @@ class BlobCorruptError(Exception):
 class BlobStore(Protocol):
     """Where screenshot bytes live, named by the lower-case hex SHA-256 of their content."""
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` (once; storing it again changes nothing) and return its SHA-256 hex."""
+    def put(self, data: bytes, *, session: Session | None = None) -> str:
+        """Store ``data`` (once; storing it again changes nothing) and return its SHA-256 hex.
+
+        ``session`` is the caller's transaction: a store in the database writes in it (so the
+        bytes commit with the rows naming them); a store elsewhere ignores it."""
         ...
 
-    def get(self, sha256: str) -> bytes:
-        """The bytes stored under ``sha256``; ``BlobNotFoundError`` when there are none."""
+    def get(self, sha256: str, *, session: Session | None = None) -> bytes:
+        """The bytes stored under ``sha256``; ``BlobNotFoundError`` when there are none.
+
+        A caller inside a transaction passes it as ``session`` (on SQLite a second transaction
+        beside it would wait for the first's write lock)."""
         ...
 
     def exists(self, sha256: str) -> bool:
@@ -71,7 +82,7 @@ class FileBlobStore:
         name = check_sha256(sha256)
         return self._root / name[:2] / name[2:4] / name
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, *, session: Session | None = None) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_of(sha256)
         if path.is_file():
@@ -83,7 +94,7 @@ class FileBlobStore:
             raise TransientError(f"cannot store blob {sha256} in the blob store {self._root}: {exc}") from exc
         return sha256
 
-    def get(self, sha256: str) -> bytes:
+    def get(self, sha256: str, *, session: Session | None = None) -> bytes:
         path = self.path_of(sha256)
         try:
             data = path.read_bytes()
@@ -95,6 +106,14 @@ class FileBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
+
+    def names(self) -> Iterator[str]:
+        """Every stored blob's SHA-256, in no particular order (half-written files are skipped)."""
+        if not self._root.is_dir():
+            return
+        for path in self._root.glob("??/??/*"):
+            if _SHA256_HEX.fullmatch(path.name) and path.name[:2] == path.parent.parent.name:
+                yield path.name
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Keeps a message's screenshots and attachments: bytes in the blob store, rows in the database.
 
-Blobs are written before the transaction commits; a rollback leaves an unreferenced blob, which
-is harmless (content-addressed, written again by the retry) — never a row without its bytes.
+Blobs are written before the transaction commits (the database store writes them in it); a
+rollback leaves at most an unreferenced file, which is harmless (content-addressed, written again
+by the retry) — never a row without its bytes.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def add_files(
             Screenshot(
                 ticket_id=ticket_id,
                 message_db_id=message_db_id,
-                sha256=blobs.put(shot.png),
-                thumbnail_sha256=blobs.put(shot.thumbnail),
+                sha256=blobs.put(shot.png, session=session),
+                thumbnail_sha256=blobs.put(shot.thumbnail, session=session),
                 width=shot.width,
                 height=shot.height,
                 filename=shot.filename[:255],
@@ -44,7 +45,7 @@ def add_files(
                 filename=attachment.filename[:255],
                 content_type=attachment.content_type[:255],
                 size=len(attachment.payload),
-                sha256=blobs.put(attachment.payload),
+                sha256=blobs.put(attachment.payload, session=session),
             )
         )
     for rejected in files.rejected:

@@ -2,7 +2,10 @@
 
 Intake only ever calls `InboxStore.add` / `add_many`; the processor claims, finishes, retries or
 quarantines rows. Claims are leases: a worker that dies leaves its rows to be claimed again once
-the lease runs out, so a crash between commit and processing loses nothing.
+the lease runs out, so a crash between commit and processing loses nothing. A claim made by a
+`serve` node also names the node: when its heartbeat stops (gateway/store/nodes.py), the claim is
+taken over at once rather than when the lease runs out. Finishing, retrying and quarantining
+only touch a row the worker still holds, so a claim taken over can never be finished twice.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
 from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
 from gateway.store.models import InboxItem, utcnow
+from gateway.store.nodes import orphaned
 from gateway.store.rows import execute
 
 log = logging.getLogger(__name__)
@@ -87,12 +91,27 @@ class InboxSummary:
     error_detail: str | None
 
 
-class InboxStore:
-    """Access to the inbox table; every method is its own transaction."""
+class ClaimLostError(Exception):
+    """The row is no longer this worker's: its claim was taken over (its node seemed dead, or the
+    lease ran out) and another worker owns the result."""
 
-    def __init__(self, engine: Engine) -> None:
+
+def held_by(worker: str) -> ColumnElement[bool]:
+    """SQL: the inbox row is still claimed by `worker` (finishing it is this worker's to do)."""
+    return (InboxItem.state == PROCESSING) & (InboxItem.claimed_by == worker)
+
+
+class InboxStore:
+    """Access to the inbox table; every method is its own transaction.
+
+    `node_id` is the `nodes` row of the `serve` this store works for (None for `ingest` and the
+    other commands): claims record it.
+    """
+
+    def __init__(self, engine: Engine, *, node_id: int | None = None) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
+        self.node_id = node_id
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -124,7 +143,8 @@ class InboxStore:
         now = utcnow()
         claimable = or_(
             (InboxItem.state == PENDING) & (InboxItem.next_attempt_at <= now),
-            (InboxItem.state == PROCESSING) & (InboxItem.lease_until < now),
+            (InboxItem.state == PROCESSING)
+            & or_(InboxItem.lease_until < now, orphaned(InboxItem.claimed_node, now)),
         )
         with unit_of_work(self.sessions) as session:
             query = select(InboxItem.id).where(claimable).order_by(InboxItem.id).limit(limit)
@@ -143,6 +163,7 @@ class InboxStore:
                 .values(
                     state=PROCESSING,
                     claimed_by=worker,
+                    claimed_node=self.node_id,
                     lease_until=now + lease,
                     attempts=InboxItem.attempts + 1,
                 )
@@ -173,27 +194,32 @@ class InboxStore:
                 for row in (by_id[item_id] for item_id in candidates if item_id in by_id)
             ]
 
-    def retry_later(self, item_id: int, *, delay: timedelta, error: str) -> None:
-        """Give a claimed row back after a transient fault, to be tried again after `delay`."""
+    def retry_later(self, item_id: int, *, delay: timedelta, error: str, worker: str | None = None) -> None:
+        """Give a claimed row back after a transient fault, to be tried again after `delay`
+        (only while `worker`, when named, still holds it)."""
         with unit_of_work(self.sessions) as session:
             session.execute(
                 update(InboxItem)
-                .where(InboxItem.id == item_id)
+                .where(InboxItem.id == item_id, *_still_held(worker))
                 .values(
                     state=PENDING,
                     next_attempt_at=utcnow() + delay,
                     lease_until=None,
                     claimed_by=None,
+                    claimed_node=None,
                     error=error,
                 )
             )
 
-    def quarantine(self, item_id: int, *, reason: str, detail: str | None = None) -> None:
-        """Park a row that cannot be processed, with its reason (and traceback) for staff."""
+    def quarantine(
+        self, item_id: int, *, reason: str, detail: str | None = None, worker: str | None = None
+    ) -> None:
+        """Park a row that cannot be processed, with its reason (and traceback) for staff (only
+        while `worker`, when named, still holds it)."""
         with unit_of_work(self.sessions) as session:
             session.execute(
                 update(InboxItem)
-                .where(InboxItem.id == item_id)
+                .where(InboxItem.id == item_id, *_still_held(worker))
                 .values(
                     state=QUARANTINED,
                     outcome="quarantine",
@@ -201,6 +227,7 @@ class InboxStore:
                     error_detail=detail,
                     lease_until=None,
                     claimed_by=None,
+                    claimed_node=None,
                     processed_at=utcnow(),
                 )
             )
@@ -272,6 +299,10 @@ class InboxStore:
                     .values(next_attempt_at=now)
                 )
             return found
+
+
+def _still_held(worker: str | None) -> list[ColumnElement[bool]]:
+    return [] if worker is None else [held_by(worker)]
 
 
 def _summary(row: InboxItem) -> InboxSummary:

@@ -84,6 +84,9 @@ class InboxItem(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The `nodes` row of the serve that holds the claim: once its heartbeat stops, the claim is
+    # taken over without waiting for the lease (None: a claim by `ingest`, lease only).
+    claimed_node: Mapped[int | None] = mapped_column(Integer, default=None)
     message_id: Mapped[str | None] = mapped_column(String(998), default=None)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
@@ -261,6 +264,7 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    claimed_node: Mapped[int | None] = mapped_column(Integer, default=None)  # as on InboxItem
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -299,3 +303,32 @@ class ImapCheckpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("account", "folder"),)
+
+
+class Blob(Base):
+    """Screenshot and attachment bytes kept in the database (`storage.blobs = "database"`), named by
+    their SHA-256, so every node sharing the database reaches them (SPEC §9)."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Node(Base):
+    """One run of `serve`: a new row each start, its heartbeat (`last_beat`) every few seconds.
+
+    Claims name the row; a row whose beat is old (or that stopped) no longer protects its claims.
+    """
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_beat: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
+from gateway.store.nodes import orphaned
 from gateway.store.rows import attach_inserted, execute
 
 QUEUED = "queued"
@@ -94,7 +95,13 @@ class ClaimedNotification:
 
 
 def claim_due(
-    session: Session, *, worker: str, lease: timedelta, now: datetime, limit: int
+    session: Session,
+    *,
+    worker: str,
+    lease: timedelta,
+    now: datetime,
+    limit: int,
+    node_id: int | None = None,
 ) -> list[ClaimedNotification]:
     """Up to `limit` due rows, oldest first, pushed `lease` into the future so no other sender takes
     them meanwhile (one transaction for several notifications: each costs a commit otherwise).
@@ -102,10 +109,20 @@ def claim_due(
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several nodes claim side by side; SQLite
     transactions here begin IMMEDIATE, which serialises writers anyway; the conditional UPDATE is
     what makes a claim exclusive on both. A sender that dies holding rows leaves them due again
-    when the lease ends (at-least-once delivery).
+    when the lease ends (at-least-once delivery), or, when the claim names its node (`node_id`),
+    as soon as that node's heartbeat stops.
     """
-    due = _outbox.c.status.in_(DUE_STATUSES) & (_outbox.c.next_attempt_at <= now)
-    query = select(_outbox.c.id).where(due).order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(limit)
+    due = _outbox.c.status.in_(DUE_STATUSES) & (
+        (_outbox.c.next_attempt_at <= now) | orphaned(_outbox.c.claimed_node, now)
+    )
+    # A due row that names a node is one a dead node had claimed: first, or a backlog of newer
+    # mail would keep it waiting behind (its next attempt was pushed a lease ahead by that claim).
+    query = (
+        select(_outbox.c.id)
+        .where(due)
+        .order_by(_outbox.c.claimed_node.is_(None), _outbox.c.next_attempt_at, _outbox.c.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     candidates = list(execute(session, query).scalars())
@@ -115,7 +132,12 @@ def claim_due(
         session,
         update(_outbox)
         .where(_outbox.c.id.in_(candidates), due)
-        .values(attempts=_outbox.c.attempts + 1, claimed_by=worker[:128], next_attempt_at=now + lease)
+        .values(
+            attempts=_outbox.c.attempts + 1,
+            claimed_by=worker[:128],
+            claimed_node=node_id,
+            next_attempt_at=now + lease,
+        )
         .returning(
             _outbox.c.id,
             _outbox.c.attempts,
@@ -139,14 +161,14 @@ def release_claims(session: Session, outbox_ids: Sequence[int], *, worker: str, 
         session,
         update(_outbox)
         .where(_outbox.c.id.in_(list(outbox_ids)), _outbox.c.claimed_by == worker[:128])
-        .values(attempts=_outbox.c.attempts - 1, claimed_by=None, next_attempt_at=now),
+        .values(attempts=_outbox.c.attempts - 1, claimed_by=None, claimed_node=None, next_attempt_at=now),
     )
 
 
 _MARK_SENT = (
     update(_outbox)
     .where(_outbox.c.id == bindparam("row_id"))
-    .values(status=SENT, sent_at=bindparam("now"), last_error=None, claimed_by=None)
+    .values(status=SENT, sent_at=bindparam("now"), last_error=None, claimed_by=None, claimed_node=None)
 )
 
 
@@ -165,6 +187,7 @@ def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) ->
     row.next_attempt_at = at
     row.last_error = error
     row.claimed_by = None
+    row.claimed_node = None
 
 
 def mark_final(session: Session, outbox_id: int, *, status: str, error: str) -> None:
@@ -173,6 +196,7 @@ def mark_final(session: Session, outbox_id: int, *, status: str, error: str) -> 
     row.status = status
     row.last_error = error
     row.claimed_by = None
+    row.claimed_node = None
 
 
 def get(session: Session, outbox_id: int) -> OutboxRow | None:
@@ -228,6 +252,7 @@ def requeue(
         row.next_attempt_at = now
         row.deadline = deadline
         row.claimed_by = None
+        row.claimed_node = None
     return rows
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import Priority, Status, Tier
+from gateway.store.inbox import ClaimLostError
 from gateway.store.models import (
     Event,
     InboxItem,
@@ -59,6 +60,10 @@ _MARK_INBOX_DONE = (
         error_detail=None,
         processed_at=bindparam("now"),
     )
+)
+# The same, only while the worker still holds the claim (a claim taken over is finished once).
+_MARK_HELD_INBOX_DONE = _MARK_INBOX_DONE.where(
+    _inbox.c.state == "processing", _inbox.c.claimed_by == bindparam("worker")
 )
 
 
@@ -249,7 +254,10 @@ def mark_inbox_done(
     ticket_id: int | None,
     message_id: str | None,
     note: str | None = None,
+    worker: str | None = None,
 ) -> None:
+    """Record the outcome; with `worker`, only while it still holds the claim, else
+    `ClaimLostError` (the caller's transaction must then roll back: another worker owns the row)."""
     # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
     params = {
         "row_id": inbox_id,
@@ -259,6 +267,10 @@ def mark_inbox_done(
         "note": note,
         "now": utcnow(),
     }
+    if worker is not None:
+        if execute(session, _MARK_HELD_INBOX_DONE, {**params, "worker": worker}).rowcount != 1:
+            raise ClaimLostError(f"inbox row {inbox_id} is no longer claimed by {worker}")
+        return
     if execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
         raise NoResultFound(f"inbox row {inbox_id} is gone")
 

@@ -93,3 +93,20 @@ def test_bounce_rate_prints_both_halves_for_each_candidate(corpus_dir: Path) -> 
     assert len(adopted) == 2
     for line in adopted:
         assert re.search(rf"\d+/25 +{NUMBER}%", line) and re.search(rf"\d+/29 +{NUMBER}%", line), line
+
+
+def test_nodes_benchmark_runs_two_nodes_on_postgres_and_reports(postgres_url: str) -> None:
+    out = _run(
+        str(BENCH / "bench_nodes.py"),
+        "--postgres",
+        postgres_url,
+        "--mails",
+        "20",
+        "--nodes",
+        "2",
+        "-c",
+        "2",
+    )
+    rows = re.findall(rf"^\s+(\d)\s+({NUMBER})\s+({NUMBER})\s+(\d+)\s+(\d+)$", out, re.MULTILINE)
+    assert [(nodes, refused, tickets) for nodes, _, _, refused, tickets in rows] == [("2", "0", "20")], out
+    assert "load average" in out

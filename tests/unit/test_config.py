@@ -492,3 +492,41 @@ def test_all_errors_are_reported_together(tmp_path: Path) -> None:
 def test_valid_config_validates_to_no_errors(tmp_path: Path) -> None:
     assert validate(EXAMPLE, NO_ENV) == []
     assert isinstance(load_settings(write(tmp_path, GOOD_HEAD), NO_ENV), Settings)
+
+
+# --- several nodes: where blobs go, the node's name -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "storage", "expected"),
+    [
+        ("sqlite:///t.db", "", "dir"),
+        ("postgresql+psycopg://u@h/db", "", "database"),
+        ("postgresql+psycopg://u@h/db", '[storage]\nblob_dir = "/mnt/shared/blobs"\n', "dir"),
+        ("postgresql+psycopg://u@h/db", '[storage]\nblobs = "dir"\n', "dir"),
+        ("sqlite:///t.db", '[storage]\nblobs = "database"\n', "database"),
+    ],
+)
+def test_blobs_go_to_the_database_by_default_with_postgresql(
+    tmp_path: Path, url: str, storage: str, expected: str
+) -> None:
+    settings = load_settings(write(tmp_path, GOOD_HEAD + f'[database]\nurl = "{url}"\n' + storage), NO_ENV)
+    assert settings.storage.blobs.value == expected
+
+
+def test_the_database_url_from_the_environment_decides_the_blob_default(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD_HEAD)
+    settings = load_settings(path, {"TICKETGATE_DATABASE_URL": "postgresql+psycopg://u@h/db"})
+    assert settings.storage.blobs.value == "database"
+
+
+def test_blob_store_and_node_name_errors_name_the_key(tmp_path: Path) -> None:
+    text = GOOD_HEAD.replace("[gateway]\n", '[gateway]\nnode_name = "gw 1/2"\n') + '[storage]\nblobs = "s3"\n'
+    found = {error.key: error.problem for error in problems(tmp_path, text)}
+    assert set(found) == {"gateway.node_name", "storage.blobs"}
+    assert "database" in found["storage.blobs"] and "dir" in found["storage.blobs"]
+    assert "gw 1/2" in found["gateway.node_name"]
+    named = load_settings(
+        write(tmp_path, GOOD_HEAD.replace("[gateway]\n", '[gateway]\nnode_name = "gw-1"\n')), NO_ENV
+    )
+    assert named.gateway.node_name == "gw-1"

@@ -1,0 +1,71 @@
+"""`ticketgate storage migrate --to database|dir`: moves blobs between the folder store
+(`storage.blob_dir`) and the database store (gateway/store/blob_migrate.py does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.config import BlobStoreKind, load_settings
+from gateway.runtime import build_runtime
+from gateway.store.blob_migrate import migrate_blobs, referenced_blobs
+from gateway.store.blobs import FileBlobStore
+from gateway.store.db import unit_of_work
+from gateway.store.db_blobs import DatabaseBlobStore
+
+EX_DATAERR = 65
+
+
+def add_storage_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The `storage` command and its actions, on the `ticketgate` parser's subcommands."""
+    storage = commands.add_parser("storage", parents=[common], help="where screenshots and attachments are")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True, metavar="ACTION")
+    migrate = storage_sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy every blob from the other store into this one (idempotent, resumable)",
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        choices=[kind.value for kind in BlobStoreKind],
+        help="database: the blobs table; dir: the folder storage.blob_dir",
+    )
+    migrate.set_defaults(handler=storage_migrate)
+
+
+def storage_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    runtime = build_runtime(settings)
+    try:
+        folder = FileBlobStore(Path(settings.storage.blob_dir))
+        database = DatabaseBlobStore(runtime.engine)
+        to_database = args.to == BlobStoreKind.DATABASE.value
+        source, target = (folder, database) if to_database else (database, folder)
+        where = {True: "the database", False: f"folder {folder.root}"}
+        with unit_of_work(runtime.inbox.sessions) as session:
+            referenced = referenced_blobs(session)
+        report = migrate_blobs(
+            source,
+            target,
+            referenced=referenced,
+            progress=lambda n: print(f"... {n} blobs looked at", file=sys.stderr),
+        )
+    finally:
+        runtime.close()
+    print(
+        f"copied {report.copied} blob(s) ({report.copied_bytes} bytes) from {where[not to_database]} "
+        f"to {where[to_database]}; {report.present} were there already"
+    )
+    if report.missing:
+        print(
+            f"ticketgate: {len(report.missing)} blob(s) that tickets name are not in {where[to_database]} "
+            f"(nor in {where[not to_database]}), e.g. {report.missing[0]}",
+            file=sys.stderr,
+        )
+        return EX_DATAERR
+    if settings.storage.blobs.value != args.to:
+        print(f'now set storage.blobs = "{args.to}" in the config and restart every node')
+    return 0

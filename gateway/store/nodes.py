@@ -1,0 +1,102 @@
+"""Node heartbeats (SPEC §9): each `serve` registers a row and beats it every few seconds; a claim
+whose node stopped beating is taken over by another node without waiting for its lease.
+
+`list_nodes` is what `ticketgate status` shows; `node_is_live` is the condition the inbox and
+outbox claims use to tell a held claim from an orphaned one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Engine, delete, exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from gateway.store.db import make_session_factory, unit_of_work
+from gateway.store.models import Node, utcnow
+
+BEAT_SECONDS = 5.0
+# A node that has not beaten for this long is dead: its claims go to the others. Several beats,
+# so a node slowed by a busy machine or a slow commit keeps what it holds.
+DEAD_AFTER = timedelta(seconds=20)
+# Rows of nodes gone this long are deleted when a node starts, so the table stays one screen.
+FORGET_AFTER = timedelta(days=7)
+
+_nodes = Node.__table__
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One run of `serve`, as operators see it."""
+
+    id: int
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_beat: datetime
+    stopped_at: datetime | None
+    live: bool
+
+
+def node_is_live(node_column: ColumnElement[int | None], now: datetime) -> ColumnElement[bool]:
+    """SQL: the node named in `node_column` beat within `DEAD_AFTER` and has not stopped."""
+    return exists().where(
+        _nodes.c.id == node_column,
+        _nodes.c.stopped_at.is_(None),
+        _nodes.c.last_beat >= now - DEAD_AFTER,
+    )
+
+
+def orphaned(node_column: ColumnElement[int | None], now: datetime) -> ColumnElement[bool]:
+    """SQL: the claim names a node, and that node is dead or stopped."""
+    return node_column.is_not(None) & ~node_is_live(node_column, now)
+
+
+def register(engine: Engine, *, name: str, host: str, pid: int) -> int:
+    """A new row for this run of `serve`; returns its id (what its claims record)."""
+    now = utcnow()
+    with unit_of_work(make_session_factory(engine)) as session:
+        session.execute(
+            delete(_nodes).where(_nodes.c.last_beat < now - FORGET_AFTER, _nodes.c.name == name[:200])
+        )
+        result = session.execute(
+            insert(_nodes).values(
+                name=name[:200], host=host[:255], pid=pid, started_at=now, last_beat=now, stopped_at=None
+            )
+        )
+        (node_id,) = result.inserted_primary_key  # type: ignore[misc]
+        return int(node_id)
+
+
+def beat(engine: Engine, node_id: int) -> None:
+    """This node is alive now."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        session.execute(update(_nodes).where(_nodes.c.id == node_id).values(last_beat=utcnow()))
+
+
+def stopped(engine: Engine, node_id: int) -> None:
+    """This node stopped cleanly: whatever it still names is free at once."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        now = utcnow()
+        session.execute(update(_nodes).where(_nodes.c.id == node_id).values(last_beat=now, stopped_at=now))
+
+
+def list_nodes(session: Session, *, now: datetime | None = None) -> list[NodeInfo]:
+    """Every node that ran within `FORGET_AFTER`, the latest start first, with whether it is live."""
+    now = now or utcnow()
+    rows = session.execute(select(_nodes).order_by(_nodes.c.started_at.desc(), _nodes.c.id.desc()))
+    return [
+        NodeInfo(
+            id=row.id,
+            name=row.name,
+            host=row.host,
+            pid=row.pid,
+            started_at=row.started_at,
+            last_beat=row.last_beat,
+            stopped_at=row.stopped_at,
+            live=row.stopped_at is None and row.last_beat >= now - DEAD_AFTER,
+        )
+        for row in rows
+    ]
