@@ -332,6 +332,25 @@ def desk_in_process(tmp_path: Path, database_url: str) -> Iterator[InProcess]:
         running.runtime.close()
 
 
+def test_a_staff_address_named_only_by_sender_gets_no_staff_rights(desk_in_process: InProcess) -> None:
+    desk = desk_in_process
+    opened = desk.deliver(make_mail("Export fails", sender=MARIA, message_id="<n1@customer.example>"))
+    # No From at all: the requester rule falls back to Sender, but staff rights stay with From, even
+    # on the staff reply address.
+    raw = (
+        b"Sender: Ana <ana@smilepass.example>\nTo: support@smilepass.example\nSubject: x\n"
+        b"Message-ID: <nofrom@smilepass.example>\n\n#resolved\nFixed.\n"
+    )
+    envelope = Envelope("ana@smilepass.example", (desk.staff_address(opened.ticket_id),), "smtp")
+    [inbox_id] = desk.runtime.inbox.add_many([(raw, envelope)])
+    [result] = desk.processor.process_ids([inbox_id])
+    assert result.outcome.value == "reply"
+    shown = desk.ticket(opened.ticket_id)
+    assert shown["status"] == "Open"
+    [why] = [e for e in shown["events"] if e["kind"] == "unauthenticated_staff"]
+    assert "named only by Sender" in why["new"]
+
+
 def test_auto_close_after_the_quiet_days(desk_in_process: InProcess) -> None:
     desk = desk_in_process
     opened = desk.deliver(make_mail("Export fails", sender=MARIA, message_id="<e1@customer.example>"))

@@ -10,7 +10,8 @@ from gateway.addresses import GatewayAddresses
 from gateway.domain import Status
 from gateway.pipeline.classify import MailKind
 from gateway.pipeline.new_ticket import requester_of
-from gateway.pipeline.staff_auth import authenticate_staff
+from gateway.pipeline.requester import find_requester
+from gateway.pipeline.staff_auth import StaffAuth, authenticate_staff
 from gateway.pipeline.stages.context import (
     MailContext,
     ProcessorDeps,
@@ -42,6 +43,25 @@ class _StoreLookup:
         return address.strip().lower() in store.ticket_participants(self._session, ticket_id)
 
 
+def _staff_only_from_from(ctx: MailContext, deps: ProcessorDeps) -> StaffAuth | None:
+    """Staff rights belong to the From address: a staff address that is the requester only because
+    From named nobody (taken from Sender, Reply-To or the envelope) is a customer, whatever else the
+    mail carries. None when the requester came from From (or is no staff address)."""
+    assert ctx.sender is not None
+    if not deps.settings.staff.is_staff(ctx.sender.address):
+        return None
+    source = find_requester(ctx.parsed, ctx.item.envelope).source
+    if source == "From":
+        return None
+    return StaffAuth(
+        staff_address=True,
+        reason=(
+            f"{ctx.sender.address} is a staff address but is not authenticated: it was named only by "
+            f"{source or 'nothing'}, not by From, and staff rights go with the From address"
+        ),
+    )
+
+
 def thread_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
     """Which ticket the mail joins (SPEC §4), and whether its sender is authenticated staff (§5)."""
     assert ctx.classification is not None
@@ -52,7 +72,7 @@ def thread_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
         mail, ctx.item.envelope, ours=deps.ours, prefix=gateway.ticket_prefix, secret=gateway.secret
     )
     if ctx.classification.kind is not MailKind.AUTO_REPLY:  # an out-of-office never acts for staff
-        ctx.staff = authenticate_staff(
+        ctx.staff = _staff_only_from_from(ctx, deps) or authenticate_staff(
             mail,
             ctx.item.raw,
             sender=ctx.sender.address,
