@@ -128,6 +128,7 @@ def _imap(settings: Settings, snap: Snapshot) -> list[dict[str, Any]]:
     found = []
     for account in settings.imap:
         row = taken.get((account.name, account.folder))
+        poll = snap.imap_polls.get(account.name, {})
         found.append(
             {
                 "mailbox": account.name,
@@ -135,6 +136,10 @@ def _imap(settings: Settings, snap: Snapshot) -> list[dict[str, Any]]:
                 "host": f"{account.host}:{account.port}",
                 "last_taken_in_at": _iso(row["last_taken_in_at"]) if row else None,
                 "last_uid": row["last_uid"] if row else None,
+                "last_poll_at": _iso(poll["last_poll_at"]) if poll.get("last_poll_at") else None,
+                "polled_by": poll.get("node"),
+                "last_error": poll.get("last_error"),
+                "last_error_at": _iso(poll["last_error_at"]) if poll.get("last_error_at") else None,
             }
         )
     return found
@@ -164,7 +169,16 @@ def status_text(settings: Settings, snap: Snapshot, is_listening: bool) -> str:
     lines.append(f"imap:          {len(mailboxes) or 'no'} mailbox(es)")
     for box in mailboxes:
         last = box["last_taken_in_at"] or "never"
-        lines.append(f"    {box['mailbox']} ({box['folder']} on {box['host']}): last mail taken in {last}")
+        polled = (
+            f"last poll {box['last_poll_at']} by {box['polled_by']}"
+            if box["last_poll_at"]
+            else "never polled"
+        )
+        lines.append(
+            f"    {box['mailbox']} ({box['folder']} on {box['host']}): {polled}; last mail taken in {last}"
+        )
+        if box["last_error"]:
+            lines.append(f"        last error {box['last_error_at']}: {box['last_error']}")
     if snap.nodes is None:
         lines.append("nodes:         not recorded (this database has no node heartbeats)")
     else:

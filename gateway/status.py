@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import TransientError
 from gateway.store.db import make_engine
-from gateway.store.models import ImapCheckpoint, InboxItem, OutboxRow, UndeliverableAddress, utcnow
+from gateway.store.models import ImapCheckpoint, ImapPoll, InboxItem, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.outbox import DUE_STATUSES
 
 PENDING_STATES = ("pending", "processing")
@@ -43,6 +43,7 @@ class Snapshot:
     oldest_due_at: datetime | None  # next_attempt_at of the oldest notification waiting to go
     undeliverable: list[dict[str, Any]] = field(default_factory=list)
     imap: list[dict[str, Any]] = field(default_factory=list)
+    imap_polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # by account name
     nodes: list[dict[str, Any]] | None = None  # None: this database has no heartbeats table
 
     @property
@@ -101,6 +102,7 @@ def snapshot(engine: Engine, *, details: bool = True) -> Snapshot:
             oldest_due = connection.execute(select(func.min(OutboxRow.next_attempt_at)).where(due)).scalar()
             undeliverable: list[dict[str, Any]] = []
             imap: list[dict[str, Any]] = []
+            imap_polls: dict[str, dict[str, Any]] = {}
             nodes: list[dict[str, Any]] | None = None
             if details:
                 undeliverable = [
@@ -120,6 +122,15 @@ def snapshot(engine: Engine, *, details: bool = True) -> Snapshot:
                         select(ImapCheckpoint).order_by(ImapCheckpoint.account, ImapCheckpoint.folder)
                     )
                 ]
+                imap_polls = {
+                    row.account: {
+                        "node": row.node,
+                        "last_poll_at": _aware(row.last_poll_at),
+                        "last_error": row.last_error,
+                        "last_error_at": _aware(row.last_error_at),
+                    }
+                    for row in connection.execute(select(ImapPoll))
+                }
                 nodes = _nodes(connection)
     except SQLAlchemyError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -133,6 +144,7 @@ def snapshot(engine: Engine, *, details: bool = True) -> Snapshot:
         oldest_due_at=_aware(oldest_due),
         undeliverable=undeliverable,
         imap=imap,
+        imap_polls=imap_polls,
         nodes=nodes,
     )
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
 import random
+import socket
 import ssl
 import subprocess
 import threading
@@ -53,6 +56,8 @@ class ImapState(Protocol):
     def advance(self, account: str, folder: str, uidvalidity: int, uid: int) -> None: ...
 
     def try_lock(self, identity: str) -> MailboxLock | None: ...
+
+    def record_poll(self, account: str, *, node: str, error: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,21 @@ class ImapPoller:
         self._attempts: dict[tuple[int, int], int] = {}
         self._outage_logged = False
         self._stop = threading.Event()
+        self._node = f"{socket.gethostname()}:{os.getpid()}"
+        self._poll_recorded_at = -math.inf  # monotonic; a success is written at most every RECORD_EVERY
+        self._failing = False
+
+    RECORD_EVERY = 30.0  # seconds between two records of a successful poll (status needs no more)
+
+    def _record_poll(self, error: str | None = None) -> None:
+        """The last poll (or error) for `ticketgate status`: at once on an error or a recovery, and
+        otherwise at most every RECORD_EVERY seconds, so IDLE's ticks do not write to the database."""
+        now = time.monotonic()
+        if error is None and not self._failing and now - self._poll_recorded_at < self.RECORD_EVERY:
+            return
+        self._failing = error is not None
+        self._poll_recorded_at = now
+        self._state.record_poll(self.account.name, node=self._node, error=error)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -202,6 +222,7 @@ class ImapPoller:
                 while not stop.is_set() and lock.held():
                     more = self.take_in(client)
                     metrics.imap_polled(self.account.name)
+                    self._record_poll()
                     if backoff.failing:
                         log.info("imap %s: connected and taking mail in again", self.account.name)
                         backoff.reset()
@@ -219,6 +240,7 @@ class ImapPoller:
 
     def _failed(self, backoff: Backoff, stop: threading.Event, what: str, exc: BaseException) -> None:
         delay = backoff.next_delay()
+        self._record_poll(error=f"{what} ({type(exc).__name__}: {exc})")
         # An outage is logged once at WARNING; its repeats only at DEBUG.
         level = logging.DEBUG if self._outage_logged else logging.WARNING
         self._outage_logged = True
@@ -427,6 +449,7 @@ class ImapPoller:
                 # idle_check returns early and empty only when the socket hit EOF.
                 raise ConnectionDropped("the server closed the connection during IDLE")
             metrics.imap_polled(self.account.name)
+            self._record_poll()
             if _news(responses):
                 break
         # Not in a `finally`: after a drop, DONE would fail and hide the real reason.

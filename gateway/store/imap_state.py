@@ -19,7 +19,7 @@ from gateway.domain import Envelope
 from gateway.errors import TransientError
 from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
 from gateway.store.inbox import add_rows
-from gateway.store.models import ImapCheckpoint, utcnow
+from gateway.store.models import ImapCheckpoint, ImapPoll, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,26 @@ class ImapStateStore:
         """Move the checkpoint past `uid` without storing it (it went to the quarantine folder)."""
         with unit_of_work(self.sessions) as session:
             self._advance(session, account, folder, uidvalidity, uid)
+
+    def record_poll(self, account: str, *, node: str, error: str | None = None) -> None:
+        """Note that `account` was just polled by `node` (successfully, or failing with `error`).
+
+        For `ticketgate status` only: a failure to write it is logged and otherwise ignored, so a
+        database hiccup never stops intake (the inbox commit reports its own faults)."""
+        now = utcnow()
+        try:
+            with unit_of_work(self.sessions) as session:
+                row = session.get(ImapPoll, account)
+                if row is None:
+                    row = ImapPoll(account=account, node=node)
+                    session.add(row)
+                row.node = node
+                if error is None:
+                    row.last_poll_at = now
+                else:
+                    row.last_error, row.last_error_at = error[:2000], now
+        except (TransientError, SQLAlchemyError) as exc:
+            log.debug("imap %s: could not record the poll: %s", account, exc)
 
     def try_lock(self, identity: str) -> MailboxLock | None:
         """The lock on one mailbox, or None while another process holds it (PostgreSQL only)."""

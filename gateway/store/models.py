@@ -305,6 +305,20 @@ class ImapCheckpoint(Base):
     __table_args__ = (UniqueConstraint("account", "folder"),)
 
 
+class ImapPoll(Base):
+    """When each IMAP account was last polled, by which node, and its last error: what `ticketgate
+    status` shows an operator (SPEC §10). Written by the polling node at most every half minute
+    while all is well, and at once when something fails or recovers."""
+
+    __tablename__ = "imap_polls"
+
+    account: Mapped[str] = mapped_column(String(200), primary_key=True)
+    node: Mapped[str] = mapped_column(String(200), default="")
+    last_poll_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Blob(Base):
     """Screenshot and attachment bytes kept in the database (`storage.blobs = "database"`), named by
     their SHA-256, so every node sharing the database reaches them (SPEC §9)."""

@@ -541,3 +541,39 @@ def test_two_nodes_on_one_postgres_database_poll_a_mailbox_one_at_a_time(
                 poller.__exit__(None, None, None)
         for node in nodes:
             node.close()
+
+
+def test_status_shows_each_mailboxs_last_poll_and_its_last_error(
+    dovecot: Dovecot, runtime: Runtime, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        runtime.settings.database.url,
+        listen=f"127.0.0.1:{free_port()}",
+        extra=f"""
+[[imap]]
+host = "127.0.0.1"
+port = {dovecot.port}
+tls = "none"
+username = "support"
+password = "{PASSWORD}"
+""",
+    )
+
+    def mailbox() -> dict[str, Any]:
+        shown = ticketgate("status", "--json", config=config)
+        assert shown.returncode == 0, shown.stderr
+        [box] = shown.json()["imap"]
+        return box
+
+    assert mailbox()["last_poll_at"] is None and mailbox()["last_error"] is None
+    wrong = account_for(dovecot, password="not-the-password")
+    with poller_for(runtime, wrong):
+        wait_for(lambda: "login as support refused" in (mailbox()["last_error"] or ""), what="the error")
+    assert mailbox()["last_poll_at"] is None
+    with poller_for(runtime, account_for(dovecot)):
+        wait_for(lambda: mailbox()["last_poll_at"] is not None, what="a poll")
+    box = mailbox()
+    assert box["polled_by"] and box["last_error_at"] is not None  # the last error stays for the operator
+    text = ticketgate("status", config=config).stdout
+    assert "support (INBOX on 127.0.0.1:" in text and "last poll " in text and "last error " in text

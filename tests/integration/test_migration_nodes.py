@@ -36,7 +36,7 @@ def test_a_database_at_0004_upgrades_with_its_mail_kept(engine: Engine) -> None:
 
     upgrade(engine)
 
-    assert head_revisions() == {"0006_nodes"}
+    assert len(head_revisions()) == 1  # one line of migrations
     assert current_revisions(engine) == head_revisions()
     tables = set(inspect(engine).get_table_names())
     assert {"nodes", "blobs"} <= tables

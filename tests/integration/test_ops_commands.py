@@ -70,13 +70,13 @@ def test_status_of_a_desk_with_no_daemon(tmp_path: Path, database_url: str) -> N
     # Each new ticket: the customer's acknowledgement and the triage address's notice.
     assert status["outbox"]["by_status"] == {"sent": 4}
     assert status["undeliverable"] == []
-    assert status["nodes"] is None  # no heartbeats table in this tree yet
+    assert status["nodes"] == []  # no `serve` has run on this database: no heartbeat
 
     text = ticketgate("status", config=config)
     assert text.returncode == 0
     assert "NOT listening" in text.stdout
     assert "2 done; nothing pending" in text.stdout
-    assert "nodes:         not recorded" in text.stdout
+    assert "nodes:         0" in text.stdout
 
 
 def test_status_says_listening_while_serve_runs_and_names_a_dead_database(tmp_path: Path) -> None:
@@ -86,6 +86,8 @@ def test_status_says_listening_while_serve_runs_and_names_a_dead_database(tmp_pa
     try:
         status = ticketgate("status", "--json", config=config).json()
         assert status["intake"]["listening"] is True
+        [node] = status["nodes"]  # the running node's heartbeat row
+        assert node["pid"] == serve.process.pid and node["last_beat"] and node["stopped_at"] is None
     finally:
         assert serve.stop() == 0
 
