@@ -484,7 +484,8 @@ def test_a_mail_that_fails_every_time_goes_to_quarantine_while_the_rest_flow(
 ) -> None:
     dovecot.append(mail("Good one"))
     dovecot.append(mail("Broken on the server"))
-    broken = dovecot.mail_files()[-1]
+    # The file that holds it (maildir names sort by time only to the second, so not "the last one").
+    [broken] = [path for path in dovecot.mail_files() if b"Broken on the server" in path.read_bytes()]
     broken.chmod(0)  # Dovecot fails the FETCH and drops the connection, every time
     dovecot.append(mail("Too big", body="x" * 20_000 + "\n"))
     dovecot.append(mail("Good two"))
