@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
+from gateway.store.db import make_session_factory, unit_of_work
 from gateway.store.inbox import add_rows
+from gateway.store.leader import try_lock
 from gateway.store.models import ImapCheckpoint, ImapPoll, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,43 +45,6 @@ class MailboxLock(Protocol):
     def held(self) -> bool: ...
 
     def release(self) -> None: ...
-
-
-class _NoLock:
-    """SQLite is one node by definition: there is nobody to share the mailbox with."""
-
-    def held(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
-
-
-class _AdvisoryLock:
-    """A session-level `pg_advisory_lock` on a connection of its own, held while polling.
-
-    If that connection dies, PostgreSQL drops the lock and another node may take the mailbox:
-    `held()` notices, so this node stops polling rather than fetch beside the new holder.
-    """
-
-    def __init__(self, connection: Connection, key: int) -> None:
-        self._connection = connection
-        self._key = key
-
-    def held(self) -> bool:
-        try:
-            self._connection.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
-
-    def release(self) -> None:
-        try:
-            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
-        except SQLAlchemyError:
-            pass  # the connection is gone, and the lock with it
-        finally:
-            self._connection.close()
 
 
 def lock_key(identity: str) -> int:
@@ -153,23 +117,10 @@ class ImapStateStore:
             log.debug("imap %s: could not record the poll: %s", account, exc)
 
     def try_lock(self, identity: str) -> MailboxLock | None:
-        """The lock on one mailbox, or None while another process holds it (PostgreSQL only)."""
-        if is_sqlite(self.engine):
-            return _NoLock()
-        key = lock_key(identity)
-        try:
-            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except SQLAlchemyError as exc:
-            raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-        try:
-            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
-        except SQLAlchemyError as exc:
-            connection.close()
-            raise TransientError(f"database unavailable: {exc.__class__.__name__}") from exc
-        if not got:
-            connection.close()
-            return None
-        return _AdvisoryLock(connection, key)
+        """The lock on one mailbox, or None while another process holds it: a session-level
+        advisory lock on a connection of its own (`gateway.store.leader`), so a node that dies drops
+        it and another takes the mailbox; `held()` notices a lost connection. SQLite: always granted."""
+        return try_lock(self.engine, lock_key(identity))
 
     @staticmethod
     def _row(session: Session, account: str, folder: str) -> ImapCheckpoint | None:
