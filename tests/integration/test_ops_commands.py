@@ -157,7 +157,9 @@ def test_backup_while_serve_takes_mail_and_restore_from_the_copy(tmp_path: Path)
             n = 0
             while not stop.is_set() and n < 60:
                 subject = f"Question {n}"
-                client.sendmail("maria@customer.example", ["support@smilepass.example"], make_mail(subject))
+                # A customer each: one customer's 31st new ticket in the hour would be `flood`.
+                customer = f"customer{n}@customer.example"
+                client.sendmail(customer, ["support@smilepass.example"], make_mail(subject, sender=customer))
                 sent.append(subject)
                 n += 1
 
