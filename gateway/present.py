@@ -120,12 +120,13 @@ def ticket_json(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] 
     return data
 
 
-TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status")
+TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status", "Tier", "Assignee")
 TITLE_WIDTH = 60
 
 
 def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
-    """The queue as a plain-text table: Priority · Date · Title · Category · Status."""
+    """The queue as a plain-text table: Priority · Date · Title · Category · Status, then Tier and
+    Assignee, which staff triage by (`-`: unassigned)."""
     rows = [
         (
             ticket_ref(prefix, t.id),
@@ -134,6 +135,8 @@ def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
             _shorten(t.title, TITLE_WIDTH),
             t.category,
             t.status,
+            t.tier,
+            t.assignee or "-",
         )
         for t in tickets
     ]
