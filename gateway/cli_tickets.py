@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.domain import Address, Tier
 from gateway.pipeline.apply_reply import apply_reply, lock_ticket
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
+from gateway.pipeline.filenames import sanitize_filename
 from gateway.pipeline.happenings import CommandResult
 from gateway.pipeline.reply import plan_commands
 from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
@@ -37,6 +38,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.store import outbox as outbox_store
 from gateway.store import staff_queries
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobCorruptError, BlobNotFoundError
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
 
@@ -356,7 +358,77 @@ def _entry_mail(author: str, ref: str, title: str, lines: Sequence[str], text: s
 
 
 def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError
+    """Write `DIR/SP-42.json`, `DIR/messages/NNN-role.eml` (each message's original, byte for byte),
+    `DIR/attachments/NNN-name` and `DIR/screenshots/NNN-name.png` (NNN: the message they came with)."""
+    prefix = settings.gateway.ticket_prefix
+    ticket_id = parse_ref(args.ref, prefix)
+    if ticket_id is None:
+        print(f"ticketgate: {args.ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
+        return EX_USAGE
+    target = Path(args.dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        print(f"ticketgate: {target}: not an empty folder; nothing written", file=sys.stderr)
+        return EX_CANTCREAT
+    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+        ticket = ticket_store.load_ticket(session, ticket_id)
+        if ticket is None:
+            print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
+            return EX_NOTFOUND
+        ref = ticket_ref(prefix, ticket.id)
+        data = ticket_json(ticket, prefix, outbox_store.for_ticket(session, ticket.id))
+        number = {m.id: n for n, m in enumerate(ticket.messages, start=1)}
+        role = {m.id: m.role for m in ticket.messages}
+        files: list[tuple[str, bytes]] = [(f"{ref}.json", _json_bytes(data))]
+        for message_id, raw in staff_queries.originals(session, ticket.id):
+            files.append((f"messages/{number[message_id]:03d}-{role[message_id]}.eml", raw))
+        blobs = runtime.deps.blobs
+        missing: list[str] = []
+        stored: list[tuple[str, str]] = []
+        for attachment in ticket.attachments:
+            name = sanitize_filename(attachment.filename, fallback="attachment")
+            stored.append((f"attachments/{number[attachment.message_db_id]:03d}-{name}", attachment.sha256))
+        for shot in ticket.screenshots:
+            stem = Path(sanitize_filename(shot.filename, fallback="screenshot")).stem or "screenshot"
+            stored.append((f"screenshots/{number[shot.message_db_id]:03d}-{stem}.png", shot.sha256))
+        for where, sha256 in stored:
+            try:
+                files.append((where, blobs.get(sha256)))
+            except (BlobNotFoundError, BlobCorruptError) as exc:  # the rest is still worth having
+                missing.append(f"{where}: {type(exc).__name__}: {exc}")
+    try:
+        written = _write_all(target, files)
+    except OSError as exc:
+        print(f"ticketgate: {target}: {exc}", file=sys.stderr)
+        return EX_CANTCREAT
+    print(f"{ref}: {len(written)} files written to {target}")
+    for path in written:
+        print(f"  {path}")
+    for problem in missing:
+        print(f"ticketgate: not in the blob store, not written: {problem}", file=sys.stderr)
+    return EX_NOTFOUND if missing else 0
+
+
+def _write_all(target: Path, files: Sequence[tuple[str, bytes]]) -> list[str]:
+    """Write each file under `target`, never over another: a second file of one name gets `-2`."""
+    written: list[str] = []
+    for relative, data in files:
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stem, suffix, n = path.stem, path.suffix, 1
+        while True:
+            try:
+                with path.open("xb") as handle:
+                    handle.write(data)
+                break
+            except FileExistsError:
+                n += 1
+                path = path.with_name(f"{stem}-{n}{suffix}")
+        written.append(str(path.relative_to(target)))
+    return written
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 # --- undeliverable -----------------------------------------------------------------------------

@@ -102,3 +102,14 @@ def record_cli_mail(session: Session, *, raw: bytes, author: str, ticket_id: int
     session.add(item)
     session.flush()
     return item.id
+
+
+def originals(session: Session, ticket_id: int) -> list[tuple[int, bytes]]:
+    """(message row id, the full original mail) of every message on a ticket, in order."""
+    rows = session.execute(
+        select(Message.id, InboxItem.raw)
+        .join(InboxItem, InboxItem.id == Message.inbox_id)
+        .where(Message.ticket_id == ticket_id)
+        .order_by(Message.id)
+    )
+    return [(message_id, raw) for message_id, raw in rows]

@@ -248,3 +248,57 @@ def test_list_filters_combine_and_keep_queue_order(desk: Desk) -> None:
     for bad in (["--tier", "gold"], ["--status", "finished"], ["--since", "last week"]):
         done = desk.run("tickets", "list", *bad)
         assert done.returncode == 64 and bad[1] in done.stderr, done.stderr
+
+
+# --- undeliverable -------------------------------------------------------------------------------
+
+
+def dsn_returning(mail: EmailMessage, failed: str) -> bytes:
+    """A real RFC 3464 report for a mail we sent, as the recipient's MTA writes it (5.1.1: no such user)."""
+    returned = "".join(f"{name}: {value}\r\n" for name, value in mail.items() if name.lower() != "received")
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\n"
+        "To: support@smilepass.example\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+        "Message-ID: <dsn.staffcli@mx.customer.example>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.customer.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{failed}>: Recipient address rejected\r\n"
+        f"\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}\r\n--B--\r\n"
+    ).encode()
+
+
+def test_undeliverable_list_and_clear(desk: Desk) -> None:
+    assert desk.run("undeliverable", "list").stdout.strip() == "(no address is marked undeliverable)"
+    ref = desk.open("Where is my invoice?")
+    (ack,) = desk.mails(ref, "ticket_created", MARIA)
+    desk.ingest(dsn_returning(ack, MARIA))
+
+    listed = desk.run("undeliverable", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = listed.json()
+    assert row["address"] == MARIA and "5.1.1" in row["reason"] and row["since"].endswith("Z")
+    assert MARIA in desk.run("undeliverable", "list").stdout
+
+    # While marked, a staff reply reaches nobody, and the ticket says why.
+    reply = desk.tmp_path / "reply.txt"
+    reply.write_text("It is attached to your account page.\n", encoding="utf-8")
+    assert desk.update(ref, "--reply-file", str(reply)).returncode == 0
+    assert desk.mails(ref, "staff_reply", MARIA) == []
+    skipped = [e["new"] for e in desk.show(ref)["events"] if e["kind"] == "notification_skipped"]
+    assert any(s.startswith("staff_reply:") and "undeliverable" in s for s in skipped), skipped
+
+    cleared = desk.run("undeliverable", "clear", "Maria@Customer.example")
+    assert cleared.returncode == 0, cleared.stderr
+    assert desk.run("undeliverable", "list", "--json").json() == []
+    again = desk.run("undeliverable", "clear", MARIA)
+    assert again.returncode == 1 and "not marked undeliverable" in again.stderr
+
+    assert desk.update(ref, "--reply-file", str(reply)).returncode == 0
+    assert len(desk.mails(ref, "staff_reply", MARIA)) == 1
