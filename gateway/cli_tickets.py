@@ -35,8 +35,8 @@ from gateway.pipeline.reply import plan_commands
 from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
 from gateway.present import iso, parse_ref, queue_table, ticket_json, ticket_ref, ticket_summary_json
 from gateway.runtime import Runtime, build_runtime
+from gateway.store import erase, staff_queries
 from gateway.store import outbox as outbox_store
-from gateway.store import staff_queries
 from gateway.store import tickets as ticket_store
 from gateway.store.blobs import BlobCorruptError, BlobNotFoundError
 from gateway.store.db import unit_of_work
@@ -97,6 +97,13 @@ def register(
     export.add_argument("ref", help="ticket reference, e.g. SP-42")
     export.add_argument("dir", help="the folder to write (created; must be empty if it exists)")
     export.set_defaults(handler=lambda args: _tickets_export(args, settings(args)))
+
+    erase = tickets_sub.add_parser(
+        "erase", parents=[common], help="remove a person's mails, names, files and address (GDPR)"
+    )
+    erase.add_argument("--requester", required=True, metavar="ADDRESS", help="whose data to remove")
+    erase.add_argument("--yes", action="store_true", help="really erase: it cannot be undone")
+    erase.set_defaults(handler=lambda args: _tickets_erase(args, settings(args)))
 
     undeliverable = commands.add_parser(
         "undeliverable", parents=[common], help="addresses that bounced for good and get no mail"
@@ -429,6 +436,37 @@ def _write_all(target: Path, files: Sequence[tuple[str, bytes]]) -> list[str]:
 
 def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# --- tickets erase -----------------------------------------------------------------------------
+
+
+def _tickets_erase(args: argparse.Namespace, settings: Settings) -> int:
+    address = args.requester.strip()
+    if "@" not in address:
+        print(f"ticketgate: --requester {address!r} is not a mail address", file=sys.stderr)
+        return EX_USAGE
+    if not args.yes:
+        print(
+            f"ticketgate: erasing {address} cannot be undone; run again with --yes. Nothing changed.",
+            file=sys.stderr,
+        )
+        return EX_USAGE
+    prefix = settings.gateway.ticket_prefix
+    with _runtime(settings) as runtime:
+        with unit_of_work(runtime.inbox.sessions) as session:
+            done = erase.erase_person(session, address)
+        # Files go after the commit: a blob left behind by a crash here is unreferenced, never the
+        # other way round (a row pointing to a deleted file).
+        removed = sum(runtime.deps.blobs.delete(sha) for sha in sorted(done.blobs))
+        erase.compact(runtime.engine)
+    refs = ", ".join(ticket_ref(prefix, t) for t in done.tickets) or "none"
+    print(f"erased {address}: tickets {refs}")
+    print(
+        f"  {done.messages} messages, {done.originals} originals, {done.files} files "
+        f"({removed} blobs), {done.notifications} notifications"
+    )
+    return 0
 
 
 # --- undeliverable -----------------------------------------------------------------------------

@@ -43,6 +43,10 @@ class BlobStore(Protocol):
         """Whether bytes are stored under ``sha256``."""
         ...
 
+    def delete(self, sha256: str) -> bool:
+        """Remove the bytes under ``sha256`` (an erase request); False when there were none."""
+        ...
+
 
 def check_sha256(sha256: str) -> str:
     """``sha256`` when it is 64 lower-case hex digits, else ``ValueError``: a name like
@@ -95,6 +99,13 @@ class FileBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
+
+    def delete(self, sha256: str) -> bool:
+        try:
+            self.path_of(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
