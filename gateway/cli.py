@@ -197,9 +197,9 @@ def _tickets_show(args: argparse.Namespace) -> int:
     def show(runtime: Runtime, session: Session, ticket: Ticket, prefix: str) -> int:
         notifications = outbox_store.for_ticket(session, ticket.id)
         if args.json:
-            _print_json(ticket_json(ticket, prefix, notifications))
+            _print_json(ticket_json(ticket, prefix, notifications, runtime.settings.response_targets))
         else:
-            print(ticket_text(ticket, prefix, notifications))
+            print(ticket_text(ticket, prefix, notifications, runtime.settings.response_targets))
         return 0
 
     return _with_ticket(args, show)

@@ -134,9 +134,9 @@ def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
     with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         found = staff_queries.filtered_queue(session, wanted)
         if args.json:
-            _print_json([ticket_summary_json(t, prefix) for t in found])
+            _print_json([ticket_summary_json(t, prefix, settings.response_targets) for t in found])
         else:
-            print(queue_table(found, prefix))
+            print(queue_table(found, prefix, settings.response_targets))
     return 0
 
 
@@ -256,7 +256,8 @@ def _tickets_update(args: argparse.Namespace, settings: Settings) -> int:
             with unit_of_work(runtime.inbox.sessions) as session:
                 ticket = ticket_store.load_ticket(session, ticket_id)
                 assert ticket is not None
-                _print_json(ticket_json(ticket, prefix, outbox_store.for_ticket(session, ticket_id)))
+                rows = outbox_store.for_ticket(session, ticket_id)
+                _print_json(ticket_json(ticket, prefix, rows, settings.response_targets))
         else:
             print("\n".join(outcome))
     return 0
@@ -382,7 +383,8 @@ def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
             return EX_NOTFOUND
         ref = ticket_ref(prefix, ticket.id)
-        data = ticket_json(ticket, prefix, outbox_store.for_ticket(session, ticket.id))
+        notifications = outbox_store.for_ticket(session, ticket.id)
+        data = ticket_json(ticket, prefix, notifications, settings.response_targets)
         number = {m.id: n for n, m in enumerate(ticket.messages, start=1)}
         role = {m.id: m.role for m in ticket.messages}
         files: list[tuple[str, bytes]] = [(f"{ref}.json", _json_bytes(data))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,35 @@ def test_undeliverable_list_and_clear(desk: Desk) -> None:
 
     assert desk.update(ref, "--reply-file", str(reply)).returncode == 0
     assert len(desk.mails(ref, "staff_reply", MARIA)) == 1
+
+
+# --- response targets ----------------------------------------------------------------------------
+
+
+def test_first_response_due_follows_priority_and_tier(tmp_path: Path, database_url: str) -> None:
+    desk = Desk(tmp_path, database_url, extra="\n[response_targets]\nurgent = 30\nlow = 600\n")
+    enterprise = desk.open("[urgent] Dashboard down", sender="Bo <bo@bigcorp.example>")
+    free = desk.open("Dark mode please")
+
+    def due_minutes(ticket: dict[str, Any]) -> float:
+        opened = datetime.fromisoformat(ticket["created_at"].replace("Z", "+00:00"))
+        due = datetime.fromisoformat(ticket["first_response_due"].replace("Z", "+00:00"))
+        return (due - opened).total_seconds() / 60
+
+    listed = {t["ref"]: t for t in desk.list()}
+    assert due_minutes(listed[enterprise]) == 15  # Urgent 30, halved for Enterprise
+    assert due_minutes(listed[free]) == 600
+    assert due_minutes(desk.show(free)) == 600
+    assert desk.update(free, "--priority", "high").returncode == 0
+    assert due_minutes(desk.show(free)) == 240  # the default for High, from when it was opened
+
+    table = desk.run("tickets", "list", "--tier", "enterprise").stdout.splitlines()
+    assert table[0].rstrip().endswith("Reply due")
+    due = datetime.fromisoformat(listed[enterprise]["first_response_due"].replace("Z", "+00:00"))
+    assert table[2].rstrip().endswith(due.strftime("%Y-%m-%d %H:%M"))
+
+    (tmp_path / "bad").mkdir()
+    bad = write_config(tmp_path / "bad", "sqlite:///x.db", "\n[response_targets]\nurgent = 0\nsoon = 5\n")
+    check = ticketgate("check-config", config=bad)
+    assert check.returncode == 78
+    assert "response_targets.urgent" in check.stderr and "response_targets.soon" in check.stderr
