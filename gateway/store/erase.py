@@ -14,8 +14,9 @@ What goes, for the address (any case):
   rendered mail or template context; those not yet sent are given up (`dead`): there is nothing
   left to send;
 - their undeliverable mark.
-Afterwards the database is compacted (SQLite VACUUM; PostgreSQL VACUUM on the tables touched) so
-the old row versions do not linger on disk.
+Afterwards the database is compacted: SQLite's VACUUM rewrites the file (no erased value stays in a
+free page); PostgreSQL's plain VACUUM frees the dead row versions for reuse (VACUUM FULL would lock
+the tables against the running daemon, so it is left to the operator).
 """
 
 from __future__ import annotations
