@@ -243,8 +243,8 @@ def test_list_filters_combine_and_keep_queue_order(desk: Desk) -> None:
     table = desk.run("tickets", "list", "--tier", "pro")
     assert table.returncode == 0, table.stderr
     header, _, row = table.stdout.splitlines()[:3]
-    assert header.split()[-2:] == ["Tier", "Assignee"]
-    assert row.split()[-2:] == ["Pro", ANA]
+    assert header.split()[-4:] == ["Tier", "Assignee", "Reply", "due"]
+    assert row.split()[-4:-2] == ["Pro", ANA]  # then the due date and time
 
     for bad in (["--tier", "gold"], ["--status", "finished"], ["--since", "last week"]):
         done = desk.run("tickets", "list", *bad)
