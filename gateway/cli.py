@@ -12,20 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import ops_cli
+from gateway import cli_tickets, ops_cli
 from gateway.cli_inbox import add_inbox_commands
 from gateway.config import Settings, load_settings
-from gateway.domain import Envelope, Status
+from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
 from gateway.logs import configure as configure_logging
 from gateway.present import (
     iso,
     parse_ref,
-    queue_table,
     ticket_json,
     ticket_ref,
-    ticket_summary_json,
     ticket_text,
 )
 from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
@@ -98,9 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     tickets = commands.add_parser("tickets", parents=[common], help="the ticket queue")
     tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
     listing = tickets_sub.add_parser("list", parents=[common], help="the queue, in queue order")
-    listing.add_argument("--status", help="only tickets with this status (e.g. open, 'in progress')")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_tickets_list)
+    cli_tickets.register_list(listing, _settings)
     show = tickets_sub.add_parser("show", parents=[common], help="one ticket, whole")
     show.add_argument("ref", help="ticket reference, e.g. SP-42")
     show.add_argument("--json", action="store_true", help="machine-readable output")
@@ -111,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     shot.add_argument("--out", required=True, help="the PNG file to write ('-': standard output)")
     shot.add_argument("--thumbnail", action="store_true", help="the 320x320 thumbnail instead")
     shot.set_defaults(handler=_tickets_screenshot)
+    cli_tickets.register(tickets_sub, commands, common, _settings)
 
     quarantine = commands.add_parser("quarantine", parents=[common], help="mail that could not be processed")
     q_sub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
@@ -199,32 +196,13 @@ def _ingest(args: argparse.Namespace) -> int:
         runtime.close()
 
 
-def _tickets_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    status = None
-    if args.status:
-        status = _status(args.status)
-        if status is None:
-            valid = ", ".join(s.value for s in Status)
-            print(f"ticketgate: unknown status {args.status!r}; one of: {valid}", file=sys.stderr)
-            return EX_USAGE
-    prefix = settings.gateway.ticket_prefix
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
-        found = ticket_store.queue(session, status=status)
-        if args.json:
-            _print_json([ticket_summary_json(t, prefix) for t in found])
-        else:
-            print(queue_table(found, prefix))
-    return 0
-
-
 def _tickets_show(args: argparse.Namespace) -> int:
     def show(runtime: Runtime, session: Session, ticket: Ticket, prefix: str) -> int:
         notifications = outbox_store.for_ticket(session, ticket.id)
         if args.json:
-            _print_json(ticket_json(ticket, prefix, notifications))
+            _print_json(ticket_json(ticket, prefix, notifications, runtime.settings.response_targets))
         else:
-            print(ticket_text(ticket, prefix, notifications))
+            print(ticket_text(ticket, prefix, notifications, runtime.settings.response_targets))
         return 0
 
     return _with_ticket(args, show)
@@ -443,17 +421,6 @@ def _ticket_id(ref: str, prefix: str) -> int | None:
     if ticket_id is None:
         print(f"ticketgate: {ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
     return ticket_id
-
-
-def _status(text: str) -> str | None:
-    wanted = text.strip().lower().replace("-", " ").replace("_", " ")
-    aliases = {"waiting": Status.WAITING.value}
-    if wanted in aliases:
-        return aliases[wanted]
-    for status in Status:
-        if status.value.lower() == wanted:
-            return status.value
-    return None
 
 
 def _print_json(data: Any) -> None:

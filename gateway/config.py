@@ -41,6 +41,7 @@ from gateway.domain import (
 )
 from gateway.errors import ConfigError
 from gateway.intake.tls import server_tls_context
+from gateway.response_targets import ResponseTargets
 
 CONFIG_ENV = "TICKETGATE_CONFIG"
 DATABASE_URL_ENV = "TICKETGATE_DATABASE_URL"
@@ -309,6 +310,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    response_targets: ResponseTargets = field(default_factory=ResponseTargets)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -641,6 +643,7 @@ def _build(
     metrics = _read_metrics(root.table("metrics"))
     logging_settings = _read_logging(root.table("logging"))
     security = _read_security(root.table("security"))
+    response_targets = _read_response_targets(root.table("response_targets"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -673,6 +676,7 @@ def _build(
         metrics=metrics,
         logging=logging_settings,
         security=security,
+        response_targets=response_targets,
     )
 
 
@@ -1009,6 +1013,19 @@ def _read_limits(t: _Table) -> LimitSettings:
     )
     t.finish()
     return settings
+
+
+def _read_response_targets(t: _Table) -> ResponseTargets:
+    """Minutes to a first staff reply per priority (SPEC §12); Enterprise gets half of each."""
+    default = ResponseTargets()
+    targets = ResponseTargets(
+        urgent=t.integer("urgent", default.urgent),
+        high=t.integer("high", default.high),
+        medium=t.integer("medium", default.medium),
+        low=t.integer("low", default.low),
+    )
+    t.finish()
+    return targets
 
 
 def _read_security(t: _Table) -> SecuritySettings:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from gateway.response_targets import DEFAULT_TARGETS, ResponseTargets
 from gateway.store.models import OutboxRow, Ticket
 
 REF_PATTERN = re.compile(r"^\s*(?:\[?\s*)?(?:(?P<prefix>[A-Za-z][A-Za-z0-9]*)-|#)?(?P<id>\d+)\s*\]?\s*$")
@@ -33,8 +34,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def ticket_summary_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
-    """The fields `tickets list --json` gives for each ticket (SPEC §8, without the long lists)."""
+def ticket_summary_json(
+    ticket: Ticket, prefix: str, targets: ResponseTargets = DEFAULT_TARGETS
+) -> dict[str, Any]:
+    """The fields `tickets list --json` gives for each ticket (SPEC §8, without the long lists);
+    `targets` are the deployment's `[response_targets]` (SPEC §12)."""
 
     def link(ticket_id: int | None) -> str | None:
         return ticket_ref(prefix, ticket_id) if ticket_id is not None else None
@@ -52,6 +56,7 @@ def ticket_summary_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "assignee": ticket.assignee,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
+        "first_response_due": iso(targets.due(ticket.created_at, ticket.priority, ticket.tier)),
         "links": {
             "follow_up_of": link(ticket.follow_up_of_id),
             "possible_follow_up_of": link(ticket.possible_follow_up_of_id),
@@ -76,9 +81,14 @@ def ticket_summary_json(ticket: Ticket, prefix: str) -> dict[str, Any]:
     }
 
 
-def ticket_json(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] = ()) -> dict[str, Any]:
+def ticket_json(
+    ticket: Ticket,
+    prefix: str,
+    notifications: Sequence[OutboxRow] = (),
+    targets: ResponseTargets = DEFAULT_TARGETS,
+) -> dict[str, Any]:
     """Everything `tickets show --json` gives (SPEC §8); `notifications` are the ticket's outbox rows."""
-    data = ticket_summary_json(ticket, prefix)
+    data = ticket_summary_json(ticket, prefix, targets)
     data["messages"] = [
         {
             "author": m.author_address,
@@ -120,12 +130,13 @@ def ticket_json(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] 
     return data
 
 
-TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status")
+TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status", "Tier", "Assignee", "Reply due")
 TITLE_WIDTH = 60
 
 
-def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
-    """The queue as a plain-text table: Priority · Date · Title · Category · Status."""
+def queue_table(tickets: Sequence[Ticket], prefix: str, targets: ResponseTargets = DEFAULT_TARGETS) -> str:
+    """The queue as a plain-text table: Priority · Date · Title · Category · Status, then Tier,
+    Assignee (`-`: unassigned) and when the first staff reply is due, which staff triage by."""
     rows = [
         (
             ticket_ref(prefix, t.id),
@@ -134,6 +145,9 @@ def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
             _shorten(t.title, TITLE_WIDTH),
             t.category,
             t.status,
+            t.tier,
+            t.assignee or "-",
+            targets.due(t.created_at, t.priority, t.tier).strftime("%Y-%m-%d %H:%M"),
         )
         for t in tickets
     ]
@@ -146,15 +160,21 @@ def queue_table(tickets: Sequence[Ticket], prefix: str) -> str:
     return "\n".join(lines)
 
 
-def ticket_text(ticket: Ticket, prefix: str, notifications: Sequence[OutboxRow] = ()) -> str:
+def ticket_text(
+    ticket: Ticket,
+    prefix: str,
+    notifications: Sequence[OutboxRow] = (),
+    targets: ResponseTargets = DEFAULT_TARGETS,
+) -> str:
     """One ticket for people: header fields, then the conversation and the audit trail."""
-    data = ticket_json(ticket, prefix, notifications)
+    data = ticket_json(ticket, prefix, notifications, targets)
     out = [
         f"{data['ref']}  {data['title']}",
         f"  status: {data['status']}   priority: {data['priority']}   category: {data['category']}",
         f"  requester: {_who(data['requester'])}   tier: {data['tier']}",
         f"  assignee: {data['assignee'] or '-'}",
         f"  created: {data['created_at']}   updated: {data['updated_at']}",
+        f"  first reply due: {data['first_response_due']}",
     ]
     for label, key in (("follow-up of", "follow_up_of"), ("possible follow-up of", "possible_follow_up_of")):
         if data["links"][key]:

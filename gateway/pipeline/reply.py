@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from gateway.domain import Priority, Status, TagVocabulary
-from gateway.pipeline.commands import ASSIGN_ME, INTERNAL, Command, Field, parse_commands
+from gateway.pipeline.commands import ASSIGN_ME, INTERNAL, Command, CommandBlock, Field, parse_commands
 from gateway.pipeline.lifecycle import Transition, Trigger, next_status, set_status
 from gateway.pipeline.staff_auth import StaffAuth
 
@@ -109,8 +109,32 @@ def plan_reply(
     staff_reply_status: Status,
 ) -> ReplyPlan:
     """What the reply `new_text` (already trimmed of quotes) from `sender` does to `ticket`."""
-    role = role_of(sender, requester=ticket.requester, staff=staff)
     block = parse_commands(new_text, vocabulary=vocabulary, categories=categories)
+    return plan_commands(
+        ticket,
+        block,
+        sender=sender,
+        staff=staff,
+        staff_addresses=staff_addresses,
+        staff_reply_status=staff_reply_status,
+    )
+
+
+def plan_commands(
+    ticket: TicketState,
+    block: CommandBlock,
+    *,
+    sender: str,
+    staff: StaffAuth,
+    staff_addresses: Sequence[str],
+    staff_reply_status: Status,
+) -> ReplyPlan:
+    """What `block` (commands already understood, and the new text) from `sender` does to `ticket`.
+
+    A mail reaches this through `plan_reply`; `ticketgate tickets update` builds its block from its
+    options, so its text is never read for commands, and both are held to the same rights and table.
+    """
+    role = role_of(sender, requester=ticket.requester, staff=staff)
     state = ticket
     changes: list[Change] = []
     refused: list[Refusal] = []

@@ -47,6 +47,7 @@ class StaffMethod(StrEnum):
     REPLY_ADDRESS = "reply-address"
     DKIM = "dkim"
     AUTHENTICATION_RESULTS = "authentication-results"
+    COMMAND_LINE = "command-line"  # `tickets update --as`: whoever may run the CLI on the server
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,10 @@ class BlobStore(Protocol):
         """Whether bytes are stored under ``sha256``."""
         ...
 
+    def delete(self, sha256: str) -> bool:
+        """Remove the bytes under ``sha256`` (an erase request); False when there were none."""
+        ...
+
 
 def check_sha256(sha256: str) -> str:
     """``sha256`` when it is 64 lower-case hex digits, else ``ValueError``: a name like
@@ -114,6 +118,13 @@ class FileBlobStore:
         for path in self._root.glob("??/??/*"):
             if _SHA256_HEX.fullmatch(path.name) and path.name[:2] == path.parent.parent.name:
                 yield path.name
+
+    def delete(self, sha256: str) -> bool:
+        try:
+            self.path_of(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,13 @@ class DatabaseBlobStore:
         with unit_of_work(self.sessions) as session:
             return execute(session, _EXISTS, params).scalar() is not None
 
+    def delete(self, sha256: str) -> bool:
+        """Remove the row under ``sha256`` (an erase request); False when there was none."""
+        params = {"sha": check_sha256(sha256)}
+        with unit_of_work(self.sessions) as session:
+            gone = session.execute(_blobs.delete().where(_blobs.c.sha256 == params["sha"]))
+            return bool(gone.rowcount)
+
     def names(self) -> Iterator[str]:
         """Every stored blob's SHA-256, in order, a page per transaction (a migration may run long)."""
         after = ""

@@ -1,0 +1,125 @@
+"""Applying a reply plan to a ticket: the ticket row, the message, the events and the happenings.
+
+A reply by mail (the reply stage) and `ticketgate tickets update` (the staff CLI) both end here, so
+the same plan always makes the same writes and the same notifications (SPEC §5, §12): there is one
+way a ticket changes because someone answered it or commanded it, whatever the way they came in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from gateway.domain import Address, Priority, Status
+from gateway.pipeline.happenings import CommandResult, Happening, ReplyAdded, StatusChanged
+from gateway.pipeline.reply import KIND_REFUSED, KIND_UNAUTHENTICATED, ReplyPlan, TicketState
+from gateway.pipeline.staff_auth import StaffAuth
+from gateway.store import tickets as store
+from gateway.store.models import Message, Ticket, utcnow
+
+
+def lock_ticket(session: Session, ticket_id: int) -> tuple[Ticket, TicketState]:
+    """The ticket, locked (PostgreSQL) and read afresh, and the fields a reply can change.
+
+    Two replies to one ticket at once (two mails, or a mail and the CLI) must not lose a change.
+    """
+    ticket = session.get_one(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+    state = TicketState(
+        id=ticket.id,
+        status=Status(ticket.status),
+        priority=Priority(ticket.priority),
+        category=ticket.category,
+        assignee=ticket.assignee,
+        requester=ticket.requester_address,
+    )
+    return ticket, state
+
+
+@dataclass(frozen=True)
+class AppliedReply:
+    message: Message
+    happenings: tuple[Happening, ...]  # for the notification planner, in the caller's transaction
+
+
+def apply_reply(
+    session: Session,
+    ticket: Ticket,
+    plan: ReplyPlan,
+    *,
+    author: Address,
+    staff: StaffAuth,
+    inbox_id: int,
+    message_id: str | None,
+    subject: str,
+    threaded_by: str,
+    notify: bool,
+) -> AppliedReply:
+    """Write what `plan` decided: the ticket's fields, the message, one event per change and refusal;
+    return the happenings the notification planner turns into mail."""
+    after = plan.final
+    store.update_ticket(
+        ticket,
+        status=after.status,
+        priority=after.priority,
+        category=after.category,
+        assignee=after.assignee,
+        now=utcnow(),
+    )
+    message = store.add_message(
+        session,
+        ticket_id=ticket.id,
+        inbox_id=inbox_id,
+        message_id=message_id,
+        kind="mail",
+        author_address=author.address,
+        author_name=author.name,
+        role=plan.role,
+        visibility=plan.visibility,
+        subject=subject,
+        text=plan.text,
+        threaded_by=threaded_by,
+    )
+    actor = author.address
+
+    def event(kind: str, field: str | None = None, old: str | None = None, new: str | None = None) -> None:
+        store.add_event(
+            session,
+            ticket_id=ticket.id,
+            kind=kind,
+            field=field,
+            old=old,
+            new=new,
+            actor=actor,
+            inbox_id=inbox_id,
+        )
+
+    if staff.staff_address and not staff.is_staff:
+        event(KIND_UNAUTHENTICATED, new=staff.reason)
+    for change in plan.changes:
+        event(change.kind, change.field, change.old, change.new)
+    for refusal in plan.refused:
+        event(KIND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
+
+    happenings: list[Happening] = [
+        ReplyAdded(
+            ticket_id=ticket.id,
+            message_db_id=message.id,
+            author=author,
+            role=plan.role,
+            visibility=plan.visibility,
+            notify=notify,
+        )
+    ]
+    for change in plan.status_changes:
+        happenings.append(StatusChanged(ticket.id, change.old or "", change.new or "", actor))
+    if plan.receipt:
+        happenings.append(
+            CommandResult(
+                ticket_id=ticket.id,
+                staff=author,
+                applied=plan.applied,
+                refused=tuple((r.line, r.reason) for r in plan.refused),
+            )
+        )
+    return AppliedReply(message, tuple(happenings))
