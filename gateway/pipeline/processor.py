@@ -66,9 +66,14 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 class Processor:
     """Claims inbox items and runs the stages; the only place processing errors are caught."""
 
-    def __init__(self, deps: ProcessorDeps, *, worker: str) -> None:
+    def __init__(
+        self, deps: ProcessorDeps, *, worker: str, stages: Sequence[tuple[str, Stage]] = STAGES
+    ) -> None:
+        """`stages` is the table the mail runs through; another one than STAGES only in tests, to
+        pin what the exception boundary does with a stage that raises (no real input can today)."""
         self.deps = deps
         self.worker = worker
+        self.stages = tuple(stages)
         self._outage_logged = False
 
     def process_ids(self, ids: Sequence[int]) -> list[ProcessResult]:
@@ -126,7 +131,7 @@ class Processor:
         return result
 
     def _run_stages(self, ctx: MailContext) -> ProcessResult:
-        for _name, stage in STAGES:
+        for _name, stage in self.stages:
             result = stage(ctx, self.deps)
             if result is None:
                 continue

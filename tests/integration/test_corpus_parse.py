@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -18,10 +17,8 @@ from gateway.pipeline.parse import looks_like_mail, parse_mail
 
 pytestmark = pytest.mark.corpus
 
-# A mail of the corpus parses in a few milliseconds; this bound catches a hang or a blow-up.
-PER_MAIL_SECONDS = 2.0
-# Measured about 500 mails/s on the 2-core machine; far below that means something went quadratic.
-MIN_MAILS_PER_SECOND = 50
+# Speed is measured in bench/ (bench_pipeline.py prints "parse only" mails/s), never asserted here;
+# the pytest timeout below catches a hang.
 
 
 def corpus_mails(corpus_dir: Path) -> list[Path]:
@@ -37,16 +34,11 @@ def corpus_mails(corpus_dir: Path) -> list[Path]:
 
 
 @pytest.mark.timeout(300)
-def test_every_corpus_mail_parses_in_time_with_a_subject_and_a_text(corpus_dir: Path) -> None:
+def test_every_corpus_mail_parses_with_a_subject_and_a_text(corpus_dir: Path) -> None:
     problems: list[str] = []
     for path in corpus_mails(corpus_dir):
-        raw = path.read_bytes()
-        started = time.perf_counter()
-        parsed = parse_mail(raw)
-        elapsed = time.perf_counter() - started
+        parsed = parse_mail(path.read_bytes())
         name = str(path.relative_to(corpus_dir))
-        if elapsed > PER_MAIL_SECONDS:
-            problems.append(f"{name}: took {elapsed:.2f}s")
         if not isinstance(parsed.subject, str) or not isinstance(parsed.text, str):
             problems.append(f"{name}: subject or text is not a str")
         if "\x00" in parsed.text or "\n " in parsed.subject:
@@ -156,17 +148,3 @@ def test_mutated_corpus_mails_never_raise(corpus_dir: Path) -> None:
             continue
         assert isinstance(parsed.subject, str) and isinstance(parsed.text, str)
         parsed.text.encode("utf-8")  # no lone surrogates: the store and the logs need valid text
-
-
-@pytest.mark.timeout(300)
-def test_corpus_parse_throughput(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mails = [path.read_bytes() for path in corpus_mails(corpus_dir)]
-    rounds = 3
-    started = time.perf_counter()
-    for _ in range(rounds):
-        for raw in mails:
-            parse_mail(raw)
-    rate = rounds * len(mails) / (time.perf_counter() - started)
-    with capsys.disabled():
-        print(f"\nparse throughput: {rate:.0f} mails/s over {len(mails)} corpus mails")
-    assert rate >= MIN_MAILS_PER_SECOND

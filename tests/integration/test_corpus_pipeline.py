@@ -4,7 +4,6 @@ nothing hangs, nothing is left pending."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,8 +16,6 @@ from gateway.runtime import build_runtime
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from tests.helpers import TEST_SECRET
-
-PER_MAIL_SECONDS = 5.0
 
 
 def corpus_mails(corpus: Path) -> list[tuple[str, bytes]]:
@@ -67,22 +64,14 @@ def test_every_corpus_mail_gets_exactly_one_outcome(corpus_dir: Path, tmp_path: 
     names = dict(zip(ids, (name for name, _ in mails), strict=True))
     processor = runtime.processor("corpus")
 
-    slow: list[str] = []
+    # No timing is asserted (speed lives in bench/bench_pipeline.py); the test timeout catches a hang.
     outcomes: dict[int, str] = {}
-    started = time.perf_counter()
     for inbox_id in ids:
-        t0 = time.perf_counter()
         [result] = processor.process_ids([inbox_id])
-        if time.perf_counter() - t0 > PER_MAIL_SECONDS:
-            slow.append(names[inbox_id])
         outcomes[inbox_id] = result.outcome.value
-    elapsed = time.perf_counter() - started
 
     counts = Counter(outcomes.values())
-    print(
-        f"\ncorpus sweep: {len(mails)} mails in {elapsed:.1f}s ({len(mails) / elapsed:.0f}/s): {dict(counts)}"
-    )
-    assert not slow, f"took over {PER_MAIL_SECONDS}s: {slow}"
+    print(f"\ncorpus sweep: {len(mails)} mails: {dict(counts)}")
     allowed = {"ticket", "reply", "bounce", "auto_reply", "duplicate", "abuse_report", "quarantine"}
     assert set(counts) <= allowed
 
