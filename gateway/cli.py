@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway import cli_tickets, ops_cli
 from gateway.cli_inbox import add_inbox_commands
@@ -22,11 +20,12 @@ from gateway.logs import configure as configure_logging
 from gateway.present import (
     iso,
     parse_ref,
+    print_json,
     ticket_json,
     ticket_ref,
     ticket_text,
 )
-from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime
+from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime, open_runtime
 from gateway.storage_cli import add_storage_commands
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
@@ -200,7 +199,7 @@ def _tickets_show(args: argparse.Namespace) -> int:
     def show(runtime: Runtime, session: Session, ticket: Ticket, prefix: str) -> int:
         notifications = outbox_store.for_ticket(session, ticket.id)
         if args.json:
-            _print_json(ticket_json(ticket, prefix, notifications, runtime.settings.response_targets))
+            print_json(ticket_json(ticket, prefix, notifications, runtime.settings.response_targets))
         else:
             print(ticket_text(ticket, prefix, notifications, runtime.settings.response_targets))
         return 0
@@ -237,7 +236,7 @@ def _with_ticket(args: argparse.Namespace, action: Callable[[Runtime, Session, T
     ticket_id = _ticket_id(args.ref, prefix)
     if ticket_id is None:
         return EX_USAGE
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         ticket = ticket_store.load_ticket(session, ticket_id)
         if ticket is None:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
@@ -246,10 +245,10 @@ def _with_ticket(args: argparse.Namespace, action: Callable[[Runtime, Session, T
 
 
 def _quarantine_list(args: argparse.Namespace) -> int:
-    with _runtime(_settings(args)) as runtime:
+    with open_runtime(_settings(args)) as runtime:
         items = runtime.inbox.summaries(state=QUARANTINED)
     if args.json:
-        _print_json(
+        print_json(
             [
                 {
                     "id": i.id,
@@ -276,7 +275,7 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 
 
 def _quarantine_show(args: argparse.Namespace) -> int:
-    with _runtime(_settings(args)) as runtime:
+    with open_runtime(_settings(args)) as runtime:
         found = runtime.inbox.get(args.id)
     if found is None or found[0].state != QUARANTINED:
         print(f"ticketgate: inbox item {args.id} is not in quarantine", file=sys.stderr)
@@ -298,7 +297,7 @@ def _quarantine_show(args: argparse.Namespace) -> int:
 
 def _quarantine_retry(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with _runtime(settings) as runtime:
+    with open_runtime(settings) as runtime:
         ids = runtime.inbox.requeue_quarantined(args.ids or None)
         if not ids:
             print("nothing to retry")
@@ -318,7 +317,7 @@ def _outbox_list(args: argparse.Namespace) -> int:
         print(f"ticketgate: unknown outbox status {args.status!r}; one of: {valid}", file=sys.stderr)
         return EX_USAGE
     prefix = settings.gateway.ticket_prefix
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         rows = [
             {
                 "id": row.id,
@@ -336,7 +335,7 @@ def _outbox_list(args: argparse.Namespace) -> int:
             for row in outbox_store.listing(session, status=status)
         ]
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     if not rows:
         print("(outbox is empty)")
@@ -354,7 +353,7 @@ def _outbox_retry(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     policy = settings.notifications
-    with _runtime(settings) as runtime:
+    with open_runtime(settings) as runtime:
         planner = NotificationPlanner(settings, Renderer(policy.templates_dir))
         with unit_of_work(runtime.inbox.sessions) as session:
             now = utcnow()
@@ -405,27 +404,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-@contextmanager
-def _runtime(settings: Settings) -> Iterator[Runtime]:
-    """The runtime for one command; its engine is always disposed of."""
-    runtime = build_runtime(settings)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
 def _ticket_id(ref: str, prefix: str) -> int | None:
     """The id a reference names; None (after saying why) when it is not a reference."""
     ticket_id = parse_ref(ref, prefix)
     if ticket_id is None:
         print(f"ticketgate: {ref!r} is not a ticket reference like {prefix}-42", file=sys.stderr)
     return ticket_id
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,13 @@ have been. Kept apart from gateway/cli.py, which only registers these commands."
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.config import load_settings
-from gateway.present import iso, ticket_ref
+from gateway.present import iso, print_json, ticket_ref
 from gateway.runtime import build_runtime
 from gateway.store.db import unit_of_work
 from gateway.store.inbox_outcomes import (
@@ -108,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     if args.json:
-        _print_json([entry_json(entry, prefix) for entry in entries])
+        print_json([entry_json(entry, prefix) for entry in entries])
         return 0
     print(_table(entries, prefix))
     return 0
@@ -131,7 +130,7 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     prefix = settings.gateway.ticket_prefix
     if args.json:
-        _print_json(entry_json(entry, prefix))
+        print_json(entry_json(entry, prefix))
         return 0
     ticket = ticket_ref(prefix, entry.ticket_id) if entry.ticket_id is not None else "-"
     print(f"inbox {entry.id}, received {iso(entry.received_at)} by {entry.source}, {entry.size} bytes")
@@ -211,8 +210,3 @@ def _table(entries: list[InboxEntry], prefix: str) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")

@@ -16,8 +16,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -33,8 +32,16 @@ from gateway.pipeline.filenames import sanitize_filename
 from gateway.pipeline.happenings import CommandResult
 from gateway.pipeline.reply import plan_commands
 from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
-from gateway.present import iso, parse_ref, queue_table, ticket_json, ticket_ref, ticket_summary_json
-from gateway.runtime import Runtime, build_runtime
+from gateway.present import (
+    iso,
+    parse_ref,
+    print_json,
+    queue_table,
+    ticket_json,
+    ticket_ref,
+    ticket_summary_json,
+)
+from gateway.runtime import Runtime, open_runtime
 from gateway.store import erase, staff_queries
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
@@ -131,10 +138,10 @@ def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ticketgate: {exc}", file=sys.stderr)
         return EX_USAGE
     prefix = settings.gateway.ticket_prefix
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         found = staff_queries.filtered_queue(session, wanted)
         if args.json:
-            _print_json([ticket_summary_json(t, prefix, settings.response_targets) for t in found])
+            print_json([ticket_summary_json(t, prefix, settings.response_targets) for t in found])
         else:
             print(queue_table(found, prefix, settings.response_targets))
     return 0
@@ -241,7 +248,7 @@ def _tickets_update(args: argparse.Namespace, settings: Settings) -> int:
     block = CommandBlock(block.commands, text)
     author = Address(staff_address)
     staff = StaffAuth(staff_address=True, method=StaffMethod.COMMAND_LINE)
-    with _runtime(settings) as runtime:
+    with open_runtime(settings) as runtime:
         try:
             outcome = _apply_update(runtime, ticket_id, block, lines, author, staff, prefix)
         except _Refused as exc:
@@ -257,7 +264,7 @@ def _tickets_update(args: argparse.Namespace, settings: Settings) -> int:
                 ticket = ticket_store.load_ticket(session, ticket_id)
                 assert ticket is not None
                 rows = outbox_store.for_ticket(session, ticket_id)
-                _print_json(ticket_json(ticket, prefix, rows, settings.response_targets))
+                print_json(ticket_json(ticket, prefix, rows, settings.response_targets))
         else:
             print("\n".join(outcome))
     return 0
@@ -377,7 +384,7 @@ def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         print(f"ticketgate: {target}: not an empty folder; nothing written", file=sys.stderr)
         return EX_CANTCREAT
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         ticket = ticket_store.load_ticket(session, ticket_id)
         if ticket is None:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)
@@ -455,7 +462,7 @@ def _tickets_erase(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EX_USAGE
     prefix = settings.gateway.ticket_prefix
-    with _runtime(settings) as runtime:
+    with open_runtime(settings) as runtime:
         with unit_of_work(runtime.inbox.sessions) as session:
             done = erase.erase_person(session, address)
         # Files go after the commit: a blob left behind by a crash here is unreferenced, never the
@@ -475,13 +482,13 @@ def _tickets_erase(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _undeliverable_list(args: argparse.Namespace, settings: Settings) -> int:
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         rows = [
             {"address": row.address, "reason": row.reason, "since": iso(row.since), "inbox_id": row.inbox_id}
             for row in staff_queries.undeliverable(session)
         ]
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     if not rows:
         print("(no address is marked undeliverable)")
@@ -491,7 +498,7 @@ def _undeliverable_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _undeliverable_clear(args: argparse.Namespace, settings: Settings) -> int:
-    with _runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
         cleared = outbox_store.clear_undeliverable(session, args.address)
     if not cleared:
         print(f"ticketgate: {args.address} is not marked undeliverable", file=sys.stderr)
@@ -501,17 +508,3 @@ def _undeliverable_clear(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _runtime(settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(settings)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")

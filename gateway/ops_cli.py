@@ -7,7 +7,6 @@ They live here rather than in gateway/cli.py, which only registers them (`regist
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import sys
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gateway.config import Settings
 from gateway.errors import TransientError
 from gateway.pipeline.stages.context import Outcome, ProcessResult
+from gateway.present import print_json
 from gateway.runtime import Runtime, build_runtime
 from gateway.status import Snapshot, listening, read_engine, snapshot
 
@@ -68,7 +68,7 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
         snap = snapshot(engine)
     except TransientError as exc:
         if as_json:
-            _print_json(
+            print_json(
                 {"intake": _intake(settings, is_listening), "database": {"ok": False, "error": str(exc)}}
             )
         else:
@@ -78,7 +78,7 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     finally:
         engine.dispose()
     if as_json:
-        _print_json(status_json(settings, snap, is_listening))
+        print_json(status_json(settings, snap, is_listening))
     else:
         print(status_text(settings, snap, is_listening))
     return EX_OK
@@ -302,8 +302,3 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m {seconds % 60}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +105,13 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, node_id: 
         notifier=NotificationPlanner(settings, Renderer(settings.notifications.templates_dir), ours=ours),
     )
     return Runtime(settings=settings, engine=engine, inbox=inbox, deps=deps)
+
+
+@contextmanager
+def open_runtime(settings: Settings) -> Iterator[Runtime]:
+    """The runtime for one command; its engine is always disposed of."""
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
