@@ -1,9 +1,10 @@
 """Renders notification templates (the only Jinja2 import): a plain-text and an HTML part per event.
 
-Templates are looked up in the deployment's override folder first, then in the package's own
-`gateway/templates/`, so a deployment replaces any one template by dropping a file of the same
-name there. HTML is autoescaped; any undefined variable is an error (StrictUndefined), never a
-blank left silently in a customer's mail.
+Templates are looked up in the deployment's override folder first, then in the built-in ones (the
+project's top-level `templates/` folder, installed as the package `ticketgate_templates`), so a
+deployment replaces any one template by dropping a file of the same name there. HTML is
+autoescaped; any undefined variable is an error (StrictUndefined), never a blank left silently in a
+customer's mail.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Renderer:
         loaders: list[jinja2.BaseLoader] = []
         if override_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
-        loaders.append(jinja2.PackageLoader("gateway", "templates"))
+        loaders.append(jinja2.PackageLoader("ticketgate_templates", "."))
         self._env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
