@@ -7,6 +7,7 @@ A configured address may use `*` as its domain (`support@*`): the embedded defau
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -65,3 +66,61 @@ class GatewayAddresses:
 
     def is_ours(self, address: str) -> bool:
         return self.match(address) is not None
+
+
+# --- loop protection: who may be notified at all (SPEC §7) ---------------------------------------
+
+
+def bare(address: str) -> str:
+    """An address without angle brackets or surrounding space."""
+    return address.strip().strip("<>").strip()
+
+
+# Local parts that belong to machines, compared with separators removed and in lower case, so
+# "MAILER-DAEMON", "mailer_daemon", "do-not-reply" and "No.Reply" all match.
+_MACHINE_WORDS = frozenset({"mailerdaemon", "postmaster", "noreply", "noreplies", "donotreply"})
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def local_part(address: str) -> str:
+    """The local part without any `+detail`, lower case ("" for the null sender)."""
+    address = bare(address)
+    local, at, _ = address.rpartition("@")
+    return (local if at else address).partition("+")[0].lower()
+
+
+def is_machine_local_part(address: str) -> bool:
+    """True for mailer-daemon, postmaster and noreply-style local parts.
+
+    The local part is split at separators and any run of up to three words is joined, so
+    "noreply-dmarc-support", "notifications.no-reply" and "do_not_reply" match, while "norman"
+    or "replies" do not.
+    """
+    words = [word for word in _SEPARATORS.split(local_part(address)) if word]
+    for start in range(len(words)):
+        for end in range(start + 1, min(start + 3, len(words)) + 1):
+            if "".join(words[start:end]) in _MACHINE_WORDS:
+                return True
+    return False
+
+
+def is_mailer_daemon(address: str) -> bool:
+    return _SEPARATORS.sub("", local_part(address)) == "mailerdaemon"
+
+
+def is_postmaster(address: str) -> bool:
+    return local_part(address) == "postmaster"
+
+
+def should_notify(address: str, *, ours: GatewayAddresses) -> bool:
+    """Whether ticketgate may ever send a notification to this address (SPEC §7 loop protection).
+
+    False for the null sender, mailer-daemon, postmaster, noreply/no-reply/donotreply/do-not-reply
+    style local parts, and ticketgate's own addresses (with any `+` sub-address).
+    """
+    address = bare(address)
+    if not address:
+        return False
+    if is_machine_local_part(address):
+        return False
+    return not ours.is_ours(address)

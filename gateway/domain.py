@@ -1,4 +1,6 @@
-"""Plain typed values passed between the stages of ticketgate; standard library only."""
+"""Plain typed values passed between the stages of ticketgate and across its layers (intake,
+pipeline, store, notify), so that no layer imports another one just for a type; standard library
+only (an import-linter contract in pyproject.toml holds that)."""
 
 from __future__ import annotations
 
@@ -160,3 +162,115 @@ class ParsedMail:
         """First value of a header, or None."""
         values = self.headers.get(name.lower())
         return values[0] if values else None
+
+
+# The line at the top of every notification body: a reply is cut off there (pipeline/quotes.py),
+# and every template puts it first (notify/planner.py hands it to them).
+REPLY_MARKER = "-- reply above this line --"
+
+
+# --- a mail's attachments, sorted -------------------------------------------------------------
+# Made by gateway/pipeline/screenshots.py, stored by gateway/store/files.py.
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    """A decoded image, ready to store: normalised PNG bytes and their SHA-256."""
+
+    sha256: str  # of the normalised PNG bytes
+    png: bytes  # metadata-free, orientation applied, sRGB
+    thumbnail: bytes  # PNG, fits in pipeline/screenshots.py's THUMBNAIL_SIZE, aspect kept
+    width: int
+    height: int
+    filename: str  # sanitised original name, or "screenshot-N.png"
+    source_format: str  # "PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "HEIF"
+
+
+@dataclass(frozen=True)
+class RejectedImage:
+    """A part that was refused (an image that cannot be used, or any part over a limit), and why."""
+
+    filename: str
+    reason: str  # for people, e.g. "image too large: 60000x60000 pixels exceeds 40000000"
+
+
+@dataclass(frozen=True)
+class PlainAttachment:
+    """A part that is not an image, kept as it came."""
+
+    filename: str
+    content_type: str  # from the bytes where they tell, else the declared type; never image/*
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class SortedAttachments:
+    """Every part of a mail lands in exactly one of these."""
+
+    screenshots: tuple[Screenshot, ...]
+    attachments: tuple[PlainAttachment, ...]
+    rejected: tuple[RejectedImage, ...]
+    ignored: tuple[str, ...]  # "name: reason" for tiny images, tracking pixels, logos, repeats
+
+
+# --- happenings --------------------------------------------------------------------------------
+# What processing a mail changed, as typed values: the stages record them, the notification
+# planner (gateway/notify) reads them. Stages never send or queue mail themselves; they append
+# happenings to the mail's context, and the planner turns them into outbox rows in the same
+# transaction. So "what happened" and "who is told" stay separate, and loop protection is applied
+# in one place. Here rather than in the pipeline so that notify does not import the pipeline.
+
+
+@dataclass(frozen=True)
+class TicketOpened:
+    ticket_id: int
+    message_db_id: int
+    requester: Address
+    acknowledge: bool  # False for automated mail and loop signals: no ticket_created to the sender
+    tags: tuple[str, ...]
+    has_screenshot: bool
+    text: str  # the cleaned first message, so the acknowledgement can say what would help
+    not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
+
+
+@dataclass(frozen=True)
+class ReplyAdded:
+    ticket_id: int
+    message_db_id: int
+    author: Address
+    role: str  # requester, staff, cc
+    visibility: str  # public, internal
+    notify: bool  # False when loop signals forbid answering this mail
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    ticket_id: int
+    old: str
+    new: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A staff mail carried commands: the receipt lists what was applied and what was refused."""
+
+    ticket_id: int
+    staff: Address
+    applied: tuple[str, ...]  # the command lines applied, as written
+    refused: tuple[tuple[str, str], ...]  # (line, reason)
+
+
+@dataclass(frozen=True)
+class BounceReceived:
+    inbox_id: int
+    verp_detail: str | None
+    recipients: tuple[str, ...]
+    permanent: bool
+    status: str | None
+    diagnostic: str | None
+    # Message-IDs of the returned mail, for a bounce that did not come back to a VERP address.
+    message_ids: tuple[str, ...] = ()
+
+
+Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived

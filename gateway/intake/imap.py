@@ -34,7 +34,7 @@ from gateway import metrics
 from gateway.config import ImapAccount
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.intake.smtp import message_id_of
+from gateway.rawmail import message_id_of
 from gateway.store.imap_state import Checkpoint, FetchedMail, MailboxLock
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 import ssl
 from collections import Counter
@@ -30,6 +29,7 @@ from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.tls import server_tls_context
 from gateway.intake.writer import InboxWriter
+from gateway.rawmail import message_id_of
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,6 @@ MAX_PATH_OCTETS = 256
 # RFC 5321 asks for 1000-octet lines but also that receivers be lenient: real senders emit
 # single-line HTML far longer, and rejecting it would bounce a customer's mail.
 MAX_LINE_OCTETS = 1024 * 1024
-
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 class SmtpListenerConfig(Protocol):
@@ -113,15 +110,6 @@ class SmtpLimits:
     tls_certificate: str | None = None
     tls_key: str | None = None
     require_tls: bool = False
-
-
-def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID header of a raw mail, for log lines only (the pipeline parses properly)."""
-    end = _HEADER_END.search(raw)
-    match = _MESSAGE_ID.search(raw, 0, end.start() if end else len(raw))
-    if match is None:
-        return None
-    return " ".join(match.group(1).decode("ascii", "replace").split()) or None
 
 
 def _acceptable_path(address: str) -> bool:

@@ -17,9 +17,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.addresses import GatewayAddresses
+from gateway.addresses import GatewayAddresses, should_notify
 from gateway.config import Settings
-from gateway.domain import Address, Status, Tier
+from gateway.domain import (
+    REPLY_MARKER,
+    Address,
+    BounceReceived,
+    CommandResult,
+    Happening,
+    ReplyAdded,
+    Status,
+    StatusChanged,
+    TicketOpened,
+    Tier,
+)
 from gateway.notify.hints import what_helps
 from gateway.notify.message import (
     AUTO_GENERATED,
@@ -33,16 +44,6 @@ from gateway.notify.message import (
     thread_root_id,
 )
 from gateway.notify.render import Renderer, RenderError
-from gateway.pipeline.classify import should_notify
-from gateway.pipeline.happenings import (
-    BounceReceived,
-    CommandResult,
-    Happening,
-    ReplyAdded,
-    StatusChanged,
-    TicketOpened,
-)
-from gateway.pipeline.quotes import REPLY_MARKER
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,

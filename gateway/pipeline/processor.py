@@ -39,7 +39,7 @@ from gateway.pipeline.stages.spam import spam_stage
 from gateway.pipeline.stages.thread_mail import thread_stage
 from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
-from gateway.store.inbox import ClaimedItem, ClaimLostError
+from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Processor:
                 )
             if self.deps.notifier is not None and ctx.happenings:
                 self.deps.notifier.plan(ctx.session, ctx.happenings, inbox_id=ctx.item.id)
-            store.mark_inbox_done(
+            mark_inbox_done(
                 ctx.session,
                 inbox_id=ctx.item.id,
                 outcome=result.outcome.value,

@@ -39,9 +39,8 @@ from enum import Enum
 from lxml import etree
 from lxml.html import Element, HtmlElement, document_fromstring, tostring
 
+from gateway.domain import REPLY_MARKER
 from gateway.pipeline.html_text import depth_exceeds, html_to_text
-
-REPLY_MARKER = "-- reply above this line --"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from functools import cache
 import pillow_heif
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
-from gateway.domain import ParsedAttachment
+from gateway.domain import ParsedAttachment, PlainAttachment, RejectedImage, Screenshot, SortedAttachments
 from gateway.pipeline.filenames import sanitize_filename
 
 logger = logging.getLogger(__name__)
@@ -85,46 +85,6 @@ _EXTENSIONS = {
     "application/json": ".json",
 }
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
-
-
-@dataclass(frozen=True)
-class Screenshot:
-    """A decoded image, ready to store: normalised PNG bytes and their SHA-256."""
-
-    sha256: str  # of the normalised PNG bytes
-    png: bytes  # metadata-free, orientation applied, sRGB
-    thumbnail: bytes  # PNG, fits in THUMBNAIL_SIZE, aspect kept
-    width: int
-    height: int
-    filename: str  # sanitised original name, or "screenshot-N.png"
-    source_format: str  # "PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "HEIF"
-
-
-@dataclass(frozen=True)
-class RejectedImage:
-    """A part that was refused (an image that cannot be used, or any part over a limit), and why."""
-
-    filename: str
-    reason: str  # for people, e.g. "image too large: 60000x60000 pixels exceeds 40000000"
-
-
-@dataclass(frozen=True)
-class PlainAttachment:
-    """A part that is not an image, kept as it came."""
-
-    filename: str
-    content_type: str  # from the bytes where they tell, else the declared type; never image/*
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class SortedAttachments:
-    """Every part of a mail lands in exactly one of these."""
-
-    screenshots: tuple[Screenshot, ...]
-    attachments: tuple[PlainAttachment, ...]
-    rejected: tuple[RejectedImage, ...]
-    ignored: tuple[str, ...]  # "name: reason" for tiny images, tracking pixels, logos, repeats
 
 
 @dataclass(frozen=True)

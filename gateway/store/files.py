@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from gateway.pipeline.screenshots import SortedAttachments
+from gateway.domain import SortedAttachments
 from gateway.store.blobs import BlobStore
 from gateway.store.models import Attachment, RejectedAttachment, Screenshot
 from gateway.store.tickets import add_event

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
@@ -37,6 +38,26 @@ DEFAULT_LEASE = timedelta(minutes=5)
 # One multi-row INSERT … RETURNING for a whole group commit (a Core statement: see
 # gateway/store/tickets.py); ids come back in the order of the mails.
 _INSERT_ROWS = insert(InboxItem.__table__).returning(InboxItem.__table__.c.id, sort_by_parameter_order=True)
+
+_inbox = InboxItem.__table__
+_MARK_INBOX_DONE = (
+    update(_inbox)
+    .where(_inbox.c.id == bindparam("row_id"))
+    .values(  # bound names differ from the columns': SQLAlchemy reserves those for itself
+        state=DONE,
+        outcome=bindparam("new_outcome"),
+        ticket_id=bindparam("new_ticket_id"),
+        message_id=bindparam("new_message_id"),
+        lease_until=None,
+        error=bindparam("note"),
+        error_detail=None,
+        processed_at=bindparam("now"),
+    )
+)
+# The same, only while the worker still holds the claim (a claim taken over is finished once).
+_MARK_HELD_INBOX_DONE = _MARK_INBOX_DONE.where(
+    _inbox.c.state == PROCESSING, _inbox.c.claimed_by == bindparam("worker")
+)
 
 
 def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
@@ -321,3 +342,37 @@ def _summary(row: InboxItem) -> InboxSummary:
         error=row.error,
         error_detail=row.error_detail,
     )
+
+
+def clip_message_id(message_id: str | None) -> str | None:
+    """A Message-ID as its columns hold it (998 characters, the longest line RFC 5322 allows)."""
+    return message_id[:998] if message_id else None
+
+
+def mark_inbox_done(
+    session: Session,
+    *,
+    inbox_id: int,
+    outcome: str,
+    ticket_id: int | None,
+    message_id: str | None,
+    note: str | None = None,
+    worker: str | None = None,
+) -> None:
+    """Record the outcome; with `worker`, only while it still holds the claim, else
+    `ClaimLostError` (the caller's transaction must then roll back: another worker owns the row)."""
+    # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
+    params = {
+        "row_id": inbox_id,
+        "new_outcome": outcome,
+        "new_ticket_id": ticket_id,
+        "new_message_id": clip_message_id(message_id),
+        "note": note,
+        "now": utcnow(),
+    }
+    if worker is not None:
+        if execute(session, _MARK_HELD_INBOX_DONE, {**params, "worker": worker}).rowcount != 1:
+            raise ClaimLostError(f"inbox row {inbox_id} is no longer claimed by {worker}")
+        return
+    if execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
+        raise NoResultFound(f"inbox row {inbox_id} is gone")

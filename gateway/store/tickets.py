@@ -17,12 +17,11 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import Priority, Status, Tier
-from gateway.store.inbox import ClaimLostError
+from gateway.store.inbox import clip_message_id
 from gateway.store.models import (
     Event,
     InboxItem,
@@ -46,25 +45,6 @@ _INSERT_SEEN = insert(_seen)
 _INSERT_TICKET = insert(Ticket.__table__)
 _INSERT_MESSAGE = insert(Message.__table__)
 _INSERT_EVENT = insert(Event.__table__)
-_inbox = InboxItem.__table__
-_MARK_INBOX_DONE = (
-    update(_inbox)
-    .where(_inbox.c.id == bindparam("row_id"))
-    .values(  # bound names differ from the columns': SQLAlchemy reserves those for itself
-        state="done",
-        outcome=bindparam("new_outcome"),
-        ticket_id=bindparam("new_ticket_id"),
-        message_id=bindparam("new_message_id"),
-        lease_until=None,
-        error=bindparam("note"),
-        error_detail=None,
-        processed_at=bindparam("now"),
-    )
-)
-# The same, only while the worker still holds the claim (a claim taken over is finished once).
-_MARK_HELD_INBOX_DONE = _MARK_INBOX_DONE.where(
-    _inbox.c.state == "processing", _inbox.c.claimed_by == bindparam("worker")
-)
 
 
 @dataclass(frozen=True)
@@ -73,11 +53,6 @@ class SeenRow:
 
     inbox_id: int
     ticket_id: int | None
-
-
-def _clip_message_id(message_id: str | None) -> str | None:
-    """A Message-ID as its columns hold it (998 characters, the longest line RFC 5322 allows)."""
-    return message_id[:998] if message_id else None
 
 
 def dedup_key(message_id: str | None, content_hash: str) -> str:
@@ -92,7 +67,7 @@ def find_seen(session: Session, key: str) -> SeenRow | None:
 
 def message_id_reused(session: Session, message_id: str, content_hash: str) -> SeenRow | None:
     """An earlier, different mail that carried the same Message-ID (some senders reuse them)."""
-    params = {"message_id": _clip_message_id(message_id), "content_hash": content_hash}
+    params = {"message_id": clip_message_id(message_id), "content_hash": content_hash}
     row = execute(session, _MESSAGE_ID_REUSED, params).first()
     return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
 
@@ -112,7 +87,7 @@ def record_seen(
         _INSERT_SEEN,
         {
             "dedup_key": key,
-            "message_id": _clip_message_id(message_id),
+            "message_id": clip_message_id(message_id),
             "content_hash": content_hash,
             "inbox_id": inbox_id,
             "outcome": outcome,
@@ -177,7 +152,7 @@ def add_message(
     values = {
         "ticket_id": ticket_id,
         "inbox_id": inbox_id,
-        "message_id": _clip_message_id(message_id),
+        "message_id": clip_message_id(message_id),
         "kind": kind,
         "author_address": author_address[:320],
         "author_name": author_name[:300],
@@ -244,35 +219,6 @@ def ticket_for_message_ids(session: Session, message_ids: Iterable[str]) -> Tick
         if mid in by_id:
             return session.get(Ticket, by_id[mid])
     return None
-
-
-def mark_inbox_done(
-    session: Session,
-    *,
-    inbox_id: int,
-    outcome: str,
-    ticket_id: int | None,
-    message_id: str | None,
-    note: str | None = None,
-    worker: str | None = None,
-) -> None:
-    """Record the outcome; with `worker`, only while it still holds the claim, else
-    `ClaimLostError` (the caller's transaction must then roll back: another worker owns the row)."""
-    # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
-    params = {
-        "row_id": inbox_id,
-        "new_outcome": outcome,
-        "new_ticket_id": ticket_id,
-        "new_message_id": _clip_message_id(message_id),
-        "note": note,
-        "now": utcnow(),
-    }
-    if worker is not None:
-        if execute(session, _MARK_HELD_INBOX_DONE, {**params, "worker": worker}).rowcount != 1:
-            raise ClaimLostError(f"inbox row {inbox_id} is no longer claimed by {worker}")
-        return
-    if execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
-        raise NoResultFound(f"inbox row {inbox_id} is gone")
 
 
 def queue(session: Session, *, status: str | None = None) -> Sequence[Ticket]:

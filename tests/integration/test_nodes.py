@@ -17,9 +17,8 @@ from gateway.scheduler import AutoCloser
 from gateway.store import nodes
 from gateway.store import outbox as outbox_store
 from gateway.store.db import unit_of_work
-from gateway.store.inbox import ClaimLostError
+from gateway.store.inbox import ClaimLostError, mark_inbox_done
 from gateway.store.models import Node, utcnow
-from gateway.store.tickets import mark_inbox_done
 from tests.helpers import make_mail
 from tests.integration.test_inbox_store import ENVELOPE, settings_for
 
