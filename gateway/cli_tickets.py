@@ -26,12 +26,12 @@ from uuid import uuid4
 
 from gateway.config import Settings
 from gateway.domain import Address, Tier
-from gateway.pipeline.apply_reply import apply_reply, lock_ticket
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
 from gateway.pipeline.filenames import sanitize_filename
 from gateway.pipeline.happenings import CommandResult
 from gateway.pipeline.reply import plan_commands
 from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
+from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
 from gateway.present import (
     iso,
     parse_ref,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.pipeline.apply_reply import apply_reply, lock_ticket
 from gateway.pipeline.quotes import trim_reply
 from gateway.pipeline.reply import plan_reply
+from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
 from gateway.pipeline.stages.context import (
     MailContext,
     Outcome,
