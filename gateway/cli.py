@@ -47,6 +47,10 @@ log = logging.getLogger("gateway")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # --config and -v are accepted before and after the command; SUPPRESS keeps a subcommand's
+    # parser from overwriting a value given before the command with its own empty default.
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose
@@ -72,8 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML config file (default: $TICKETGATE_CONFIG, ./ticketgate.toml)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $TICKETGATE_CONFIG, ./ticketgate.toml)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
+    )
 
     parser = argparse.ArgumentParser(
         prog="ticketgate", description="E-mail to ticket gateway.", parents=[common]

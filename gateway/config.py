@@ -21,11 +21,13 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from email.utils import getaddresses
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.addresses import GatewayAddresses, split_address
 from gateway.domain import (
@@ -138,6 +140,7 @@ class StaffSettings:
     triage: str | None
     security_contact: str | None
     trusted_authserv_ids: tuple[str, ...]  # Authentication-Results servers whose verdict we trust
+    on_call: str | None = None  # told at once of a new Urgent Billing/Security ticket (absent: triage)
 
     def is_staff(self, address: str) -> bool:
         wanted = _bare(address)
@@ -274,6 +277,17 @@ class NotificationSettings:
     retry_base_seconds: float = 60.0  # first back-off; later ones double, capped at retry_max_seconds
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
+    max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """`[views]` (SPEC §12): a customer's tickets by mail and the staff digest."""
+
+    my_tickets_word: str = "tickets"  # support+tickets@… asks for the sender's own tickets
+    my_tickets_per_hour: int = 3  # replies to one address per hour; more are stored, not answered
+    digest_at: time | None = None  # local time of the daily digest to triage; None is off
+    timezone: str = "UTC"  # IANA name the digest time is read in
 
 
 @dataclass(frozen=True)
@@ -311,6 +325,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
+    views: ViewSettings = field(default_factory=ViewSettings)
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
@@ -644,6 +659,7 @@ def _build(
     logging_settings = _read_logging(root.table("logging"))
     security = _read_security(root.table("security"))
     response_targets = _read_response_targets(root.table("response_targets"))
+    views = _read_views(root.table("views"))
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -677,6 +693,7 @@ def _build(
         logging=logging_settings,
         security=security,
         response_targets=response_targets,
+        views=views,
     )
 
 
@@ -825,6 +842,7 @@ def _read_staff(t: _Table, gateway: GatewaySettings) -> StaffSettings:
     addresses = t.address_list("addresses", ())
     triage = t.address("triage")
     security_contact = t.address("security_contact")
+    on_call = t.address("on_call")
     authserv_ids = t.text_list("trusted_authserv_ids", ())
     for index, authserv_id in enumerate(authserv_ids):
         if not re.fullmatch(r"[^\s;()\"]+", authserv_id):
@@ -842,7 +860,7 @@ def _read_staff(t: _Table, gateway: GatewaySettings) -> StaffSettings:
     for index, address in enumerate(addresses):
         if ours.is_ours(address):
             t.problem(f"addresses[{index}]", f"{address!r} {loop}")
-    for name, single in (("triage", triage), ("security_contact", security_contact)):
+    for name, single in (("triage", triage), ("security_contact", security_contact), ("on_call", on_call)):
         if single is not None and ours.is_ours(single):
             t.problem(name, f"{single!r} {loop}")
     t.finish()
@@ -850,6 +868,7 @@ def _read_staff(t: _Table, gateway: GatewaySettings) -> StaffSettings:
         addresses=addresses,
         triage=triage,
         security_contact=security_contact,
+        on_call=on_call,
         trusted_authserv_ids=tuple(dict.fromkeys(authserv_ids)),
     )
 
@@ -1028,6 +1047,48 @@ def _read_response_targets(t: _Table) -> ResponseTargets:
     return targets
 
 
+_SUB_ADDRESS_WORD = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def _read_views(t: _Table) -> ViewSettings:
+    """`[views]`: the my-tickets word, its hourly limit, and the digest time in its time zone."""
+    default = ViewSettings()
+    word = t.text("my_tickets_word", default.my_tickets_word).strip().lower()
+    if not _SUB_ADDRESS_WORD.fullmatch(word) or word.startswith("bounce"):
+        t.problem(
+            "my_tickets_word",
+            f'expected a word of letters, digits, "-" or "_" for the sub-address (support+WORD@), '
+            f'not starting with "bounce", got {word!r}',
+        )
+        word = default.my_tickets_word
+    per_hour = t.integer("my_tickets_per_hour", default.my_tickets_per_hour)
+    zone_name = t.text("timezone", default.timezone).strip()
+    try:
+        ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        t.problem(
+            "timezone", f'expected an IANA time zone name such as "Europe/Oslo" or "UTC", got {zone_name!r}'
+        )
+        zone_name = default.timezone
+    digest_at: time | None = None
+    written = t.optional_text("digest_at")
+    if written is not None:
+        try:
+            digest_at = time.fromisoformat(written.strip())
+        except ValueError:
+            t.problem("digest_at", f'expected a time of day as "HH:MM", such as "08:00", got {written!r}')
+        if digest_at is not None and (digest_at.second or digest_at.microsecond or digest_at.tzinfo):
+            t.problem(
+                "digest_at",
+                f'expected "HH:MM" without seconds or offset (the zone is views.timezone), got {written!r}',
+            )
+            digest_at = None
+    t.finish()
+    return ViewSettings(
+        my_tickets_word=word, my_tickets_per_hour=per_hour, digest_at=digest_at, timezone=zone_name
+    )
+
+
 def _read_security(t: _Table) -> SecuritySettings:
     written = tuple(f"{name}: {value}" for name, value in DEFAULT_SPAM_HEADERS)
     pairs: list[tuple[str, str]] = []
@@ -1082,6 +1143,7 @@ def _read_notifications(t: _Table) -> NotificationSettings:
         retry_base_seconds=t.seconds("retry_base_seconds", defaults.retry_base_seconds),
         retry_max_seconds=t.seconds("retry_max_seconds", defaults.retry_max_seconds),
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
+        max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
     )
     t.finish()
     return settings

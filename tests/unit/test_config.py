@@ -530,3 +530,59 @@ def test_blob_store_and_node_name_errors_name_the_key(tmp_path: Path) -> None:
         write(tmp_path, GOOD_HEAD.replace("[gateway]\n", '[gateway]\nnode_name = "gw-1"\n')), NO_ENV
     )
     assert named.gateway.node_name == "gw-1"
+
+
+def test_views_and_on_call_are_read_with_their_defaults(tmp_path: Path) -> None:
+    settings = settings_from_mapping({"gateway": {"secret": "x" * 32}})
+    assert settings.views.my_tickets_word == "tickets"
+    assert settings.views.my_tickets_per_hour == 3
+    assert settings.views.digest_at is None
+    assert settings.views.timezone == "UTC"
+    assert settings.staff.on_call is None
+    assert settings.notifications.max_attached_bytes == 10 * 1024 * 1024
+
+    given = settings_from_mapping(
+        {
+            "gateway": {"secret": "x" * 32},
+            "staff": {"on_call": "oncall@smilepass.example"},
+            "views": {"digest_at": "08:30", "timezone": "Europe/Oslo", "my_tickets_word": "My-Tickets"},
+            "notifications": {"max_attached_bytes": 0},
+        }
+    )
+    assert given.staff.on_call == "oncall@smilepass.example"
+    assert str(given.views.digest_at) == "08:30:00"
+    assert given.views.timezone == "Europe/Oslo"
+    assert given.views.my_tickets_word == "my-tickets"
+    assert given.notifications.max_attached_bytes == 0
+
+
+def test_bad_views_name_each_key() -> None:
+    with pytest.raises(ConfigErrors) as caught:
+        settings_from_mapping(
+            {
+                "gateway": {"secret": "x" * 32},
+                "views": {"digest_at": "8 o'clock", "timezone": "Mars/Base", "my_tickets_word": "bounce-me"},
+                "staff": {"on_call": "nobody"},
+            }
+        )
+    keys = {error.key for error in caught.value.errors}
+    assert {"views.digest_at", "views.timezone", "views.my_tickets_word", "staff.on_call"} <= keys
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_option_counts_before_and_after_the_command(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ticketgate --config F check-config` once fell back to the embedded defaults: the
+    subcommand's parser overwrote the value with its own empty default."""
+    from gateway.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[gateway]\nsecret = "%s"\n[views]\ntimezone = "Mars/Base"\n' % ("x" * 32))
+    argv = (
+        ["--config", str(bad), "check-config"]
+        if where == "before"
+        else ["check-config", "--config", str(bad)]
+    )
+    assert main(argv) == 78
+    assert "views.timezone" in capsys.readouterr().err
