@@ -21,17 +21,13 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from gateway.config import Settings
 from gateway.domain import Address, Tier
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
 from gateway.pipeline.filenames import sanitize_filename
-from gateway.pipeline.happenings import CommandResult
-from gateway.pipeline.reply import plan_commands
-from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
-from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
 from gateway.present import (
     iso,
     parse_ref,
@@ -48,6 +44,9 @@ from gateway.store import tickets as ticket_store
 from gateway.store.blobs import BlobCorruptError, BlobNotFoundError
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
+
+if TYPE_CHECKING:  # imported by `tickets update` alone: every other command starts without them
+    from gateway.pipeline.staff_auth import StaffAuth
 
 EX_NOTFOUND = 1
 EX_USAGE = 64
@@ -247,6 +246,8 @@ def _tickets_update(args: argparse.Namespace, settings: Settings) -> int:
     )
     block = CommandBlock(block.commands, text)
     author = Address(staff_address)
+    from gateway.pipeline.staff_auth import StaffAuth, StaffMethod  # DKIM and DNS: `update` only
+
     staff = StaffAuth(staff_address=True, method=StaffMethod.COMMAND_LINE)
     with open_runtime(settings) as runtime:
         try:
@@ -306,6 +307,10 @@ def _apply_update(
 ) -> list[str] | None:
     """Plan and apply the update in one transaction; None when there is no such ticket. Raises
     `_Refused` (the transaction rolls back: nothing changed) when any command is refused."""
+    from gateway.pipeline.happenings import CommandResult
+    from gateway.pipeline.reply import plan_commands
+    from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
+
     settings = runtime.settings
     with unit_of_work(runtime.inbox.sessions) as session:
         if ticket_store.load_ticket(session, ticket_id) is None:

@@ -14,16 +14,18 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from gateway.config import Settings
 from gateway.errors import TransientError
-from gateway.pipeline.stages.context import Outcome, ProcessResult
 from gateway.present import print_json
 from gateway.runtime import Runtime, build_runtime
 from gateway.status import Snapshot, listening, read_engine, snapshot
+
+if TYPE_CHECKING:  # the pipeline is imported where mail is processed, not by every command
+    from gateway.pipeline.stages.context import ProcessResult
 
 EX_OK = 0
 EX_FAILED = 1
@@ -206,6 +208,8 @@ def take_up_pending(
 
 def describe(result: ProcessResult, prefix: str) -> str:
     """One result as `ingest` and `process` print it; a retry names its cause."""
+    from gateway.pipeline.stages.context import Outcome
+
     if result.outcome is Outcome.RETRY:
         return f"stored, not processed yet; will retry: {result.detail}"
     ref = f" {prefix}-{result.ticket_id}" if result.ticket_id else ""
@@ -213,6 +217,8 @@ def describe(result: ProcessResult, prefix: str) -> str:
 
 
 def process_command(settings: Settings) -> int:
+    from gateway.pipeline.stages.context import Outcome  # processing imports the pipeline anyway
+
     try:
         runtime = build_runtime(settings)
     except TransientError as exc:
