@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -109,11 +110,33 @@ def make_mail(
     return msg.as_bytes()
 
 
+# Test servers listen below the kernel's ephemeral ports (32768 and up on Linux), which bind(("", 0))
+# and outgoing connections take from: a port handed out here cannot be taken by them before the
+# test's server binds it. Each pytest-xdist worker draws from a slice of its own.
+_PORT_RANGE = (10_000, 32_000)
+_handed_out: set[int] = set()
+_port_choice = random.SystemRandom()  # not the `random` module hypothesis seeds per example
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on right now, never handed out twice in this process and
+    never the same as another xdist worker's (the suite runs with `-n 2`)."""
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0") % workers
+    span = (_PORT_RANGE[1] - _PORT_RANGE[0]) // workers
+    low = _PORT_RANGE[0] + worker * span
+    for _ in range(1000):
+        port = _port_choice.randrange(low, low + span)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {low}-{low + span - 1}")
 
 
 class ServeProcess:

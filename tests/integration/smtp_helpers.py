@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from gateway.addresses import GatewayAddresses
 from gateway.intake.smtp import SmtpLimits, SmtpServer, start_smtp
 from gateway.intake.writer import InboxSink, InboxWriter
+from tests.helpers import free_port
 
 T = TypeVar("T")
 
@@ -136,6 +137,8 @@ class TcpProxy:
     def open(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # A port of free_port's: while it is closed, no other test can be given it.
+        self.port = self.port or free_port()
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         listener.settimeout(0.05)
