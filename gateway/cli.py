@@ -177,9 +177,10 @@ def _ingest(args: argparse.Namespace) -> int:
             print(f"{item.label}: not stored, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
+        processor = runtime.processor("ingest")  # before the mail is stored: see _quarantine_retry
         stored = store_inputs(runtime.inbox, inputs, envelope)
         ids = [s.inbox_id for s in stored if s.inbox_id is not None]
-        results = {r.inbox_id: r for r in runtime.processor("ingest").process_ids(ids)} if ids else {}
+        results = {r.inbox_id: r for r in processor.process_ids(ids)} if ids else {}
         # Earlier mail left pending (a fault then, no daemon since) is this run's to take up.
         earlier = ops_cli.take_up_pending(
             runtime, role="ingest", limit=ops_cli.EARLIER_PER_INGEST, exclude=ids
@@ -308,12 +309,15 @@ def _quarantine_show(args: argparse.Namespace) -> int:
 def _quarantine_retry(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with open_runtime(settings) as runtime:
+        # Built (the pipeline imported) before the mail is pending again, so a running daemon's
+        # worker has no more time to take it first than the moment between two statements.
+        processor = runtime.processor("retry")
         ids = runtime.inbox.requeue_quarantined(args.ids or None)
         if not ids:
             print("nothing to retry")
             return 0 if not args.ids else EX_NOTFOUND
         prefix = settings.gateway.ticket_prefix
-        for result in runtime.processor("retry").process_ids(ids):
+        for result in processor.process_ids(ids):
             ref = f" {ticket_ref(prefix, result.ticket_id)}" if result.ticket_id else ""
             print(f"inbox {result.inbox_id}: {result.outcome}{ref} ({result.detail})")
     return 0

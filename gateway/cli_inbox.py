@@ -154,6 +154,9 @@ def _release(args: argparse.Namespace) -> int:
     prefix = settings.gateway.ticket_prefix
     runtime = build_runtime(settings)
     try:
+        # Built (the pipeline imported) before the mail is pending again, so a running daemon's
+        # worker has no more time to take it first than the moment between two statements.
+        processor = runtime.processor("release")
         with unit_of_work(runtime.inbox.sessions) as session:
             done = release(session, args.id)
         if done.outcome is None:
@@ -166,7 +169,7 @@ def _release(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EX_NOT_RELEASABLE
-        results = runtime.processor("release").process_ids([args.id])
+        results = processor.process_ids([args.id])
         # The customer hears back at once, daemon or not; a relay that is down only delays this.
         runtime.sender("release").send_due()
     finally:

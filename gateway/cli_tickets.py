@@ -312,6 +312,7 @@ def _apply_update(
     from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
 
     settings = runtime.settings
+    notifier = runtime.deps.notifier  # built before the ticket is locked, not while it is
     with unit_of_work(runtime.inbox.sessions) as session:
         if ticket_store.load_ticket(session, ticket_id) is None:
             return None
@@ -347,7 +348,6 @@ def _apply_update(
         )
         # The receipt a staff mail would get by mail is what this command prints.
         happenings = [h for h in applied.happenings if not isinstance(h, CommandResult)]
-        notifier = runtime.deps.notifier
         if notifier is not None:
             notifier.plan(session, happenings, inbox_id=inbox_id)
         kind = "public reply" if plan.visibility == "public" else "internal entry"

@@ -198,8 +198,8 @@ def take_up_pending(
 ) -> list[ProcessResult]:
     """Process the rows left pending, earlier back-offs included (`InboxStore.due_now`), up to
     `limit`, in batches; each is tried once per run (a failure goes back with a new back-off)."""
-    ids = runtime.inbox.due_now(limit=limit, exclude=exclude)
     processor = runtime.processor(role)
+    ids = runtime.inbox.due_now(limit=limit, exclude=exclude)
     results: list[ProcessResult] = []
     for start in range(0, len(ids), 16):
         results.extend(processor.process_ids(ids[start : start + 16]))

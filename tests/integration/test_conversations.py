@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from gateway.config import load_settings
 from gateway.domain import Envelope
+from gateway.pipeline.processor import Processor
 from gateway.present import ticket_json
 from gateway.reply_address import reply_address
 from gateway.runtime import build_runtime
@@ -300,11 +301,10 @@ class InProcess:
     def __init__(self, tmp_path: Path, database_url: str, *, dkim_dns: Any = None) -> None:
         settings = load_settings(write_config(tmp_path, database_url), environ={})
         self.runtime = build_runtime(settings)
-        if dkim_dns is not None:
-            self.runtime = dataclasses.replace(
-                self.runtime, deps=dataclasses.replace(self.runtime.deps, dkim_dns=dkim_dns)
-            )
         self.processor = self.runtime.processor("test")
+        if dkim_dns is not None:  # the processor `serve` builds, looking DKIM keys up in `dkim_dns`
+            deps = dataclasses.replace(self.runtime.deps, dkim_dns=dkim_dns)
+            self.processor = Processor(deps, worker=self.processor.worker)
 
     def deliver(self, raw: bytes, *, to: str = SUPPORT) -> Any:
         sender = email.utils.parseaddr(email.message_from_bytes(raw)["From"])[1]
