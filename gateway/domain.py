@@ -273,4 +273,14 @@ class BounceReceived:
     message_ids: tuple[str, ...] = ()
 
 
-Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived
+@dataclass(frozen=True)
+class TicketsRequested:
+    """A customer asked for their own tickets (a mail to `support+tickets@`, SPEC §12): the list of
+    `requester`'s tickets is due to that address, the mail's `From`, and to nobody else."""
+
+    inbox_id: int
+    requester: Address
+    message_id: str | None  # of the asking mail, so the answer threads under it
+
+
+Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived | TicketsRequested

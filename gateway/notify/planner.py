@@ -29,6 +29,7 @@ from gateway.domain import (
     Status,
     StatusChanged,
     TicketOpened,
+    TicketsRequested,
     Tier,
 )
 from gateway.notify.hints import what_helps
@@ -44,6 +45,7 @@ from gateway.notify.message import (
     thread_root_id,
 )
 from gateway.notify.render import Renderer, RenderError
+from gateway.notify.views import MY_TICKETS_SHOWN, my_tickets_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,
@@ -52,6 +54,7 @@ from gateway.reply_address import (
     reply_address,
     verp_address,
 )
+from gateway.store import my_tickets as my_tickets_store
 from gateway.store import outbox
 from gateway.store import tickets as ticket_store
 from gateway.store.models import Message, OutboxRow, Ticket, utcnow
@@ -112,6 +115,8 @@ class NotificationPlanner:
                 self._command_result(session, happening, inbox_id)
             elif isinstance(happening, BounceReceived):
                 self._bounce(session, happening)
+            elif isinstance(happening, TicketsRequested):
+                self._my_tickets(session, happening, inbox_id)
 
     # --- one method per happening ----------------------------------------------------------------
 
@@ -252,6 +257,28 @@ class NotificationPlanner:
                 "refused": [{"line": line, "reason": reason} for line, reason in happening.refused],
             },
         )
+
+    def _my_tickets(self, session: Session, happening: TicketsRequested, inbox_id: int | None) -> None:
+        """The list of the asker's own tickets, to the mail's From (the stage has checked the rest)."""
+        to = happening.requester
+        outbox.clear_undeliverable(session, to.address)  # they wrote to us again (SPEC §7)
+        tickets, total = my_tickets_store.requester_tickets(session, to.address, limit=MY_TICKETS_SHOWN)
+        rows = my_tickets_rows(tickets, prefix=self.prefix, timezone=self.settings.views.timezone)
+        desk = self.sender.name or "Support"
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": desk,
+            "requester_name": to.name,
+            "requester_address": to.address,
+            "tickets": rows,
+            "open_count": sum(1 for row in rows if row["open"]),
+            "total": total,
+        }
+        subject = f"Your tickets with {desk}" if total else f"No tickets with {desk}"
+        self._queue_answer(
+            session, "my_tickets", to, inbox_id=inbox_id, subject=subject, answers=happening.message_id,
+            context=context,
+        )  # fmt: skip
 
     def _bounce(self, session: Session, happening: BounceReceived) -> None:
         """Mark the notification bounced and, on a permanent failure, its address undeliverable.
@@ -407,6 +434,56 @@ class NotificationPlanner:
                 "in_reply_to": latest or first or root,
                 "references": [mid for mid in (first, root, latest) if mid],
                 "auto_submitted": AUTO_REPLIED if template in _ANSWERS else AUTO_GENERATED,
+            },
+        }
+        self.render_row(row)
+        return row
+
+    def _queue_answer(
+        self,
+        session: Session,
+        template: str,
+        to: Address,
+        *,
+        inbox_id: int | None,
+        subject: str,
+        answers: str | None,
+        context: dict[str, Any],
+    ) -> OutboxRow | None:
+        """One outbox row about no ticket (a view asked for by mail), rendered, threaded under the
+        mail it `answers`; replies to it go to our plain address. None when `to` must not be mailed."""
+        if not should_notify(to.address, ours=self.ours):
+            log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+            return None
+        try:
+            address = safe_address(to.address)
+        except UnsafeAddress as exc:
+            log.info("inbox %s: no %s: %s", inbox_id, template, exc)
+            return None
+        bounced = outbox.undeliverable_reason(session, address)
+        if bounced is not None:
+            log.info("inbox %s: no %s: %s is undeliverable (%s)", inbox_id, template, address, bounced)
+            return None
+        row = outbox.add(
+            session,
+            ticket_id=None,
+            template=template,
+            to_address=address,
+            deadline=self.clock() + timedelta(hours=self.settings.notifications.deadline_hours),
+            inbox_id=inbox_id,
+            context=context,
+        )
+        row.message_id = new_message_id(ref=template, outbox_id=row.id, domain=self.domain)
+        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
+        row.subject = subject
+        row.context = {
+            **context,
+            "_mail": {
+                "to_name": to.name,
+                "reply_to": self.base_address,
+                "in_reply_to": answers,
+                "references": [answers] if answers else [],
+                "auto_submitted": AUTO_REPLIED,  # a direct answer to a mail (RFC 3834)
             },
         }
         self.render_row(row)

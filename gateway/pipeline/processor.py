@@ -32,6 +32,7 @@ from gateway.pipeline.stages.context import (
 )
 from gateway.pipeline.stages.flood import flood_stage
 from gateway.pipeline.stages.forged_sender import forged_sender_stage
+from gateway.pipeline.stages.my_tickets import my_tickets_stage
 from gateway.pipeline.stages.open_ticket import open_ticket_stage
 from gateway.pipeline.stages.parse_mail import duplicate_stage, parse_stage
 from gateway.pipeline.stages.reply import reply_stage
@@ -51,6 +52,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("duplicate", duplicate_stage),
     ("spam", spam_stage),
     ("classify", classify_stage),
+    ("my_tickets", my_tickets_stage),  # before threading: the mail joins and opens no ticket
     ("thread", thread_stage),
     ("auto_reply", auto_reply_stage),
     ("reply", reply_stage),

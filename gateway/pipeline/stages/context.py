@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     AUTO_REPLY = "auto_reply"
     SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
     FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
+    MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
     QUARANTINE = "quarantine"
     RETRY = "retry"
 
