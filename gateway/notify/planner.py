@@ -25,6 +25,7 @@ from gateway.domain import (
     BounceReceived,
     CommandResult,
     Happening,
+    QueueRequested,
     ReplyAdded,
     Status,
     StatusChanged,
@@ -45,7 +46,7 @@ from gateway.notify.message import (
     thread_root_id,
 )
 from gateway.notify.render import Renderer, RenderError
-from gateway.notify.views import MY_TICKETS_SHOWN, my_tickets_rows
+from gateway.notify.views import MY_TICKETS_SHOWN, OPEN_STATUSES, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,
@@ -55,7 +56,7 @@ from gateway.reply_address import (
     verp_address,
 )
 from gateway.store import my_tickets as my_tickets_store
-from gateway.store import outbox
+from gateway.store import outbox, staff_queries
 from gateway.store import tickets as ticket_store
 from gateway.store.models import Message, OutboxRow, Ticket, utcnow
 
@@ -117,6 +118,8 @@ class NotificationPlanner:
                 self._bounce(session, happening)
             elif isinstance(happening, TicketsRequested):
                 self._my_tickets(session, happening, inbox_id)
+            elif isinstance(happening, QueueRequested):
+                self._queue_requested(session, happening, inbox_id)
 
     # --- one method per happening ----------------------------------------------------------------
 
@@ -255,8 +258,38 @@ class NotificationPlanner:
             extra={
                 "applied": list(happening.applied),
                 "refused": [{"line": line, "reason": reason} for line, reason in happening.refused],
+                **self._staff_queue(session, happening.staff.address, happening.queue),
             },
         )
+
+    def _queue_requested(self, session: Session, happening: QueueRequested, inbox_id: int | None) -> None:
+        """`#queue` alone to a plain gateway address: a receipt about no ticket, with the queue."""
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": self.sender.name or "Support",
+            "ref": None,
+            "applied": list(happening.lines),
+            "refused": [],
+            **self._staff_queue(session, happening.staff.address, happening.scope),
+        }
+        subject = "Your queue" if happening.scope == "mine" else "The queue"
+        self._queue_answer(
+            session, "command_result", happening.staff, inbox_id=inbox_id, subject=subject,
+            answers=happening.message_id, context=context,
+        )  # fmt: skip
+
+    def _staff_queue(self, session: Session, staff: str, scope: str | None) -> dict[str, Any]:
+        """The template variables of `#queue` (scope "all") and `#queue mine`: the open tickets in
+        queue order, read with the staff CLI's own query (`tickets list`); none without a scope."""
+        if scope is None:
+            return {"queue": None, "queue_scope": None}
+        wanted = staff_queries.QueueFilter(
+            statuses=OPEN_STATUSES, assignees=(staff.strip().lower(),) if scope == "mine" else ()
+        )
+        tickets = staff_queries.filtered_queue(session, wanted)
+        last = staff_queries.last_customer_message_at(session, [ticket.id for ticket in tickets])
+        rows = queue_rows(tickets, prefix=self.prefix, last_customer=last, now=self.clock())
+        return {"queue": rows, "queue_scope": scope}
 
     def _my_tickets(self, session: Session, happening: TicketsRequested, inbox_id: int | None) -> None:
         """The list of the asker's own tickets, to the mail's From (the stage has checked the rest)."""

@@ -141,7 +141,7 @@ def html_rows(message: EmailMessage) -> list[list[str]]:
 def text_of(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def text_refs(message: EmailMessage) -> list[str]:
@@ -252,3 +252,111 @@ def test_automated_mail_gets_no_list_and_a_sender_gets_at_most_the_hourly_limit(
     assert desk.sent_to("noreply@shop.example") == [] and desk.sent_to("pat@customer.example") == []
     assert desk.lists_to(SUPPORT) == []
     assert [t["ref"] for t in desk.tickets()] == ["SP-1"]
+
+
+# --- the staff queue by mail: #queue and #queue mine --------------------------------------------
+
+ANA = "ana@smilepass.example"
+TRIAGE = "triage@smilepass.example"
+TRUSTED_MX = "mx.smilepass.example"
+
+
+@pytest.fixture
+def staff_desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
+    """As `desk`, with our own MX's Authentication-Results trusted, so staff can write to the plain
+    address and be authenticated."""
+    with SmtpSink() as sink:
+        port = free_port()
+        config = write_config(tmp_path, database_url, listen=f"127.0.0.1:{port}")
+        text = config.read_text(encoding="utf-8")
+        text = text.replace(
+            f'relay = "dir:{tmp_path / "outgoing"}"', f'relay = "smtp://{sink.host}:{sink.port}"'
+        )
+        text = text.replace(
+            f'triage = "{TRIAGE}"', f'triage = "{TRIAGE}"\ntrusted_authserv_ids = ["{TRUSTED_MX}"]'
+        )
+        config.write_text(text, encoding="utf-8")
+        serve = ServeProcess(["--config", str(config)], tmp_path, port)
+        runtime = build_runtime(load_settings(config))
+        try:
+            yield Desk(serve, config, sink, runtime)
+        finally:
+            runtime.close()
+            serve.stop()
+
+
+def staff_mail(body: str, *, subject: str = "queue", to: str = SUPPORT) -> bytes:
+    """A mail from Ana as our MX hands it on: DMARC passed for her domain."""
+    mail = make_mail(subject, body, sender=f"Ana <{ANA}>", to=to)
+    return f"Authentication-Results: {TRUSTED_MX}; dmarc=pass header.from=smilepass.example\n".encode() + mail
+
+
+def receipts(desk: Desk, count: int) -> list[EmailMessage]:
+    deadline = time.monotonic() + 30
+    while len(found := desk.sent_to(ANA)) < count:
+        assert time.monotonic() < deadline, (
+            f"{len(found)} mails to Ana, wanted {count}\n{desk.serve.output()}"
+        )
+        time.sleep(0.2)
+    return [captured.message for captured in found]
+
+
+def test_staff_get_the_open_queue_in_queue_order_by_mail(staff_desk: Desk) -> None:
+    desk = staff_desk
+    desk.send(make_mail("Dark mode", "Please.", sender=f"Maria Lopez <{MARIA}>"))
+    desk.send(make_mail("[urgent] Charged twice", "Two charges.", sender=f"Maria Lopez <{MARIA}>"))
+    desk.send(make_mail("Old question", "Hi.", sender=f"Bob <{BOB}>"), mail_from=BOB)
+    desk.send(
+        make_mail("Pro customer", "Hi.", sender="pro@customer.example"), mail_from="pro@customer.example"
+    )
+    desk.settled(4)
+    for args in (("SP-1", "--assign", ANA), ("SP-3", "--status", "resolved")):
+        done = ticketgate("tickets", "update", *args, "--as", ANA, config=desk.config)
+        assert done.returncode == 0, done.stderr
+    open_refs = [t["ref"] for t in desk.tickets() if t["status"] not in ("Resolved", "Closed")]
+    assert open_refs == ["SP-2", "SP-4", "SP-1"]  # Urgent, then Pro before Free
+
+    # To the plain address, #queue alone: the receipt lists the open queue; no ticket.
+    desk.send(staff_mail("#queue\n"), mail_from=ANA)
+    listed = desk.settled(5)
+    assert (listed[-1]["outcome"], listed[-1]["ticket"]) == ("queue", None)
+    (receipt,) = receipts(desk, 1)
+    assert receipt["Subject"] == "The queue" and receipt["Auto-Submitted"] == "auto-replied"
+    rows = html_rows(receipt)
+    assert rows[0] == ["Ref", "Priority", "Title", "Assignee", "Status", "Waiting"]
+    assert [row[0] for row in rows[1:]] == open_refs
+    assert rows[1][:5] == ["SP-2", "Urgent", "Charged twice", "unassigned", "Open"]
+    assert rows[3][:5] == ["SP-1", "Low", "Dark mode", ANA, "Open"]  # commands alone keep the status
+    assert all(re.fullmatch(r"\d+m", row[5]) for row in rows[1:])
+    assert re.findall(r"^(SP-\d+) ", text_of(receipt), flags=re.MULTILINE) == open_refs
+    assert len(desk.tickets()) == 4
+
+    # #queue mine: only hers.
+    desk.send(staff_mail("#queue mine\n"), mail_from=ANA)
+    mine = receipts(desk, 2)[1]
+    assert mine["Subject"] == "Your queue"
+    assert [row[0] for row in html_rows(mine)[1:]] == ["SP-1"]
+
+    # On a ticket, through the staff reply address: the receipt of that ticket carries the queue.
+    (notice,) = [c.message for c in desk.sent_to(TRIAGE) if "[SP-4]" in c.message["Subject"]]
+    staff_address = parseaddr(notice["Reply-To"])[1]
+    desk.send(make_mail("Re: [SP-4] Pro customer", "#queue\n", sender=f"Ana <{ANA}>", to=staff_address),
+              to=staff_address, mail_from=ANA)  # fmt: skip
+    on_ticket = receipts(desk, 3)[2]
+    assert on_ticket["Subject"] == "[SP-4] Pro customer"
+    assert [row[0] for row in html_rows(on_ticket)[1:]] == open_refs
+    assert "Applied:\n  #queue" in text_of(on_ticket)
+
+    # A customer's #queue: to the plain address it is a new ticket like any mail; on their own
+    # ticket it is a refused command. Neither tells them anything of the queue.
+    desk.send(make_mail("queue", "#queue\n", sender=f"Bob <{BOB}>"), mail_from=BOB)
+    desk.send(make_mail("Re: [SP-3] Old question", "#queue\n", sender=f"Bob <{BOB}>"), mail_from=BOB)
+    listed = desk.settled(9)
+    assert [(row["outcome"], row["ticket"]) for row in listed[-2:]] == [("ticket", "SP-5"), ("reply", "SP-3")]
+    shown = ticketgate("tickets", "show", "SP-3", "--json", config=desk.config).json()
+    (refused,) = [e for e in shown["events"] if e["kind"] == "command_refused"]
+    assert refused["new"].startswith("#queue")
+    desk.quiet()
+    for captured in desk.sent_to(BOB):
+        assert "SP-2" not in captured.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert len(desk.sent_to(ANA)) == 3
