@@ -259,6 +259,7 @@ class CommandResult:
     staff: Address
     applied: tuple[str, ...]  # the command lines applied, as written
     refused: tuple[tuple[str, str], ...]  # (line, reason)
+    queue: str | None = None  # `#queue` ("all") or `#queue mine` ("mine"): the receipt lists the queue
 
 
 @dataclass(frozen=True)
@@ -273,4 +274,34 @@ class BounceReceived:
     message_ids: tuple[str, ...] = ()
 
 
-Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived
+@dataclass(frozen=True)
+class TicketsRequested:
+    """A customer asked for their own tickets (a mail to `support+tickets@`, SPEC §12): the list of
+    `requester`'s tickets is due to that address, the mail's `From`, and to nobody else."""
+
+    inbox_id: int
+    requester: Address
+    message_id: str | None  # of the asking mail, so the answer threads under it
+
+
+@dataclass(frozen=True)
+class QueueRequested:
+    """Authenticated staff sent `#queue` (or `#queue mine`) alone to a plain gateway address: the
+    receipt, about no ticket, lists the queue."""
+
+    inbox_id: int
+    staff: Address
+    scope: str  # "all" or "mine"
+    lines: tuple[str, ...]  # the command lines, as written
+    message_id: str | None  # of the asking mail, so the receipt threads under it
+
+
+Happening = (
+    TicketOpened
+    | ReplyAdded
+    | StatusChanged
+    | CommandResult
+    | BounceReceived
+    | TicketsRequested
+    | QueueRequested
+)

@@ -25,10 +25,12 @@ from gateway.domain import (
     BounceReceived,
     CommandResult,
     Happening,
+    QueueRequested,
     ReplyAdded,
     Status,
     StatusChanged,
     TicketOpened,
+    TicketsRequested,
     Tier,
 )
 from gateway.notify.hints import what_helps
@@ -46,6 +48,7 @@ from gateway.notify.message import (
 )
 from gateway.notify.render import Renderer, RenderError
 from gateway.notify.staff_files import staff_files
+from gateway.notify.views import MY_TICKETS_SHOWN, OPEN_STATUSES, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,
@@ -54,7 +57,8 @@ from gateway.reply_address import (
     reply_address,
     verp_address,
 )
-from gateway.store import outbox
+from gateway.store import my_tickets as my_tickets_store
+from gateway.store import outbox, staff_queries
 from gateway.store import tickets as ticket_store
 from gateway.store.blobs import BlobStore
 from gateway.store.models import Message, OutboxRow, Ticket, utcnow
@@ -118,6 +122,10 @@ class NotificationPlanner:
                 self._command_result(session, happening, inbox_id)
             elif isinstance(happening, BounceReceived):
                 self._bounce(session, happening)
+            elif isinstance(happening, TicketsRequested):
+                self._my_tickets(session, happening, inbox_id)
+            elif isinstance(happening, QueueRequested):
+                self._queue_requested(session, happening, inbox_id)
 
     # --- one method per happening ----------------------------------------------------------------
 
@@ -256,8 +264,60 @@ class NotificationPlanner:
             extra={
                 "applied": list(happening.applied),
                 "refused": [{"line": line, "reason": reason} for line, reason in happening.refused],
+                **self._staff_queue(session, happening.staff.address, happening.queue),
             },
         )
+
+    def _queue_requested(self, session: Session, happening: QueueRequested, inbox_id: int | None) -> None:
+        """`#queue` alone to a plain gateway address: a receipt about no ticket, with the queue."""
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": self.sender.name or "Support",
+            "ref": None,
+            "applied": list(happening.lines),
+            "refused": [],
+            **self._staff_queue(session, happening.staff.address, happening.scope),
+        }
+        subject = "Your queue" if happening.scope == "mine" else "The queue"
+        self._queue_answer(
+            session, "command_result", happening.staff, inbox_id=inbox_id, subject=subject,
+            answers=happening.message_id, context=context,
+        )  # fmt: skip
+
+    def _staff_queue(self, session: Session, staff: str, scope: str | None) -> dict[str, Any]:
+        """The template variables of `#queue` (scope "all") and `#queue mine`: the open tickets in
+        queue order, read with the staff CLI's own query (`tickets list`); none without a scope."""
+        if scope is None:
+            return {"queue": None, "queue_scope": None}
+        wanted = staff_queries.QueueFilter(
+            statuses=OPEN_STATUSES, assignees=(staff.strip().lower(),) if scope == "mine" else ()
+        )
+        tickets = staff_queries.filtered_queue(session, wanted)
+        last = staff_queries.last_customer_message_at(session, [ticket.id for ticket in tickets])
+        rows = queue_rows(tickets, prefix=self.prefix, last_customer=last, now=self.clock())
+        return {"queue": rows, "queue_scope": scope}
+
+    def _my_tickets(self, session: Session, happening: TicketsRequested, inbox_id: int | None) -> None:
+        """The list of the asker's own tickets, to the mail's From (the stage has checked the rest)."""
+        to = happening.requester
+        outbox.clear_undeliverable(session, to.address)  # they wrote to us again (SPEC §7)
+        tickets, total = my_tickets_store.requester_tickets(session, to.address, limit=MY_TICKETS_SHOWN)
+        rows = my_tickets_rows(tickets, prefix=self.prefix, timezone=self.settings.views.timezone)
+        desk = self.sender.name or "Support"
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": desk,
+            "requester_name": to.name,
+            "requester_address": to.address,
+            "tickets": rows,
+            "open_count": sum(1 for row in rows if row["open"]),
+            "total": total,
+        }
+        subject = f"Your tickets with {desk}" if total else f"No tickets with {desk}"
+        self._queue_answer(
+            session, "my_tickets", to, inbox_id=inbox_id, subject=subject, answers=happening.message_id,
+            context=context,
+        )  # fmt: skip
 
     def _bounce(self, session: Session, happening: BounceReceived) -> None:
         """Mark the notification bounced and, on a permanent failure, its address undeliverable.
@@ -426,6 +486,56 @@ class NotificationPlanner:
                 "in_reply_to": latest or first or root,
                 "references": [mid for mid in (first, root, latest) if mid],
                 "auto_submitted": AUTO_REPLIED if template in _ANSWERS else AUTO_GENERATED,
+            },
+        }
+        self.render_row(row)
+        return row
+
+    def _queue_answer(
+        self,
+        session: Session,
+        template: str,
+        to: Address,
+        *,
+        inbox_id: int | None,
+        subject: str,
+        answers: str | None,
+        context: dict[str, Any],
+    ) -> OutboxRow | None:
+        """One outbox row about no ticket (a view asked for by mail), rendered, threaded under the
+        mail it `answers`; replies to it go to our plain address. None when `to` must not be mailed."""
+        if not should_notify(to.address, ours=self.ours):
+            log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+            return None
+        try:
+            address = safe_address(to.address)
+        except UnsafeAddress as exc:
+            log.info("inbox %s: no %s: %s", inbox_id, template, exc)
+            return None
+        bounced = outbox.undeliverable_reason(session, address)
+        if bounced is not None:
+            log.info("inbox %s: no %s: %s is undeliverable (%s)", inbox_id, template, address, bounced)
+            return None
+        row = outbox.add(
+            session,
+            ticket_id=None,
+            template=template,
+            to_address=address,
+            deadline=self.clock() + timedelta(hours=self.settings.notifications.deadline_hours),
+            inbox_id=inbox_id,
+            context=context,
+        )
+        row.message_id = new_message_id(ref=template, outbox_id=row.id, domain=self.domain)
+        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
+        row.subject = subject
+        row.context = {
+            **context,
+            "_mail": {
+                "to_name": to.name,
+                "reply_to": self.base_address,
+                "in_reply_to": answers,
+                "references": [answers] if answers else [],
+                "auto_submitted": AUTO_REPLIED,  # a direct answer to a mail (RFC 3834)
             },
         }
         self.render_row(row)

@@ -32,10 +32,12 @@ from gateway.pipeline.stages.context import (
 )
 from gateway.pipeline.stages.flood import flood_stage
 from gateway.pipeline.stages.forged_sender import forged_sender_stage
+from gateway.pipeline.stages.my_tickets import my_tickets_stage
 from gateway.pipeline.stages.open_ticket import open_ticket_stage
 from gateway.pipeline.stages.parse_mail import duplicate_stage, parse_stage
 from gateway.pipeline.stages.reply import reply_stage
 from gateway.pipeline.stages.spam import spam_stage
+from gateway.pipeline.stages.staff_queue import staff_queue_stage
 from gateway.pipeline.stages.thread_mail import thread_stage
 from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
@@ -51,9 +53,11 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("duplicate", duplicate_stage),
     ("spam", spam_stage),
     ("classify", classify_stage),
+    ("my_tickets", my_tickets_stage),  # before threading: the mail joins and opens no ticket
     ("thread", thread_stage),
     ("auto_reply", auto_reply_stage),
     ("reply", reply_stage),
+    ("staff_queue", staff_queue_stage),  # `#queue` alone from staff to a plain address: no ticket
     ("flood", flood_stage),
     ("forged_sender", forged_sender_stage),
     ("open_ticket", open_ticket_stage),

@@ -83,6 +83,7 @@ class ReplyPlan:
     applied: tuple[str, ...]  # command lines applied (or already true), as written
     receipt: bool  # a staff sender whose mail carried commands gets a command_result
     final: TicketState  # the ticket after every change
+    queue: str | None = None  # `#queue` (QUEUE_ALL) or `#queue mine` (QUEUE_MINE): shown in the receipt
 
     @property
     def status_changes(self) -> tuple[Change, ...]:
@@ -141,6 +142,7 @@ def plan_commands(
     applied: list[str] = []
     status_commanded = False
     internal = False
+    queue: str | None = None
 
     for command in block.commands:
         problem = _not_allowed(command, role=role, staff=staff)
@@ -150,6 +152,10 @@ def plan_commands(
         assert command.field is not None and command.value is not None
         if command.field is Field.VISIBILITY:
             internal = command.value == INTERNAL
+            applied.append(command.line)
+            continue
+        if command.field is Field.QUEUE:
+            queue = command.value
             applied.append(command.line)
             continue
         if command.field is Field.STATUS:
@@ -197,6 +203,7 @@ def plan_commands(
         applied=tuple(dict.fromkeys(applied)),
         receipt=is_staff and bool(block.commands),
         final=state,
+        queue=queue,
     )
 
 

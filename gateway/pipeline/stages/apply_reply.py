@@ -120,6 +120,7 @@ def apply_reply(
                 staff=author,
                 applied=plan.applied,
                 refused=tuple((r.line, r.reason) for r in plan.refused),
+                queue=plan.queue,
             )
         )
     return AppliedReply(message, tuple(happenings))

@@ -30,6 +30,8 @@ class Outcome(StrEnum):
     AUTO_REPLY = "auto_reply"
     SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
     FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
+    MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
+    QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
     QUARANTINE = "quarantine"
     RETRY = "retry"
 
