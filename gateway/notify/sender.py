@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import metrics
+from gateway.backoff import BackoffPolicy
 from gateway.config import NotificationSettings
 from gateway.errors import TransientError
 from gateway.notify.blob_parts import fill_blob_parts
@@ -67,9 +68,8 @@ class SendResult:
 
 
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
-    """Capped exponential back-off with full-range jitter in [50%, 100%] of the step."""
-    step = min(base * (2 ** max(attempts - 1, 0)), cap)
-    return timedelta(seconds=step * (rng or random).uniform(0.5, 1.0))
+    """The wait after a notification's `attempts`-th failed try: gateway/backoff.py's policy."""
+    return timedelta(seconds=BackoffPolicy(base, cap).delay(attempts, rng))
 
 
 class Sender:

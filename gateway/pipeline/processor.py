@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 import traceback
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from gateway import metrics
+from gateway.backoff import BackoffPolicy
 from gateway.errors import NotAMailError, ProcessingError, TransientError
 from gateway.logs import mail_fields
 from gateway.pipeline.stages.auto_reply import auto_reply_stage
@@ -193,7 +193,10 @@ class Processor:
             self._outage_logged = True
 
 
+RETRY_CAP_SECONDS = 3600.0  # a transient fault is retried at least once an hour
+
+
 def _backoff(attempts: int, base_seconds: float) -> timedelta:
-    """Capped exponential back-off with jitter, so a recovering database is not stampeded."""
-    seconds = min(base_seconds * (2 ** max(attempts - 1, 0)), 3600.0)
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+    """Capped exponential back-off with jitter (gateway/backoff.py), so a recovering database is
+    not stampeded."""
+    return timedelta(seconds=BackoffPolicy(base_seconds, RETRY_CAP_SECONDS).delay(attempts))
