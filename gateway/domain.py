@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -273,4 +273,13 @@ class BounceReceived:
     message_ids: tuple[str, ...] = ()
 
 
-Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived
+@dataclass(frozen=True)
+class ResponseOverdue:
+    """The scheduler found a ticket's first response overdue (SPEC §12): escalate it, once."""
+
+    ticket_id: int
+    due_at: datetime  # aware UTC
+    overdue_by: timedelta
+
+
+Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived | ResponseOverdue
