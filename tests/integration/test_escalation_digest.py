@@ -6,7 +6,11 @@ mail a real SMTP sink captured."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -24,7 +28,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.scheduler import Scheduler
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, OutboxRow, Ticket
-from tests.helpers import TEST_SECRET, make_mail
+from tests.helpers import TEST_SECRET, ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_sink import SmtpSink
 from tests.integration.test_notifications import config_with, deliver, events, outbox_rows, parse, smtp_sender
 
@@ -307,6 +311,41 @@ def test_the_daily_digest_goes_to_triage_once_per_local_day(
     # The next local day, a time missed while nothing ran is caught up at the next check.
     assert scheduler(runtime, eight + timedelta(days=1, hours=6)).digest_once() == [TRIAGE]
     assert len(outbox_rows(runtime, "digest")) == 2
+
+
+def test_serve_sends_the_digest_at_its_first_round_once_the_time_has_passed(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The daemon as deployed: `digest_at` already passed today (00:00 UTC), so the round `serve`
+    runs as it starts queues the digest, and its sender delivers it with the ticket in it."""
+    port = free_port()
+    config = write_config(
+        tmp_path, database_url, '\n[views]\ndigest_at = "00:00"\n', listen=f"127.0.0.1:{port}"
+    )
+    ingested = ticketgate(
+        "ingest",
+        config=config,
+        stdin=make_mail("[urgent] [billing] Charged twice", sender="Eve <eve@customer.example>"),
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    serve = ServeProcess(["--config", str(config)], tmp_path, port)
+    try:
+        deadline = time.monotonic() + 30
+        digests: list[EmailMessage] = []
+        while not digests:
+            for path in sorted((tmp_path / "outgoing").glob("*.eml")):
+                mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if str(mail["Subject"]).startswith("Daily digest "):
+                    assert isinstance(mail, EmailMessage)
+                    digests.append(mail)
+            assert time.monotonic() < deadline, serve.output()
+            time.sleep(0.2)
+    finally:
+        serve.stop()
+    [digest] = digests
+    assert email.utils.parseaddr(str(digest["To"]))[1] == TRIAGE
+    assert "SP-1      Urgent" in text_of(digest)
+    assert "1 new" in str(digest["Subject"])
 
 
 def test_no_digest_without_digest_at(make_runtime: Callable[[str], Runtime]) -> None:
