@@ -51,6 +51,7 @@ class Runtime:
             self.settings.notifications,
             worker=worker_name(role),
             node_id=self.inbox.node_id,
+            blobs=self.deps.blobs,
         )
 
     def close(self) -> None:
@@ -96,13 +97,15 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, node_id: 
         for account in settings.imap
     }
     ours = GatewayAddresses(settings.gateway.addresses)
+    blobs = make_blob_store(settings, engine)
+    renderer = Renderer(settings.notifications.templates_dir)
     deps = ProcessorDeps(
         settings=settings,
         ours=ours,
         inbox=inbox,
-        blobs=make_blob_store(settings, engine),
+        blobs=blobs,
         intake_defaults=intake_defaults,
-        notifier=NotificationPlanner(settings, Renderer(settings.notifications.templates_dir), ours=ours),
+        notifier=NotificationPlanner(settings, renderer, ours=ours, blobs=blobs),
     )
     return Runtime(settings=settings, engine=engine, inbox=inbox, deps=deps)
 

@@ -37,6 +37,7 @@ from gateway.notify.hints import what_helps
 from gateway.notify.message import (
     AUTO_GENERATED,
     AUTO_REPLIED,
+    FilePart,
     Headers,
     UnsafeAddress,
     build_message,
@@ -47,6 +48,7 @@ from gateway.notify.message import (
 )
 from gateway.notify.render import Renderer, RenderError
 from gateway.notify.spans import span_text
+from gateway.notify.staff_files import staff_files
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,
@@ -57,6 +59,7 @@ from gateway.reply_address import (
 )
 from gateway.store import outbox
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobStore
 from gateway.store.models import Message, OutboxRow, Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -84,9 +87,12 @@ class NotificationPlanner:
         *,
         ours: GatewayAddresses | None = None,
         clock: Callable[[], datetime] = utcnow,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.settings = settings
         self.renderer = renderer
+        # Where screenshots are: staff mail shows them (SPEC §12); without it, it only names none.
+        self.blobs = blobs
         self.ours = ours or GatewayAddresses(settings.gateway.addresses)
         self.clock = clock
         self.prefix = settings.gateway.ticket_prefix
@@ -434,10 +440,23 @@ class NotificationPlanner:
         row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
         row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
         row.subject = subject_for(ref, ticket.title)
+        mail_files: dict[str, Any] = {}
+        if audience == AUDIENCE_STAFF and trigger is not None and self.blobs is not None:
+            files = staff_files(
+                session,
+                self.blobs,
+                trigger,
+                limit=self.settings.notifications.max_attached_bytes,
+                message_id=row.message_id,
+            )
+            if files is not None:
+                context = {**context, **files.context}
+                mail_files = {"files": files.parts}
         # What the message needs besides the template context, kept so a failed render can be redone.
         row.context = {
             **context,
             "_mail": {
+                **mail_files,
                 "to_name": to.name,
                 "reply_to": reply_address(
                     self.base_address,
@@ -468,8 +487,9 @@ class NotificationPlanner:
             references=mail["references"],
             auto_submitted=mail["auto_submitted"],
         )
+        files = [FilePart(**part) for part in mail.get("files", ())]
         try:
-            row.raw = build_message(headers, self.renderer.render(row.template, context))
+            row.raw = build_message(headers, self.renderer.render(row.template, context), files)
         except RenderError as exc:
             log.error("outbox %d: %s", row.id, exc)
             row.raw = b""
