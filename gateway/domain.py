@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -296,6 +296,15 @@ class QueueRequested:
     message_id: str | None  # of the asking mail, so the receipt threads under it
 
 
+@dataclass(frozen=True)
+class ResponseOverdue:
+    """The scheduler found a ticket's first response overdue (SPEC §12): escalate it, once."""
+
+    ticket_id: int
+    due_at: datetime  # aware UTC
+    overdue_by: timedelta
+
+
 Happening = (
     TicketOpened
     | ReplyAdded
@@ -304,4 +313,5 @@ Happening = (
     | BounceReceived
     | TicketsRequested
     | QueueRequested
+    | ResponseOverdue
 )

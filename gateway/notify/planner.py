@@ -25,8 +25,10 @@ from gateway.domain import (
     BounceReceived,
     CommandResult,
     Happening,
+    Priority,
     QueueRequested,
     ReplyAdded,
+    ResponseOverdue,
     Status,
     StatusChanged,
     TicketOpened,
@@ -47,6 +49,7 @@ from gateway.notify.message import (
     thread_root_id,
 )
 from gateway.notify.render import Renderer, RenderError
+from gateway.notify.spans import span_text
 from gateway.notify.staff_files import staff_files
 from gateway.notify.views import MY_TICKETS_SHOWN, OPEN_STATUSES, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
@@ -69,6 +72,8 @@ log = logging.getLogger(__name__)
 _ANSWERS = frozenset({"ticket_created", "command_result"})
 _TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
 SECURITY_CATEGORY = "security"
+# A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
+ON_CALL_CATEGORIES = frozenset({"billing & payments", "security"})
 # A bounce that names only its failed recipient is matched to the latest notification sent to that
 # address within this many days: MTAs give up on a mail after 4 to 7 days and then bounce it.
 RECIPIENT_MATCH_DAYS = 14
@@ -126,6 +131,8 @@ class NotificationPlanner:
                 self._my_tickets(session, happening, inbox_id)
             elif isinstance(happening, QueueRequested):
                 self._queue_requested(session, happening, inbox_id)
+            elif isinstance(happening, ResponseOverdue):
+                self._response_overdue(session, happening)
 
     # --- one method per happening ----------------------------------------------------------------
 
@@ -136,21 +143,29 @@ class NotificationPlanner:
         if happening.acknowledge:
             ack_note = self._acknowledge(session, ticket, happening, inbox_id)
         text = happening.text
+        extra = {
+            "tags": list(happening.tags),
+            "text": text,
+            "acknowledged": ack_note == "",
+            "ack_note": ack_note,
+        }
+        on_call = self._on_call(ticket)
+        called = {person.address.lower() for person in on_call}
         self._queue_all(
             session,
             ticket,
             "staff_new_ticket",
-            self._staff_list(),
+            [person for person in self._staff_list() if person.address.lower() not in called],
             AUDIENCE_STAFF,
             inbox_id=inbox_id,
             trigger=happening.message_db_id,
-            extra={
-                "tags": list(happening.tags),
-                "text": text,
-                "acknowledged": ack_note == "",
-                "ack_note": ack_note,
-            },
+            extra=extra,
         )
+        # The same mail, marked urgent, to whoever is on call (who may also be triage).
+        self._queue_all(
+            session, ticket, "staff_new_ticket", on_call, AUDIENCE_STAFF, inbox_id=inbox_id,
+            trigger=happening.message_db_id, extra={**extra, "on_call": True},
+        )  # fmt: skip
         for address, reason in self._escalations(ticket):
             self._queue(
                 session,
@@ -220,6 +235,9 @@ class NotificationPlanner:
         if happening.visibility != "public":
             return False
         staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        manager = self._account_manager(ticket)
+        if manager is not None:  # SPEC §12: every customer message on an Enterprise ticket
+            staff.append(Address(manager[0]))
         self._queue_all(
             session,
             ticket,
@@ -235,6 +253,30 @@ class NotificationPlanner:
             },
         )
         return False
+
+    def _response_overdue(self, session: Session, happening: ResponseOverdue) -> None:
+        """An `escalation` to the assignee (else triage) and an Enterprise customer's account manager:
+        the first response is overdue. The scheduler records that it was sent (once per ticket)."""
+        ticket = session.get_one(Ticket, happening.ticket_id)
+        overdue = {
+            "overdue_by": span_text(happening.overdue_by),
+            "due_at": happening.due_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "text": ticket.description,
+        }
+        staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        why = "the ticket is assigned to you" if ticket.assignee else "the ticket is unassigned (triage)"
+        seen = {person.address.lower() for person in staff}
+        for person in staff:
+            self._queue(
+                session, ticket, "escalation", person, AUDIENCE_STAFF, inbox_id=None, trigger=None,
+                extra={**overdue, "reason": why},
+            )  # fmt: skip
+        manager = self._account_manager(ticket)
+        if manager is not None and manager[0].lower() not in seen:
+            self._queue(
+                session, ticket, "escalation", Address(manager[0]), AUDIENCE_STAFF, inbox_id=None,
+                trigger=None, extra={**overdue, "reason": f"you are the account manager ({manager[1]})"},
+            )  # fmt: skip
 
     def _status_changed(self, session: Session, happening: StatusChanged, inbox_id: int | None) -> None:
         if happening.new not in _TOLD_STATUSES or happening.old == happening.new:
@@ -586,13 +628,29 @@ class NotificationPlanner:
                 people.append(Address(message.author_address, message.author_name))
         return people
 
+    def _account_manager(self, ticket: Ticket) -> tuple[str, str] | None:
+        """(address, why) of the account manager of an Enterprise ticket's customer, if any."""
+        if ticket.tier != Tier.ENTERPRISE.value:
+            return None
+        customer = self.settings.customers.lookup(ticket.requester_address)
+        if customer is None or not customer.account_manager:
+            return None
+        name = f" {customer.name}" if customer.name else ""
+        return customer.account_manager, f"Enterprise customer{name}"
+
+    def _on_call(self, ticket: Ticket) -> list[Address]:
+        """Who is told at once of a new Urgent money or security ticket: `staff.on_call`, else triage
+        (else every staff address); nobody for other tickets."""
+        if ticket.priority != Priority.URGENT.value or ticket.category.casefold() not in ON_CALL_CATEGORIES:
+            return []
+        on_call = self.settings.staff.on_call
+        return [Address(on_call)] if on_call else self._staff_list()
+
     def _escalations(self, ticket: Ticket) -> list[tuple[str, str]]:
         found: dict[str, str] = {}
-        if ticket.tier == Tier.ENTERPRISE.value:
-            customer = self.settings.customers.lookup(ticket.requester_address)
-            if customer is not None and customer.account_manager:
-                name = f" {customer.name}" if customer.name else ""
-                found[customer.account_manager.lower()] = f"Enterprise customer{name}"
+        manager = self._account_manager(ticket)
+        if manager is not None:
+            found[manager[0].lower()] = manager[1]
         contact = self.settings.staff.security_contact
         if contact and ticket.category.casefold() == SECURITY_CATEGORY:
             reason = "Security category"

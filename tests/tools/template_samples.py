@@ -154,6 +154,78 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "text": CUSTOMER_TEXT,
         **FILES,
     },
+    "digest": {
+        "day": "2026-12-02",
+        "timezone": "Europe/Oslo",
+        "open_count": 37,
+        "sections": [
+            {
+                "title": "New since yesterday",
+                "when_label": "age",
+                "count": 2,
+                "more": 0,
+                "rows": [
+                    {
+                        "ref": "SP-1042",
+                        "priority": "Urgent",
+                        "tier": "Enterprise",
+                        "title": "Payment plan ADD button does nothing on checkout",
+                        "category": "Billing & Payments",
+                        "status": "Open",
+                        "assignee": "",
+                        "when": "16 h 33 min",
+                    },
+                    {
+                        "ref": "SP-1043",
+                        "priority": "Low",
+                        "tier": "Free",
+                        "title": "Typo on the pricing page",
+                        "category": "General Questions",
+                        "status": "In Progress",
+                        "assignee": "ana@smilepass.example",
+                        "when": "3 h",
+                    },
+                ],
+            },
+            {"title": "Unassigned Urgent and High", "when_label": "age", "count": 0, "more": 0, "rows": []},
+            {
+                "title": "Waiting longest for us",
+                "when_label": "waiting",
+                "count": 27,
+                "more": 26,
+                "rows": [
+                    {
+                        "ref": "SP-988",
+                        "priority": "High",
+                        "tier": "Pro",
+                        "title": "CSV export of payment plans cuts off after 1000 rows with no warning",
+                        "category": "Payment Plans",
+                        "status": "Open",
+                        "assignee": "",
+                        "when": "3 d 4 h",
+                    }
+                ],
+            },
+            {
+                "title": "First responses overdue",
+                "when_label": "late by",
+                "count": 1,
+                "more": 0,
+                "rows": [
+                    {
+                        "ref": "SP-1042",
+                        "priority": "Urgent",
+                        "tier": "Enterprise",
+                        "title": "Payment plan ADD button does nothing on checkout",
+                        "category": "Billing & Payments",
+                        "status": "Open",
+                        "assignee": "",
+                        "when": "15 h 33 min",
+                    }
+                ],
+            },
+        ],
+    },
 }
 
 
