@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import Settings
-from gateway.domain import Status
+from gateway.domain import EventKind, Status
 from gateway.errors import TransientError
 from gateway.pipeline.happenings import Happening, StatusChanged
 from gateway.pipeline.lifecycle import Trigger, next_status
@@ -77,7 +77,7 @@ class AutoCloser:
                 store.add_event(
                     session,
                     ticket_id=ticket.id,
-                    kind="auto_closed",
+                    kind=EventKind.AUTO_CLOSED,
                     field="status",
                     old=transition.old.value,
                     new=transition.new.value,
