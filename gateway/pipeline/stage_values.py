@@ -1,21 +1,28 @@
-"""What the stages share: the mail's context, the dependencies, and the outcome."""
+"""What a stage takes and gives (the stage table is in processor.py, the stages in stages/).
+
+A stage is `stage(mail, run) -> next value | Decision`. `mail` is the typed value the stages before
+it built, frozen: `Parsed` (after parse_mail), `Classified` (after classify_mail), `Threaded` (after
+thread_mail); each extends the one before, so a stage that needs only the parsed mail can sit
+anywhere after parse_mail. A stage that lets the mail go on returns the value for the next one (the
+same, or grown); a stage that settles the mail returns a `Decision`, and the processor records it.
+`run` is what every stage may use: the inbox row, the mail's transaction and the dependencies.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
-from gateway.domain import Address, ParsedMail
+from gateway.domain import Address, Happening, ParsedMail
 from gateway.pipeline.classify import Classification
-from gateway.pipeline.happenings import Happening
-from gateway.pipeline.new_ticket import IntakeDefaults
-from gateway.pipeline.staff_auth import NOT_STAFF, DnsFunc, StaffAuth
+from gateway.pipeline.new_ticket_plan import IntakeDefaults
+from gateway.pipeline.staff_auth import DnsFunc, StaffAuth
 from gateway.pipeline.thread import ThreadMatch
 from gateway.store.blobs import BlobStore
 from gateway.store.inbox import ClaimedItem, InboxStore
@@ -44,25 +51,15 @@ class ProcessResult:
     detail: str = ""
 
 
-@dataclass
-class MailContext:
-    """What the stages learn about one mail as it travels; filled in stage by stage."""
+@dataclass(frozen=True)
+class Decision:
+    """A stage settled the mail: its outcome, the ticket it opened or joined, and what happened
+    (for the notification planner, in the same transaction)."""
 
-    item: ClaimedItem
-    session: Session
-    mail: ParsedMail | None = None
-    dedup_key: str = ""
-    classification: Classification | None = None
-    notes: list[str] = field(default_factory=list)
-    happenings: list[Happening] = field(default_factory=list)
-    sender: Address | None = None  # From (or the envelope sender), set by the thread stage
-    thread: ThreadMatch | None = None
-    staff: StaffAuth = NOT_STAFF
-
-    @property
-    def parsed(self) -> ParsedMail:
-        assert self.mail is not None, "parse stage has not run"
-        return self.mail
+    outcome: Outcome
+    ticket_id: int | None
+    detail: str  # for people: the inbox row's note, the CLI, the log line
+    happenings: tuple[Happening, ...] = ()
 
 
 class Notifier(Protocol):
@@ -87,4 +84,53 @@ class ProcessorDeps:
         return self.inbox.sessions
 
 
-Stage = Callable[[MailContext, ProcessorDeps], ProcessResult | None]
+@dataclass(frozen=True)
+class MailRun:
+    """The one mail being processed: its inbox row, its transaction, and the dependencies."""
+
+    item: ClaimedItem
+    session: Session
+    deps: ProcessorDeps
+
+
+# --- the values passed from stage to stage ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parsed:
+    """parse_mail's result: the mail, parsed once, and its de-duplication key."""
+
+    mail: ParsedMail
+    dedup_key: str
+    # Set by check_duplicate: its Message-ID is also another mail's; said on the ticket and the inbox row.
+    collision: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classified(Parsed):
+    """classify_mail's result: what kind of mail it is, and whether it may be answered."""
+
+    classification: Classification
+
+
+@dataclass(frozen=True, kw_only=True)
+class Threaded(Classified):
+    """thread_mail's result: who wrote it, whether they are authenticated staff, which ticket it joins."""
+
+    sender: Address  # From (or the envelope sender)
+    staff: StaffAuth
+    thread: ThreadMatch
+
+
+P = TypeVar("P", bound=Parsed)
+G = TypeVar("G", bound=Parsed)
+
+
+def grow(value: Parsed, into: type[G], **more: Any) -> G:
+    """`value` as the next, larger value type: its fields kept, `more` added."""
+    return into(**{f.name: getattr(value, f.name) for f in fields(value)}, **more)
+
+
+# A stage: (the value so far, the run) -> the value for the next stage, or a Decision. Its types are
+# per stage; tests/unit/test_stage_table.py checks that each stage takes what the one before gives.
+Stage = Callable[[Any, MailRun], Any]

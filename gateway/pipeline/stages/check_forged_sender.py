@@ -1,57 +1,51 @@
-"""Stage: a new ticket whose From a trusted server calls forged gets no acknowledgement (SPEC §11).
+"""Stage check_forged_sender: a new ticket whose From a trusted server calls forged gets no
+acknowledgement (SPEC §11).
 
-It opens the ticket itself (through the open-ticket stage, with notifications to the sender
-suppressed) so that it can add the event saying why nothing was sent; mail it has no verdict on
-goes on to the open-ticket stage unchanged.
+It opens the ticket itself (through open_ticket, with notifications to the sender suppressed) so
+that it can add the event saying why nothing was sent; mail it has no verdict on goes on to
+open_ticket unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from gateway.domain import EventKind, TicketOpened
 from gateway.pipeline.forged_sender import forged_sender
-from gateway.pipeline.happenings import TicketOpened
-from gateway.pipeline.stages.context import (
-    MailContext,
-    ProcessorDeps,
-    ProcessResult,
-)
-from gateway.pipeline.stages.open_ticket import open_ticket_stage
+from gateway.pipeline.stage_values import Decision, MailRun, Threaded
+from gateway.pipeline.stages.open_ticket import open_new_ticket
 from gateway.rawmail import top_header_fields
 from gateway.store import tickets as store
 
-EVENT_KIND = "forged_sender"
 
-
-def forged_sender_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
-    sender = ctx.parsed.sender
+def check_forged_sender(mail: Threaded, run: MailRun) -> Threaded | Decision:
+    sender = mail.mail.sender
     from_domain = sender.address.rpartition("@")[2] if sender is not None and "@" in sender.address else None
     verdict = forged_sender(
-        top_header_fields(ctx.item.raw),
+        top_header_fields(run.item.raw),
         from_domain=from_domain,
-        trusted=deps.settings.staff.trusted_authserv_ids,
+        trusted=run.deps.settings.staff.trusted_authserv_ids,
     )
     if verdict is None:
-        return None
-    assert ctx.classification is not None
-    ctx.classification = dataclasses.replace(
-        ctx.classification,
+        return mail
+    classification = dataclasses.replace(
+        mail.classification,
         suppress_notifications=True,
-        reason=f"{ctx.classification.reason}; forged sender: {verdict}",
+        reason=f"{mail.classification.reason}; forged sender: {verdict}",
     )
-    result = open_ticket_stage(ctx, deps)
-    assert result is not None and result.ticket_id is not None
+    ticket_id, opened = open_new_ticket(dataclasses.replace(mail, classification=classification), run)
     # Staff's new-ticket notice says why the sender was not answered.
-    ctx.happenings[:] = [
+    happenings = tuple(
         dataclasses.replace(h, not_acknowledged_because=verdict) if isinstance(h, TicketOpened) else h
-        for h in ctx.happenings
-    ]
+        for h in opened.happenings
+    )
     store.add_event(
-        ctx.session,
-        ticket_id=result.ticket_id,
-        kind=EVENT_KIND,
+        run.session,
+        ticket_id=ticket_id,
+        kind=EventKind.FORGED_SENDER,
         new=verdict,
         actor="ticketgate",
-        inbox_id=ctx.item.id,
+        inbox_id=run.item.id,
     )
-    return dataclasses.replace(result, detail=f"{result.detail}; not acknowledged: forged sender")
+    detail = f"{opened.detail}; not acknowledged: forged sender"
+    return dataclasses.replace(opened, detail=detail, happenings=happenings)

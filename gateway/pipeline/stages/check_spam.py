@@ -1,22 +1,18 @@
-"""Stage: a mail the deployment's spam filter marked is kept, with no ticket and no answer (SPEC §11)."""
+"""Stage check_spam: a mail the deployment's spam filter marked is kept, with no ticket and no answer
+(SPEC §11)."""
 
 from __future__ import annotations
 
 from gateway.pipeline.spam import spam_verdict
-from gateway.pipeline.stages.context import (
-    MailContext,
-    Outcome,
-    ProcessorDeps,
-    ProcessResult,
-)
+from gateway.pipeline.stage_values import Decision, MailRun, Outcome, P
 from gateway.rawmail import top_header_fields
 
 
-def spam_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+def check_spam(mail: P, run: MailRun) -> P | Decision:
     """Outcome `spam`: stored, no ticket, no acknowledgement (no backscatter); `inbox release` undoes it."""
-    if ctx.item.released:
-        return None
-    verdict = spam_verdict(top_header_fields(ctx.item.raw), deps.settings.security.spam_headers)
+    if run.item.released:
+        return mail
+    verdict = spam_verdict(top_header_fields(run.item.raw), run.deps.settings.security.spam_headers)
     if verdict is None:
-        return None
-    return ProcessResult(ctx.item.id, Outcome.SPAM, None, f"spam verdict of the filter: {verdict}")
+        return mail
+    return Decision(Outcome.SPAM, None, f"spam verdict of the filter: {verdict}")
