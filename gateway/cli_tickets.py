@@ -25,13 +25,13 @@ from typing import Any
 from uuid import uuid4
 
 from gateway.config import Settings
-from gateway.domain import Address, Tier
+from gateway.domain import Address, Tier, Visibility
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
 from gateway.pipeline.filenames import sanitize_filename
 from gateway.pipeline.happenings import CommandResult
-from gateway.pipeline.reply import plan_commands
+from gateway.pipeline.reply_plan import plan_commands
 from gateway.pipeline.staff_auth import StaffAuth, StaffMethod
-from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
+from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
 from gateway.present import (
     iso,
     parse_ref,
@@ -345,7 +345,7 @@ def _apply_update(
         notifier = runtime.deps.notifier
         if notifier is not None:
             notifier.plan(session, happenings, inbox_id=inbox_id)
-        kind = "public reply" if plan.visibility == "public" else "internal entry"
+        kind = "public reply" if plan.visibility == Visibility.PUBLIC else "internal entry"
         said = [f"{ref}: {kind} by {author.address}"]
         said += [f"  {c.field}: {c.old or '-'} -> {c.new or '-'}" for c in plan.changes]
         if not plan.changes:

@@ -67,6 +67,47 @@ DEFAULT_CATEGORIES: tuple[str, ...] = (
 )
 
 
+class Role(StrEnum):
+    """Who wrote a message on a ticket, as stored in `messages.role` and shown in `tickets show`."""
+
+    REQUESTER = "requester"
+    STAFF = "staff"
+    CC = "cc"  # anyone else on the conversation (and an unauthenticated staff address)
+
+
+class Visibility(StrEnum):
+    """Whether a message is part of the conversation with the requester or for staff only."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class EventKind(StrEnum):
+    """The kinds of a ticket's events (`events.kind`, `tickets show`): the values are the stored strings."""
+
+    CREATED = "created"
+    TAG = "tag"
+    REQUESTER_UNKNOWN = "requester_unknown"
+    FOLLOW_UP_OF = "follow_up_of"
+    POSSIBLE_FOLLOW_UP_OF = "possible_follow_up_of"
+    MESSAGE_ID_COLLISION = "message_id_collision"
+    FORGED_SENDER = "forged_sender"
+    ATTACHMENT_REJECTED = "attachment_rejected"
+    STATUS_CHANGED = "status_changed"
+    REOPENED = "reopened"
+    PRIORITY_CHANGED = "priority_changed"
+    CATEGORY_CHANGED = "category_changed"
+    ASSIGNED = "assigned"
+    COMMAND_REFUSED = "command_refused"
+    UNAUTHENTICATED_STAFF = "unauthenticated_staff"
+    AUTO_CLOSED = "auto_closed"
+    NOTIFICATION_SKIPPED = "notification_skipped"
+    BOUNCE = "bounce"
+    BOUNCE_DELAYED = "bounce_delayed"
+    ERASED = "erased"
+    ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+
+
 @dataclass(frozen=True)
 class TagMeaning:
     """What one tag word means: a priority, a category, or (rarely) both."""
@@ -238,8 +279,8 @@ class ReplyAdded:
     ticket_id: int
     message_db_id: int
     author: Address
-    role: str  # requester, staff, cc
-    visibility: str  # public, internal
+    role: Role
+    visibility: Visibility
     notify: bool  # False when loop signals forbid answering this mail
 
 

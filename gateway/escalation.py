@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from gateway.domain import Priority, ResponseOverdue, Tier
+from gateway.domain import EventKind, Priority, ResponseOverdue, Tier
 from gateway.pipeline.processor import Notifier
 from gateway.present import iso
 from gateway.response_targets import ResponseTargets
@@ -41,7 +41,7 @@ def escalate_overdue(
         store.add_event(
             session,
             ticket_id=ticket.id,
-            kind="escalated",
+            kind=EventKind.ESCALATED,
             field="first_response",
             old=iso(due),
             new=f"no public staff reply {int(late.total_seconds() // 60)} min after it was due",

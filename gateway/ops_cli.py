@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.config import Settings
 from gateway.errors import TransientError
-from gateway.pipeline.stages.context import Outcome, ProcessResult
+from gateway.pipeline.stage_values import Outcome, ProcessResult
 from gateway.present import print_json
 from gateway.runtime import Runtime, build_runtime
 from gateway.status import Snapshot, listening, read_engine, snapshot

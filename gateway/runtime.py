@@ -20,7 +20,7 @@ from gateway.notify.planner import NotificationPlanner
 from gateway.notify.relay import make_relay
 from gateway.notify.render import Renderer
 from gateway.notify.sender import Sender
-from gateway.pipeline.new_ticket import IntakeDefaults
+from gateway.pipeline.new_ticket_plan import IntakeDefaults
 from gateway.pipeline.processor import Processor, ProcessorDeps
 from gateway.store.blobs import BlobStore, FileBlobStore
 from gateway.store.db import make_engine

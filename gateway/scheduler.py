@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import Settings
-from gateway.domain import Status
+from gateway.domain import EventKind, Status
 from gateway.errors import TransientError
 from gateway.escalation import escalate_overdue
 from gateway.notify.digest import queue_digest
@@ -86,7 +86,7 @@ class Scheduler:
                 store.add_event(
                     session,
                     ticket_id=ticket.id,
-                    kind="auto_closed",
+                    kind=EventKind.AUTO_CLOSED,
                     field="status",
                     old=transition.old.value,
                     new=transition.new.value,

@@ -24,16 +24,19 @@ from gateway.domain import (
     Address,
     BounceReceived,
     CommandResult,
+    EventKind,
     Happening,
     Priority,
     QueueRequested,
     ReplyAdded,
     ResponseOverdue,
+    Role,
     Status,
     StatusChanged,
     TicketOpened,
     TicketsRequested,
     Tier,
+    Visibility,
 )
 from gateway.notify.hints import what_helps
 from gateway.notify.message import (
@@ -216,8 +219,8 @@ class NotificationPlanner:
         message = session.get(Message, happening.message_db_id)
         text = message.text if message is not None else ""
         author = happening.author.address.lower()
-        if happening.role == "staff":
-            if happening.visibility != "public" or not happening.notify:
+        if happening.role == Role.STAFF:
+            if happening.visibility != Visibility.PUBLIC or not happening.notify:
                 return False
             recipients = [
                 person for person in self._requester_side(session, ticket) if person.address.lower() != author
@@ -232,7 +235,7 @@ class NotificationPlanner:
                 trigger=happening.message_db_id, extra=extra,
             )  # fmt: skip
             return queued > 0
-        if happening.visibility != "public":
+        if happening.visibility != Visibility.PUBLIC:
             return False
         staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
         manager = self._account_manager(ticket)
@@ -419,7 +422,7 @@ class NotificationPlanner:
             happening.inbox_id, row.id, row.to_address, how, words,
         )  # fmt: skip
         if row.ticket_id is not None:
-            kind = "bounce" if happening.permanent else "bounce_delayed"
+            kind = EventKind.BOUNCE if happening.permanent else EventKind.BOUNCE_DELAYED
             ticket_store.add_event(
                 session,
                 ticket_id=row.ticket_id,
@@ -621,7 +624,7 @@ class NotificationPlanner:
         people = [Address(ticket.requester_address, ticket.requester_name)]
         for message in outbox.ticket_messages(session, ticket.id):
             if (
-                message.role == "cc"
+                message.role == Role.CC
                 and message.kind == "mail"
                 and not self.settings.is_staff(message.author_address)
             ):
@@ -679,7 +682,7 @@ class NotificationPlanner:
         ticket_store.add_event(
             session,
             ticket_id=ticket_id,
-            kind="notification_skipped",
+            kind=EventKind.NOTIFICATION_SKIPPED,
             field="notification",
             new=f"{template}: {why}"[:1000],
             actor="ticketgate",

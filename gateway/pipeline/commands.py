@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import StrEnum
 
-from gateway.domain import Priority, Status, TagVocabulary
+from gateway.domain import Priority, Status, TagVocabulary, Visibility
 
 
 class Field(StrEnum):
@@ -38,7 +38,7 @@ class Field(StrEnum):
 
 ASSIGN_ME = "me"
 UNASSIGNED = ""
-INTERNAL = "internal"
+INTERNAL = Visibility.INTERNAL.value  # the value of `#note`: the entry is for staff only
 QUEUE_ALL = "all"
 QUEUE_MINE = "mine"
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from gateway.domain import EventKind
 from gateway.store.models import (
     Attachment,
     Event,
@@ -44,7 +45,7 @@ from gateway.store.models import (
 
 ERASED = "[erased]"
 ERASED_ADDRESS = "erased@invalid"
-ERASED_EVENT = "erased"
+ERASED_EVENT = EventKind.ERASED
 _FINAL_OUTBOX = ("sent", "bounced")
 
 
@@ -157,7 +158,7 @@ def erase_person(session: Session, address: str) -> Erasure:
         session.add(
             Event(
                 ticket_id=ticket_id,
-                kind=ERASED_EVENT,
+                kind=ERASED_EVENT.value,
                 field="requester" if ticket_id in own_ids else "participant",
                 new="personal data erased on request: mails, names, files and address",
                 actor="ticketgate",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.domain import SortedAttachments
+from gateway.domain import EventKind, SortedAttachments
 from gateway.store.blobs import BlobStore
 from gateway.store.models import Attachment, RejectedAttachment, Screenshot
 from gateway.store.tickets import add_event
@@ -83,7 +83,7 @@ def add_files(
         add_event(
             session,
             ticket_id=ticket_id,
-            kind="attachment_rejected",
+            kind=EventKind.ATTACHMENT_REJECTED,
             field="attachment",
             new=f"{rejected.filename}: {rejected.reason}",
             actor="ticketgate",

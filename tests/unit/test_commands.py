@@ -6,7 +6,7 @@ import pytest
 
 from gateway.domain import DEFAULT_CATEGORIES, DEFAULT_VOCABULARY, Priority, Status
 from gateway.pipeline.commands import parse_commands
-from gateway.pipeline.reply import TicketState, plan_reply
+from gateway.pipeline.reply_plan import TicketState, plan_reply
 from gateway.pipeline.staff_auth import NOT_STAFF, StaffAuth, StaffMethod
 
 STAFF = StaffAuth(staff_address=True, method=StaffMethod.REPLY_ADDRESS)

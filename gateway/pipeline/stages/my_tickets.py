@@ -1,4 +1,5 @@
-"""Stage: a mail to `support+tickets@` asks for the sender's own tickets, and opens none (SPEC §12).
+"""Stage my_tickets: a mail to `support+tickets@` asks for the sender's own tickets, and opens none
+(SPEC §12).
 
 It runs before threading, so such a mail never joins a ticket, whatever ref or reply token it
 carries, and never opens one. The list goes to the `From` address only: never to Reply-To, Sender or
@@ -13,14 +14,9 @@ from datetime import timedelta
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail, TicketsRequested
-from gateway.pipeline.new_ticket import recipient_addresses
+from gateway.pipeline.new_ticket_plan import recipient_addresses
 from gateway.pipeline.requester import find_requester
-from gateway.pipeline.stages.context import (
-    MailContext,
-    Outcome,
-    ProcessorDeps,
-    ProcessResult,
-)
+from gateway.pipeline.stage_values import Classified, Decision, MailRun, Outcome
 from gateway.store import outbox
 
 TEMPLATE = "my_tickets"
@@ -36,30 +32,27 @@ def asks_for_tickets(mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddre
     return False
 
 
-def my_tickets_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+def my_tickets(mail: Classified, run: MailRun) -> Classified | Decision:
     """Outcome `my_tickets`: no ticket; the list is queued for the From address unless the mail is
     automated, names no From address, or that address had its hourly share of lists."""
-    mail = ctx.parsed
-    views = deps.settings.views
-    if not asks_for_tickets(mail, ctx.item.envelope, ours=deps.ours, word=views.my_tickets_word):
-        return None
-    assert ctx.classification is not None
+    parsed, item = mail.mail, run.item
+    views = run.deps.settings.views
+    if not asks_for_tickets(parsed, item.envelope, ours=run.deps.ours, word=views.my_tickets_word):
+        return mail
 
-    def held(why: str) -> ProcessResult:
-        return ProcessResult(ctx.item.id, Outcome.MY_TICKETS, None, f"ticket list not sent: {why}")
+    def held(why: str) -> Decision:
+        return Decision(Outcome.MY_TICKETS, None, f"ticket list not sent: {why}")
 
-    if ctx.classification.suppress_notifications:
-        return held(f"automated mail ({ctx.classification.reason})")
-    found = find_requester(mail, ctx.item.envelope)
+    if mail.classification.suppress_notifications:
+        return held(f"automated mail ({mail.classification.reason})")
+    found = find_requester(parsed, item.envelope)
     if found.source != "From":
         return held("no usable From address (the list goes to From only)")
     address = found.address.address
     limit = views.my_tickets_per_hour
-    since = ctx.item.received_at - WINDOW
-    sent = outbox.acks_since(ctx.session, address, template=TEMPLATE, since=since)
+    since = item.received_at - WINDOW
+    sent = outbox.acks_since(run.session, address, template=TEMPLATE, since=since)
     if sent >= limit:
         return held(f"{address} was sent {sent} ticket lists in the hour before this mail (limit {limit})")
-    ctx.happenings.append(
-        TicketsRequested(inbox_id=ctx.item.id, requester=found.address, message_id=mail.message_id)
-    )
-    return ProcessResult(ctx.item.id, Outcome.MY_TICKETS, None, f"ticket list queued for {address}")
+    asked = TicketsRequested(inbox_id=item.id, requester=found.address, message_id=parsed.message_id)
+    return Decision(Outcome.MY_TICKETS, None, f"ticket list queued for {address}", (asked,))

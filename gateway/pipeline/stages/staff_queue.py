@@ -1,5 +1,6 @@
-"""Stage: authenticated staff who send `#queue` (or `#queue mine`) alone to a plain gateway address
-get the queue in a receipt, and no ticket is opened (SPEC §12; README "Commands by mail").
+"""Stage staff_queue: authenticated staff who send `#queue` (or `#queue mine`) alone to a plain
+gateway address get the queue in a receipt, and no ticket is opened (SPEC §12; README "Commands
+by mail").
 
 On a ticket, `#queue` is one more command of the reply (the reply stage); this stage takes the mail
 that joined no ticket and holds nothing but `#queue` lines. Anything else, and anything from a
@@ -12,40 +13,28 @@ from __future__ import annotations
 from gateway.domain import QueueRequested
 from gateway.pipeline.commands import Field, parse_commands
 from gateway.pipeline.quotes import trim_reply
-from gateway.pipeline.stages.context import (
-    MailContext,
-    Outcome,
-    ProcessorDeps,
-    ProcessResult,
-)
+from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 
 
-def staff_queue_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+def staff_queue(mail: Threaded, run: MailRun) -> Threaded | Decision:
     """Outcome `queue`: the receipt with the open queue goes to the staff sender; no ticket."""
-    if not ctx.staff.is_staff or (ctx.thread is not None and ctx.thread.ticket_id is not None):
-        return None
-    assert ctx.sender is not None and ctx.classification is not None
-    mail = ctx.parsed
-    tickets = deps.settings.tickets
+    if not mail.staff.is_staff or mail.thread.ticket_id is not None:
+        return mail
+    parsed, sender = mail.mail, mail.sender
+    tickets = run.deps.settings.tickets
     block = parse_commands(
-        trim_reply(mail.text, html=mail.html).text,
+        trim_reply(parsed.text, html=parsed.html).text,
         vocabulary=tickets.vocabulary,
         categories=tickets.categories,
     )
     if not block.commands or block.text.strip() or any(c.field is not Field.QUEUE for c in block.commands):
-        return None
+        return mail
     scope = block.commands[-1].value or "all"
     asked = f"#queue {scope}" if scope == "mine" else "#queue"
-    if ctx.classification.suppress_notifications:
-        detail = f"{asked} from {ctx.sender.address}, not answered: {ctx.classification.reason}"
-        return ProcessResult(ctx.item.id, Outcome.QUEUE, None, detail)
-    ctx.happenings.append(
-        QueueRequested(
-            inbox_id=ctx.item.id,
-            staff=ctx.sender,
-            scope=scope,
-            lines=block.lines,
-            message_id=mail.message_id,
-        )
+    if mail.classification.suppress_notifications:
+        detail = f"{asked} from {sender.address}, not answered: {mail.classification.reason}"
+        return Decision(Outcome.QUEUE, None, detail)
+    request = QueueRequested(
+        inbox_id=run.item.id, staff=sender, scope=scope, lines=block.lines, message_id=parsed.message_id
     )
-    return ProcessResult(ctx.item.id, Outcome.QUEUE, None, f"{asked} for {ctx.sender.address}")
+    return Decision(Outcome.QUEUE, None, f"{asked} for {sender.address}", (request,))
