@@ -35,7 +35,7 @@ from gateway.config import settings_from_mapping  # noqa: E402
 from gateway.domain import Envelope  # noqa: E402
 from gateway.errors import NotAMailError  # noqa: E402
 from gateway.intake.pipe import read_inputs  # noqa: E402
-from gateway.pipeline.new_ticket import UNKNOWN_SENDER, plan_new_ticket  # noqa: E402
+from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, plan_new_ticket  # noqa: E402
 from gateway.pipeline.parse import parse_mail  # noqa: E402
 from gateway.runtime import build_runtime  # noqa: E402
 from gateway.store.db import unit_of_work  # noqa: E402

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from gateway.config import Settings
-from gateway.domain import Address, Tier
+from gateway.domain import Address, Tier, Visibility
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
 from gateway.pipeline.filenames import sanitize_filename
 from gateway.present import (
@@ -308,8 +308,8 @@ def _apply_update(
     """Plan and apply the update in one transaction; None when there is no such ticket. Raises
     `_Refused` (the transaction rolls back: nothing changed) when any command is refused."""
     from gateway.pipeline.happenings import CommandResult
-    from gateway.pipeline.reply import plan_commands
-    from gateway.pipeline.stages.apply_reply import apply_reply, lock_ticket
+    from gateway.pipeline.reply_plan import plan_commands
+    from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
 
     settings = runtime.settings
     notifier = runtime.deps.notifier  # built before the ticket is locked, not while it is
@@ -350,7 +350,7 @@ def _apply_update(
         happenings = [h for h in applied.happenings if not isinstance(h, CommandResult)]
         if notifier is not None:
             notifier.plan(session, happenings, inbox_id=inbox_id)
-        kind = "public reply" if plan.visibility == "public" else "internal entry"
+        kind = "public reply" if plan.visibility == Visibility.PUBLIC else "internal entry"
         said = [f"{ref}: {kind} by {author.address}"]
         said += [f"  {c.field}: {c.old or '-'} -> {c.new or '-'}" for c in plan.changes]
         if not plan.changes:

@@ -26,7 +26,7 @@ from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
 from gateway.operations import Operations
 from gateway.runtime import Runtime, build_runtime
-from gateway.scheduler import AutoCloser
+from gateway.scheduler import Scheduler
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 from gateway.systemd import sd_notify
@@ -172,9 +172,10 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     )
     sender.start()
     log.info("outbox sender delivering through %s", settings.outbound.relay)
-    # The scheduler (auto-close); on PostgreSQL an advisory lock lets one node at a time do a round.
-    auto_closer = AutoCloser(runtime.inbox.sessions, settings, notifier=runtime.deps.notifier)
-    scheduler = threading.Thread(target=auto_closer.run, args=(stop_workers,), name="scheduler", daemon=True)
+    # The scheduler (auto-close, escalations, the digest); on PostgreSQL an advisory lock lets one
+    # node at a time do a round.
+    jobs = Scheduler(runtime.inbox.sessions, settings, notifier=runtime.deps.notifier)
+    scheduler = threading.Thread(target=jobs.run, args=(stop_workers,), name="scheduler", daemon=True)
     scheduler.start()
 
     stopping = asyncio.Event()

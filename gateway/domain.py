@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -65,6 +65,47 @@ DEFAULT_CATEGORIES: tuple[str, ...] = (
     SECURITY,
     GENERAL,
 )
+
+
+class Role(StrEnum):
+    """Who wrote a message on a ticket, as stored in `messages.role` and shown in `tickets show`."""
+
+    REQUESTER = "requester"
+    STAFF = "staff"
+    CC = "cc"  # anyone else on the conversation (and an unauthenticated staff address)
+
+
+class Visibility(StrEnum):
+    """Whether a message is part of the conversation with the requester or for staff only."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class EventKind(StrEnum):
+    """The kinds of a ticket's events (`events.kind`, `tickets show`): the values are the stored strings."""
+
+    CREATED = "created"
+    TAG = "tag"
+    REQUESTER_UNKNOWN = "requester_unknown"
+    FOLLOW_UP_OF = "follow_up_of"
+    POSSIBLE_FOLLOW_UP_OF = "possible_follow_up_of"
+    MESSAGE_ID_COLLISION = "message_id_collision"
+    FORGED_SENDER = "forged_sender"
+    ATTACHMENT_REJECTED = "attachment_rejected"
+    STATUS_CHANGED = "status_changed"
+    REOPENED = "reopened"
+    PRIORITY_CHANGED = "priority_changed"
+    CATEGORY_CHANGED = "category_changed"
+    ASSIGNED = "assigned"
+    COMMAND_REFUSED = "command_refused"
+    UNAUTHENTICATED_STAFF = "unauthenticated_staff"
+    AUTO_CLOSED = "auto_closed"
+    NOTIFICATION_SKIPPED = "notification_skipped"
+    BOUNCE = "bounce"
+    BOUNCE_DELAYED = "bounce_delayed"
+    ERASED = "erased"
+    ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
 
 
 @dataclass(frozen=True)
@@ -238,8 +279,8 @@ class ReplyAdded:
     ticket_id: int
     message_db_id: int
     author: Address
-    role: str  # requester, staff, cc
-    visibility: str  # public, internal
+    role: Role
+    visibility: Visibility
     notify: bool  # False when loop signals forbid answering this mail
 
 
@@ -259,6 +300,7 @@ class CommandResult:
     staff: Address
     applied: tuple[str, ...]  # the command lines applied, as written
     refused: tuple[tuple[str, str], ...]  # (line, reason)
+    queue: str | None = None  # `#queue` ("all") or `#queue mine` ("mine"): the receipt lists the queue
 
 
 @dataclass(frozen=True)
@@ -273,4 +315,44 @@ class BounceReceived:
     message_ids: tuple[str, ...] = ()
 
 
-Happening = TicketOpened | ReplyAdded | StatusChanged | CommandResult | BounceReceived
+@dataclass(frozen=True)
+class TicketsRequested:
+    """A customer asked for their own tickets (a mail to `support+tickets@`, SPEC §12): the list of
+    `requester`'s tickets is due to that address, the mail's `From`, and to nobody else."""
+
+    inbox_id: int
+    requester: Address
+    message_id: str | None  # of the asking mail, so the answer threads under it
+
+
+@dataclass(frozen=True)
+class QueueRequested:
+    """Authenticated staff sent `#queue` (or `#queue mine`) alone to a plain gateway address: the
+    receipt, about no ticket, lists the queue."""
+
+    inbox_id: int
+    staff: Address
+    scope: str  # "all" or "mine"
+    lines: tuple[str, ...]  # the command lines, as written
+    message_id: str | None  # of the asking mail, so the receipt threads under it
+
+
+@dataclass(frozen=True)
+class ResponseOverdue:
+    """The scheduler found a ticket's first response overdue (SPEC §12): escalate it, once."""
+
+    ticket_id: int
+    due_at: datetime  # aware UTC
+    overdue_by: timedelta
+
+
+Happening = (
+    TicketOpened
+    | ReplyAdded
+    | StatusChanged
+    | CommandResult
+    | BounceReceived
+    | TicketsRequested
+    | QueueRequested
+    | ResponseOverdue
+)

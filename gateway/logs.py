@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.domain import ParsedMail
-    from gateway.pipeline.stages.context import ProcessResult
+    from gateway.pipeline.stage_values import ProcessResult
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -25,7 +25,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.status import Snapshot, listening, read_engine, snapshot
 
 if TYPE_CHECKING:  # the pipeline is imported where mail is processed, not by every command
-    from gateway.pipeline.stages.context import ProcessResult
+    from gateway.pipeline.stage_values import ProcessResult
 
 EX_OK = 0
 EX_FAILED = 1
@@ -208,7 +208,7 @@ def take_up_pending(
 
 def describe(result: ProcessResult, prefix: str) -> str:
     """One result as `ingest` and `process` print it; a retry names its cause."""
-    from gateway.pipeline.stages.context import Outcome
+    from gateway.pipeline.stage_values import Outcome
 
     if result.outcome is Outcome.RETRY:
         return f"stored, not processed yet; will retry: {result.detail}"
@@ -217,7 +217,7 @@ def describe(result: ProcessResult, prefix: str) -> str:
 
 
 def process_command(settings: Settings) -> int:
-    from gateway.pipeline.stages.context import Outcome  # processing imports the pipeline anyway
+    from gateway.pipeline.stage_values import Outcome  # processing imports the pipeline anyway
 
     try:
         runtime = build_runtime(settings)

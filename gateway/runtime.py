@@ -46,7 +46,7 @@ class Runtime:
         its worker processes first ask for it in their main thread, before any worker starts."""
         from gateway.notify.planner import NotificationPlanner
         from gateway.notify.render import Renderer
-        from gateway.pipeline.new_ticket import IntakeDefaults
+        from gateway.pipeline.new_ticket_plan import IntakeDefaults
         from gateway.pipeline.processor import ProcessorDeps
 
         settings = self.settings
@@ -55,13 +55,15 @@ class Runtime:
             for account in settings.imap
         }
         ours = GatewayAddresses(settings.gateway.addresses)
+        blobs = make_blob_store(settings, self.engine)
+        renderer = Renderer(settings.notifications.templates_dir)
         return ProcessorDeps(
             settings=settings,
             ours=ours,
             inbox=self.inbox,
-            blobs=make_blob_store(settings, self.engine),
+            blobs=blobs,
             intake_defaults=intake_defaults,
-            notifier=NotificationPlanner(settings, Renderer(settings.notifications.templates_dir), ours=ours),
+            notifier=NotificationPlanner(settings, renderer, ours=ours, blobs=blobs),
         )
 
     def processor(self, role: str) -> Processor:
@@ -80,6 +82,7 @@ class Runtime:
             self.settings.notifications,
             worker=worker_name(role),
             node_id=self.inbox.node_id,
+            blobs=self.deps.blobs,
         )
 
     def close(self) -> None:

@@ -1,12 +1,17 @@
-"""The scheduler inside `serve`: auto-close (SPEC §5) — a ticket Resolved for `tickets.auto_close_days`
-with no mail since becomes Closed, with an event and a `status_changed` to the requester.
+"""The scheduler inside `serve`, a round of three jobs every few minutes:
+- auto-close (SPEC §5): a ticket Resolved for `tickets.auto_close_days` with no mail since becomes
+  Closed, with an event and a `status_changed` to the requester;
+- escalation (SPEC §12, gateway/escalation.py): a first response overdue gets one `escalation`;
+- the daily digest (SPEC §12, gateway/notify/digest.py) once `views.digest_at` has passed that day.
 
 It checks every few minutes. With PostgreSQL and several nodes, one node is the scheduler: it holds
 a session-level advisory lock (gateway/store/leader.py) that PostgreSQL drops when that node dies, and
 the others ask for it every `LEADER_RETRY_SECONDS`, so one of them takes over within that time. Each
 round also takes a transaction-level advisory lock (`pg_try_advisory_xact_lock`), so two rounds never
 overlap even while a node that lost its connection has not noticed yet. On SQLite transactions begin
-IMMEDIATE, which serialises writers anyway. `auto_close_days = 0` turns auto-close off.
+IMMEDIATE, which serialises writers anyway. `auto_close_days = 0` turns auto-close off. What must
+happen once (an escalation, a day's digest) is also recorded in `done_once` in the job's own
+transaction, so the database refuses a second one whatever the locks did.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import Settings
-from gateway.domain import Status
+from gateway.domain import EventKind, Status
 from gateway.errors import TransientError
+from gateway.escalation import escalate_overdue
+from gateway.notify.digest import queue_digest
+from gateway.notify.planner import NotificationPlanner
 from gateway.pipeline.happenings import Happening, StatusChanged
 from gateway.pipeline.lifecycle import Trigger, next_status
 from gateway.pipeline.processor import Notifier
@@ -40,8 +48,9 @@ LEADER_RETRY_SECONDS = 15.0
 ACTOR = "ticketgate"
 
 
-class AutoCloser:
-    """Closes tickets that stayed Resolved long enough; `run` is the daemon's loop."""
+class Scheduler:
+    """The scheduler's jobs (`run_once`: auto-close, `escalate_once`, `digest_once`; `run_round` all
+    three); `run` is the daemon's loop. Every job reads the time from `clock`, so tests move it."""
 
     def __init__(
         self,
@@ -77,7 +86,7 @@ class AutoCloser:
                 store.add_event(
                     session,
                     ticket_id=ticket.id,
-                    kind="auto_closed",
+                    kind=EventKind.AUTO_CLOSED,
                     field="status",
                     old=transition.old.value,
                     new=transition.new.value,
@@ -91,6 +100,38 @@ class AutoCloser:
         if closed:
             log.info("auto-closed %d ticket(s): %s", len(closed), ", ".join(map(str, closed)))
         return closed
+
+    def escalate_once(self) -> list[int]:
+        """Escalate the first responses now overdue; the ids of the tickets escalated."""
+        now = self.clock()
+        with unit_of_work(self.sessions) as session:
+            if not _take_round(session):
+                return []
+            escalated = escalate_overdue(session, self.settings.response_targets, self.notifier, now=now)
+        if escalated:
+            log.info("escalated %d overdue ticket(s): %s", len(escalated), ", ".join(map(str, escalated)))
+        return escalated
+
+    def digest_once(self) -> list[str]:
+        """Queue today's digest when it is due and no node sent it; the addresses it went to."""
+        if self.settings.views.digest_at is None:
+            return []
+        if not isinstance(self.notifier, NotificationPlanner):
+            return []  # nothing renders mail here (a processor built without notifications)
+        with unit_of_work(self.sessions) as session:
+            if not _take_round(session):
+                return []
+            rows = queue_digest(session, self.notifier, now=self.clock())
+            sent_to = [row.to_address for row in rows]
+        if sent_to:
+            log.info("daily digest queued to %s", ", ".join(sent_to))
+        return sent_to
+
+    def run_round(self) -> None:
+        """The three jobs, each in its own transaction (one failing does not undo the others)."""
+        self.run_once()
+        self.escalate_once()
+        self.digest_once()
 
     def run(
         self,
@@ -109,7 +150,7 @@ class AutoCloser:
                     if lock is None:
                         wait = leader_retry
                     else:
-                        self.run_once()
+                        self.run_round()
                     if self._outage_logged:
                         log.info("scheduler: database reachable again")
                         self._outage_logged = False
@@ -119,7 +160,7 @@ class AutoCloser:
                         self._outage_logged = True
                     wait = min(interval, leader_retry)
                 except Exception:  # a bug must not stop the daemon; the next round tries again
-                    log.exception("scheduler: auto-close round failed")
+                    log.exception("scheduler: round failed")
                 stop.wait(wait)
         finally:
             if lock is not None:
@@ -136,6 +177,9 @@ class AutoCloser:
         if lock is not None and self.sessions.kw["bind"].dialect.name == "postgresql":
             log.info("scheduler: this node runs the scheduler")
         return lock
+
+
+AutoCloser = Scheduler  # its first name, when auto-close was its only job
 
 
 def _take_round(session: Session) -> bool:

@@ -28,6 +28,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Protocol
 
 from gateway import metrics
+from gateway.backoff import BackoffPolicy
 from gateway.config import Settings
 from gateway.errors import TransientError
 from gateway.logs import configure as configure_logging
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 RESTART_PAUSE_SECONDS = 1.0  # before a dead worker is started again, so a crash loop does not spin
 MAX_RESTART_PAUSE_SECONDS = 60.0
+# The step of the one back-off policy, without its jitter: one parent restarts its own children.
+RESTART_BACKOFF = BackoffPolicy(RESTART_PAUSE_SECONDS, MAX_RESTART_PAUSE_SECONDS)
 HEALTHY_AFTER_SECONDS = 10.0  # a worker that lived this long died of something new: no back-off
 IDLE_POLL_SECONDS = 1.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -61,7 +64,7 @@ class WorkerProcesses:
         self._stop = StopFlag(self._context)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._started_at = [0.0] * count
-        self._pause = [RESTART_PAUSE_SECONDS] * count
+        self._deaths = [0] * count  # quick deaths in a row of each slot's worker
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -118,9 +121,9 @@ class WorkerProcesses:
                 metrics.mark_process_dead(process.pid or 0)
                 lived = time.monotonic() - self._started_at[slot]
                 if lived >= HEALTHY_AFTER_SECONDS:
-                    self._pause[slot] = RESTART_PAUSE_SECONDS
-                pause = self._pause[slot]
-                self._pause[slot] = min(pause * 2, MAX_RESTART_PAUSE_SECONDS)
+                    self._deaths[slot] = 0
+                self._deaths[slot] += 1
+                pause = RESTART_BACKOFF.step(self._deaths[slot])
                 log.error(
                     "processing worker process %d (pid %d) exited with %s; starting it again in %.0fs",
                     slot,

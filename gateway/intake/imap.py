@@ -17,7 +17,6 @@ import contextlib
 import logging
 import math
 import os
-import random
 import socket
 import ssl
 import subprocess
@@ -31,6 +30,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from gateway import metrics
+from gateway.backoff import BackoffPolicy, FailureStreak
 from gateway.config import ImapAccount
 from gateway.domain import Envelope
 from gateway.errors import TransientError
@@ -98,28 +98,6 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
     ConnectionDropped,
     TransientError,
 )
-
-
-class Backoff:
-    """Capped exponential back-off with full jitter, so many nodes don't reconnect in step."""
-
-    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
-        self._base = base
-        self._cap = cap
-        self._failures = 0
-        self._rng = rng or random.Random()
-
-    @property
-    def failing(self) -> bool:
-        return self._failures > 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self._cap, self._base * 2**self._failures)
-        self._failures += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self._failures = 0
 
 
 def mailbox_identity(account: ImapAccount) -> str:
@@ -190,7 +168,7 @@ class ImapPoller:
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set: hold the mailbox lock, connect, take mail in, idle or wait."""
         self._stop = stop
-        backoff = Backoff(self._timing.reconnect_base, self._timing.reconnect_cap)
+        backoff = FailureStreak(BackoffPolicy(self._timing.reconnect_base, self._timing.reconnect_cap))
         standby_logged = False
         while not stop.is_set():
             try:
@@ -210,7 +188,7 @@ class ImapPoller:
             finally:
                 lock.release()
 
-    def _run_locked(self, stop: threading.Event, lock: MailboxLock, backoff: Backoff) -> None:
+    def _run_locked(self, stop: threading.Event, lock: MailboxLock, backoff: FailureStreak) -> None:
         while not stop.is_set():
             if not lock.held():
                 log.warning("imap %s: lost the mailbox lock; asking for it again", self.account.name)
@@ -238,7 +216,7 @@ class ImapPoller:
                 if client is not None:
                     _close_quietly(client)
 
-    def _failed(self, backoff: Backoff, stop: threading.Event, what: str, exc: BaseException) -> None:
+    def _failed(self, backoff: FailureStreak, stop: threading.Event, what: str, exc: BaseException) -> None:
         delay = backoff.next_delay()
         self._record_poll(error=f"{what} ({type(exc).__name__}: {exc})")
         # An outage is logged once at WARNING; its repeats only at DEBUG.

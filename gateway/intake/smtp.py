@@ -27,9 +27,9 @@ from gateway import metrics
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
-from gateway.intake.tls import server_tls_context
 from gateway.intake.writer import InboxWriter
 from gateway.rawmail import message_id_of
+from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from email import charset as email_charset
 from email import policy
 from email.header import Header
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 
 from gateway.domain import Address
 from gateway.notify.render import Rendered
+from gateway.store.blobs import check_sha256
 
 AUTO_REPLIED = "auto-replied"
 AUTO_GENERATED = "auto-generated"
@@ -95,9 +97,30 @@ class Headers:
     auto_submitted: str  # AUTO_REPLIED or AUTO_GENERATED
 
 
-def build_message(headers: Headers, rendered: Rendered) -> bytes:
-    """The notification as bytes ready for the relay (CRLF line ends, everything encoded)."""
-    msg = MIMEMultipart("alternative")
+@dataclass(frozen=True)
+class FilePart:
+    """A PNG from the blob store that goes with a staff notification: an inline thumbnail the HTML
+    shows by `cid:` when `content_id` is set, else an attached original."""
+
+    sha256: str
+    filename: str
+    content_id: str | None = None
+
+
+# The header of a part whose bytes are still in the blob store: the sender fills it in
+# (gateway/notify/blob_parts.py) and removes the header, so the outbox row never holds the images.
+BLOB_HEADER = "X-Ticketgate-Blob"
+
+
+def build_message(headers: Headers, rendered: Rendered, files: Sequence[FilePart] = ()) -> bytes:
+    """The notification as bytes ready for the relay (CRLF line ends, everything encoded).
+
+    With `files`: multipart/mixed [multipart/related [alternative, thumbnails], originals], each
+    image part a placeholder naming its blob, filled in when the mail is sent."""
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(rendered.text, "plain", _body_charset(rendered.text)))
+    alternative.attach(MIMEText(rendered.html, "html", _body_charset(rendered.html)))
+    msg = _with_files(alternative, files)
     msg["From"] = mailbox(headers.sender)
     msg["To"] = mailbox(headers.to)
     msg["Reply-To"] = mailbox(Address(address=headers.reply_to, name=headers.sender.name))
@@ -113,12 +136,34 @@ def build_message(headers: Headers, rendered: Rendered) -> bytes:
     msg["Auto-Submitted"] = headers.auto_submitted
     # Exchange and Outlook: send no out-of-office or other automatic answer to this.
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.attach(MIMEText(rendered.text, "plain", _body_charset(rendered.text)))
-    msg.attach(MIMEText(rendered.html, "html", _body_charset(rendered.html)))
-    return msg.as_bytes(policy=_WIRE)
+    return msg.as_bytes(policy=WIRE)
 
 
-_WIRE = policy.compat32.clone(linesep="\r\n")
+def _with_files(alternative: MIMEMultipart, files: Sequence[FilePart]) -> MIMEMultipart:
+    """`alternative` alone, or wrapped as the first part of related (thumbnails) inside mixed."""
+    if not files:
+        return alternative
+    related = MIMEMultipart("related", type="multipart/alternative")
+    related.attach(alternative)
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(related)
+    for file in files:
+        part = MIMEBase("image", "png")
+        part[BLOB_HEADER] = check_sha256(file.sha256)
+        name = one_line(file.filename)[:200] or "screenshot.png"
+        # A name that is not ASCII goes in RFC 2231-encoded; either way it stays one parameter.
+        filename: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
+        if file.content_id is not None:
+            part["Content-ID"] = _angle(file.content_id)
+            part.add_header("Content-Disposition", "inline", filename=filename)
+            related.attach(part)
+        else:
+            part.add_header("Content-Disposition", "attachment", filename=filename)
+            mixed.attach(part)
+    return mixed
+
+
+WIRE = policy.compat32.clone(linesep="\r\n")
 _UTF8_QP = email_charset.Charset("utf-8")
 _UTF8_QP.body_encoding = email_charset.QP  # readable in the raw mail, unlike compat32's base64
 

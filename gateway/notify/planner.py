@@ -24,17 +24,25 @@ from gateway.domain import (
     Address,
     BounceReceived,
     CommandResult,
+    EventKind,
     Happening,
+    Priority,
+    QueueRequested,
     ReplyAdded,
+    ResponseOverdue,
+    Role,
     Status,
     StatusChanged,
     TicketOpened,
+    TicketsRequested,
     Tier,
+    Visibility,
 )
 from gateway.notify.hints import what_helps
 from gateway.notify.message import (
     AUTO_GENERATED,
     AUTO_REPLIED,
+    FilePart,
     Headers,
     UnsafeAddress,
     build_message,
@@ -44,6 +52,9 @@ from gateway.notify.message import (
     thread_root_id,
 )
 from gateway.notify.render import Renderer, RenderError
+from gateway.notify.spans import span_text
+from gateway.notify.staff_files import staff_files
+from gateway.notify.views import MY_TICKETS_SHOWN, OPEN_STATUSES, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,
@@ -52,8 +63,10 @@ from gateway.reply_address import (
     reply_address,
     verp_address,
 )
-from gateway.store import outbox
+from gateway.store import my_tickets as my_tickets_store
+from gateway.store import outbox, staff_queries
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobStore
 from gateway.store.models import Message, OutboxRow, Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -62,6 +75,8 @@ log = logging.getLogger(__name__)
 _ANSWERS = frozenset({"ticket_created", "command_result"})
 _TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
 SECURITY_CATEGORY = "security"
+# A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
+ON_CALL_CATEGORIES = frozenset({"billing & payments", "security"})
 # A bounce that names only its failed recipient is matched to the latest notification sent to that
 # address within this many days: MTAs give up on a mail after 4 to 7 days and then bounce it.
 RECIPIENT_MATCH_DAYS = 14
@@ -79,9 +94,12 @@ class NotificationPlanner:
         *,
         ours: GatewayAddresses | None = None,
         clock: Callable[[], datetime] = utcnow,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.settings = settings
         self.renderer = renderer
+        # Where screenshots are: staff mail shows them (SPEC §12); without it, it only names none.
+        self.blobs = blobs
         self.ours = ours or GatewayAddresses(settings.gateway.addresses)
         self.clock = clock
         self.prefix = settings.gateway.ticket_prefix
@@ -112,6 +130,12 @@ class NotificationPlanner:
                 self._command_result(session, happening, inbox_id)
             elif isinstance(happening, BounceReceived):
                 self._bounce(session, happening)
+            elif isinstance(happening, TicketsRequested):
+                self._my_tickets(session, happening, inbox_id)
+            elif isinstance(happening, QueueRequested):
+                self._queue_requested(session, happening, inbox_id)
+            elif isinstance(happening, ResponseOverdue):
+                self._response_overdue(session, happening)
 
     # --- one method per happening ----------------------------------------------------------------
 
@@ -122,21 +146,29 @@ class NotificationPlanner:
         if happening.acknowledge:
             ack_note = self._acknowledge(session, ticket, happening, inbox_id)
         text = happening.text
+        extra = {
+            "tags": list(happening.tags),
+            "text": text,
+            "acknowledged": ack_note == "",
+            "ack_note": ack_note,
+        }
+        on_call = self._on_call(ticket)
+        called = {person.address.lower() for person in on_call}
         self._queue_all(
             session,
             ticket,
             "staff_new_ticket",
-            self._staff_list(),
+            [person for person in self._staff_list() if person.address.lower() not in called],
             AUDIENCE_STAFF,
             inbox_id=inbox_id,
             trigger=happening.message_db_id,
-            extra={
-                "tags": list(happening.tags),
-                "text": text,
-                "acknowledged": ack_note == "",
-                "ack_note": ack_note,
-            },
+            extra=extra,
         )
+        # The same mail, marked urgent, to whoever is on call (who may also be triage).
+        self._queue_all(
+            session, ticket, "staff_new_ticket", on_call, AUDIENCE_STAFF, inbox_id=inbox_id,
+            trigger=happening.message_db_id, extra={**extra, "on_call": True},
+        )  # fmt: skip
         for address, reason in self._escalations(ticket):
             self._queue(
                 session,
@@ -187,8 +219,8 @@ class NotificationPlanner:
         message = session.get(Message, happening.message_db_id)
         text = message.text if message is not None else ""
         author = happening.author.address.lower()
-        if happening.role == "staff":
-            if happening.visibility != "public" or not happening.notify:
+        if happening.role == Role.STAFF:
+            if happening.visibility != Visibility.PUBLIC or not happening.notify:
                 return False
             recipients = [
                 person for person in self._requester_side(session, ticket) if person.address.lower() != author
@@ -203,9 +235,12 @@ class NotificationPlanner:
                 trigger=happening.message_db_id, extra=extra,
             )  # fmt: skip
             return queued > 0
-        if happening.visibility != "public":
+        if happening.visibility != Visibility.PUBLIC:
             return False
         staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        manager = self._account_manager(ticket)
+        if manager is not None:  # SPEC §12: every customer message on an Enterprise ticket
+            staff.append(Address(manager[0]))
         self._queue_all(
             session,
             ticket,
@@ -221,6 +256,30 @@ class NotificationPlanner:
             },
         )
         return False
+
+    def _response_overdue(self, session: Session, happening: ResponseOverdue) -> None:
+        """An `escalation` to the assignee (else triage) and an Enterprise customer's account manager:
+        the first response is overdue. The scheduler records that it was sent (once per ticket)."""
+        ticket = session.get_one(Ticket, happening.ticket_id)
+        overdue = {
+            "overdue_by": span_text(happening.overdue_by),
+            "due_at": happening.due_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "text": ticket.description,
+        }
+        staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        why = "the ticket is assigned to you" if ticket.assignee else "the ticket is unassigned (triage)"
+        seen = {person.address.lower() for person in staff}
+        for person in staff:
+            self._queue(
+                session, ticket, "escalation", person, AUDIENCE_STAFF, inbox_id=None, trigger=None,
+                extra={**overdue, "reason": why},
+            )  # fmt: skip
+        manager = self._account_manager(ticket)
+        if manager is not None and manager[0].lower() not in seen:
+            self._queue(
+                session, ticket, "escalation", Address(manager[0]), AUDIENCE_STAFF, inbox_id=None,
+                trigger=None, extra={**overdue, "reason": f"you are the account manager ({manager[1]})"},
+            )  # fmt: skip
 
     def _status_changed(self, session: Session, happening: StatusChanged, inbox_id: int | None) -> None:
         if happening.new not in _TOLD_STATUSES or happening.old == happening.new:
@@ -250,8 +309,60 @@ class NotificationPlanner:
             extra={
                 "applied": list(happening.applied),
                 "refused": [{"line": line, "reason": reason} for line, reason in happening.refused],
+                **self._staff_queue(session, happening.staff.address, happening.queue),
             },
         )
+
+    def _queue_requested(self, session: Session, happening: QueueRequested, inbox_id: int | None) -> None:
+        """`#queue` alone to a plain gateway address: a receipt about no ticket, with the queue."""
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": self.sender.name or "Support",
+            "ref": None,
+            "applied": list(happening.lines),
+            "refused": [],
+            **self._staff_queue(session, happening.staff.address, happening.scope),
+        }
+        subject = "Your queue" if happening.scope == "mine" else "The queue"
+        self._queue_answer(
+            session, "command_result", happening.staff, inbox_id=inbox_id, subject=subject,
+            answers=happening.message_id, context=context,
+        )  # fmt: skip
+
+    def _staff_queue(self, session: Session, staff: str, scope: str | None) -> dict[str, Any]:
+        """The template variables of `#queue` (scope "all") and `#queue mine`: the open tickets in
+        queue order, read with the staff CLI's own query (`tickets list`); none without a scope."""
+        if scope is None:
+            return {"queue": None, "queue_scope": None}
+        wanted = staff_queries.QueueFilter(
+            statuses=OPEN_STATUSES, assignees=(staff.strip().lower(),) if scope == "mine" else ()
+        )
+        tickets = staff_queries.filtered_queue(session, wanted)
+        last = staff_queries.last_customer_message_at(session, [ticket.id for ticket in tickets])
+        rows = queue_rows(tickets, prefix=self.prefix, last_customer=last, now=self.clock())
+        return {"queue": rows, "queue_scope": scope}
+
+    def _my_tickets(self, session: Session, happening: TicketsRequested, inbox_id: int | None) -> None:
+        """The list of the asker's own tickets, to the mail's From (the stage has checked the rest)."""
+        to = happening.requester
+        outbox.clear_undeliverable(session, to.address)  # they wrote to us again (SPEC §7)
+        tickets, total = my_tickets_store.requester_tickets(session, to.address, limit=MY_TICKETS_SHOWN)
+        rows = my_tickets_rows(tickets, prefix=self.prefix, timezone=self.settings.views.timezone)
+        desk = self.sender.name or "Support"
+        context = {
+            "marker": REPLY_MARKER,
+            "desk": desk,
+            "requester_name": to.name,
+            "requester_address": to.address,
+            "tickets": rows,
+            "open_count": sum(1 for row in rows if row["open"]),
+            "total": total,
+        }
+        subject = f"Your tickets with {desk}" if total else f"No tickets with {desk}"
+        self._queue_answer(
+            session, "my_tickets", to, inbox_id=inbox_id, subject=subject, answers=happening.message_id,
+            context=context,
+        )  # fmt: skip
 
     def _bounce(self, session: Session, happening: BounceReceived) -> None:
         """Mark the notification bounced and, on a permanent failure, its address undeliverable.
@@ -311,7 +422,7 @@ class NotificationPlanner:
             happening.inbox_id, row.id, row.to_address, how, words,
         )  # fmt: skip
         if row.ticket_id is not None:
-            kind = "bounce" if happening.permanent else "bounce_delayed"
+            kind = EventKind.BOUNCE if happening.permanent else EventKind.BOUNCE_DELAYED
             ticket_store.add_event(
                 session,
                 ticket_id=row.ticket_id,
@@ -392,10 +503,23 @@ class NotificationPlanner:
         row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
         row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
         row.subject = subject_for(ref, ticket.title)
+        mail_files: dict[str, Any] = {}
+        if audience == AUDIENCE_STAFF and trigger is not None and self.blobs is not None:
+            files = staff_files(
+                session,
+                self.blobs,
+                trigger,
+                limit=self.settings.notifications.max_attached_bytes,
+                message_id=row.message_id,
+            )
+            if files is not None:
+                context = {**context, **files.context}
+                mail_files = {"files": files.parts}
         # What the message needs besides the template context, kept so a failed render can be redone.
         row.context = {
             **context,
             "_mail": {
+                **mail_files,
                 "to_name": to.name,
                 "reply_to": reply_address(
                     self.base_address,
@@ -407,6 +531,56 @@ class NotificationPlanner:
                 "in_reply_to": latest or first or root,
                 "references": [mid for mid in (first, root, latest) if mid],
                 "auto_submitted": AUTO_REPLIED if template in _ANSWERS else AUTO_GENERATED,
+            },
+        }
+        self.render_row(row)
+        return row
+
+    def _queue_answer(
+        self,
+        session: Session,
+        template: str,
+        to: Address,
+        *,
+        inbox_id: int | None,
+        subject: str,
+        answers: str | None,
+        context: dict[str, Any],
+    ) -> OutboxRow | None:
+        """One outbox row about no ticket (a view asked for by mail), rendered, threaded under the
+        mail it `answers`; replies to it go to our plain address. None when `to` must not be mailed."""
+        if not should_notify(to.address, ours=self.ours):
+            log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+            return None
+        try:
+            address = safe_address(to.address)
+        except UnsafeAddress as exc:
+            log.info("inbox %s: no %s: %s", inbox_id, template, exc)
+            return None
+        bounced = outbox.undeliverable_reason(session, address)
+        if bounced is not None:
+            log.info("inbox %s: no %s: %s is undeliverable (%s)", inbox_id, template, address, bounced)
+            return None
+        row = outbox.add(
+            session,
+            ticket_id=None,
+            template=template,
+            to_address=address,
+            deadline=self.clock() + timedelta(hours=self.settings.notifications.deadline_hours),
+            inbox_id=inbox_id,
+            context=context,
+        )
+        row.message_id = new_message_id(ref=template, outbox_id=row.id, domain=self.domain)
+        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
+        row.subject = subject
+        row.context = {
+            **context,
+            "_mail": {
+                "to_name": to.name,
+                "reply_to": self.base_address,
+                "in_reply_to": answers,
+                "references": [answers] if answers else [],
+                "auto_submitted": AUTO_REPLIED,  # a direct answer to a mail (RFC 3834)
             },
         }
         self.render_row(row)
@@ -426,8 +600,9 @@ class NotificationPlanner:
             references=mail["references"],
             auto_submitted=mail["auto_submitted"],
         )
+        files = [FilePart(**part) for part in mail.get("files", ())]
         try:
-            row.raw = build_message(headers, self.renderer.render(row.template, context))
+            row.raw = build_message(headers, self.renderer.render(row.template, context), files)
         except RenderError as exc:
             log.error("outbox %d: %s", row.id, exc)
             row.raw = b""
@@ -449,20 +624,36 @@ class NotificationPlanner:
         people = [Address(ticket.requester_address, ticket.requester_name)]
         for message in outbox.ticket_messages(session, ticket.id):
             if (
-                message.role == "cc"
+                message.role == Role.CC
                 and message.kind == "mail"
                 and not self.settings.is_staff(message.author_address)
             ):
                 people.append(Address(message.author_address, message.author_name))
         return people
 
+    def _account_manager(self, ticket: Ticket) -> tuple[str, str] | None:
+        """(address, why) of the account manager of an Enterprise ticket's customer, if any."""
+        if ticket.tier != Tier.ENTERPRISE.value:
+            return None
+        customer = self.settings.customers.lookup(ticket.requester_address)
+        if customer is None or not customer.account_manager:
+            return None
+        name = f" {customer.name}" if customer.name else ""
+        return customer.account_manager, f"Enterprise customer{name}"
+
+    def _on_call(self, ticket: Ticket) -> list[Address]:
+        """Who is told at once of a new Urgent money or security ticket: `staff.on_call`, else triage
+        (else every staff address); nobody for other tickets."""
+        if ticket.priority != Priority.URGENT.value or ticket.category.casefold() not in ON_CALL_CATEGORIES:
+            return []
+        on_call = self.settings.staff.on_call
+        return [Address(on_call)] if on_call else self._staff_list()
+
     def _escalations(self, ticket: Ticket) -> list[tuple[str, str]]:
         found: dict[str, str] = {}
-        if ticket.tier == Tier.ENTERPRISE.value:
-            customer = self.settings.customers.lookup(ticket.requester_address)
-            if customer is not None and customer.account_manager:
-                name = f" {customer.name}" if customer.name else ""
-                found[customer.account_manager.lower()] = f"Enterprise customer{name}"
+        manager = self._account_manager(ticket)
+        if manager is not None:
+            found[manager[0].lower()] = manager[1]
         contact = self.settings.staff.security_contact
         if contact and ticket.category.casefold() == SECURITY_CATEGORY:
             reason = "Security category"
@@ -491,7 +682,7 @@ class NotificationPlanner:
         ticket_store.add_event(
             session,
             ticket_id=ticket_id,
-            kind="notification_skipped",
+            kind=EventKind.NOTIFICATION_SKIPPED,
             field="notification",
             new=f"{template}: {why}"[:1000],
             actor="ticketgate",

@@ -19,10 +19,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import metrics
+from gateway.backoff import BackoffPolicy
 from gateway.config import NotificationSettings
 from gateway.errors import TransientError
+from gateway.notify.blob_parts import fill_blob_parts
 from gateway.notify.relay import DeliveryError, Relay
 from gateway.store import outbox
+from gateway.store.blobs import BlobStore
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
 
@@ -65,9 +68,8 @@ class SendResult:
 
 
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
-    """Capped exponential back-off with full-range jitter in [50%, 100%] of the step."""
-    step = min(base * (2 ** max(attempts - 1, 0)), cap)
-    return timedelta(seconds=step * (rng or random).uniform(0.5, 1.0))
+    """The wait after a notification's `attempts`-th failed try: gateway/backoff.py's policy."""
+    return timedelta(seconds=BackoffPolicy(base, cap).delay(attempts, rng))
 
 
 class Sender:
@@ -81,8 +83,10 @@ class Sender:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         node_id: int | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.sessions = sessions
+        self.blobs = blobs  # where the screenshots a staff notification names are read from
         self.node_id = node_id  # the `nodes` row of this serve: its claims are taken over if it dies
         self.relay = relay
         self.policy = policy
@@ -164,6 +168,8 @@ class Sender:
         outbox_id, attempts, deadline = claimed.id, claimed.attempts, claimed.deadline
         mail_from, rcpt_to, raw = claimed.envelope_from, claimed.to_address, claimed.raw
         try:
+            if self.blobs is not None:
+                raw = fill_blob_parts(raw, self.blobs, outbox_id=outbox_id)
             self.relay.send(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, name=f"{outbox_id:08d}")
         except DeliveryError as exc:
             return self._record_failure(outbox_id, attempts, deadline, exc)

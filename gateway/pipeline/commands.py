@@ -8,7 +8,8 @@ Grammar, where the spec is silent:
 - Words: `#status <s>` and the shortcuts `#open`/`#reopen`, `#in-progress`, `#waiting`, `#resolved`,
   `#close`/`#closed`; `#priority <p>`; `#category <c>` (a category name or a tag word); any tag word
   of the vocabulary (`#urgent`, `#billing`); `#assign me|<staff address>|none`, `#unassign`;
-  `#note` (the reply is internal; text after `#note` on the same line is kept as the note's first line).
+  `#note` (the reply is internal; text after `#note` on the same line is kept as the note's first line);
+  `#queue` and `#queue mine` (staff: the open queue, or their part of it, in the command receipt).
 - Every command-shaped line is removed from the text, understood or not; one that is not understood
   is returned with the reason, so it can be refused (and reported) rather than silently dropped.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import StrEnum
 
-from gateway.domain import Priority, Status, TagVocabulary
+from gateway.domain import Priority, Status, TagVocabulary, Visibility
 
 
 class Field(StrEnum):
@@ -32,11 +33,14 @@ class Field(StrEnum):
     CATEGORY = "category"
     ASSIGNEE = "assignee"
     VISIBILITY = "visibility"
+    QUEUE = "queue"  # changes nothing: asks for the queue in the receipt (value QUEUE_ALL or QUEUE_MINE)
 
 
 ASSIGN_ME = "me"
 UNASSIGNED = ""
-INTERNAL = "internal"
+INTERNAL = Visibility.INTERNAL.value  # the value of `#note`: the entry is for staff only
+QUEUE_ALL = "all"
+QUEUE_MINE = "mine"
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,12 @@ def _understand(
         return [Command(line, Field.CATEGORY, category)]
     if word in ("assign", "unassign"):
         return [_assign(line, word, value)]
+    if word == "queue":
+        if value.lower() in ("", QUEUE_ALL):
+            return [Command(line, Field.QUEUE, QUEUE_ALL)]
+        if value.lower() in (QUEUE_MINE, ASSIGN_ME):
+            return [Command(line, Field.QUEUE, QUEUE_MINE)]
+        return [_unknown(line, f"#queue takes nothing or mine, got {value!r}")]
     if value:
         return [_unknown(line, f"#{word} takes no value")]
     status = _STATUS_WORDS.get(word)

@@ -54,6 +54,11 @@ class BlobStore(Protocol):
         """Whether bytes are stored under ``sha256``."""
         ...
 
+    def size(self, sha256: str, *, session: Session | None = None) -> int:
+        """How many bytes are stored under ``sha256``, without reading them; ``BlobNotFoundError``
+        when there are none (``session`` as for ``get``)."""
+        ...
+
     def delete(self, sha256: str) -> bool:
         """Remove the bytes under ``sha256`` (an erase request); False when there were none."""
         ...
@@ -110,6 +115,12 @@ class FileBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
+
+    def size(self, sha256: str, *, session: Session | None = None) -> int:
+        try:
+            return self.path_of(sha256).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFoundError(sha256) from None
 
     def names(self) -> Iterator[str]:
         """Every stored blob's SHA-256, in no particular order (half-written files are skipped)."""

@@ -23,6 +23,7 @@ from gateway.store.rows import execute
 _blobs = Blob.__table__
 _DATA = select(_blobs.c.data).where(_blobs.c.sha256 == bindparam("sha"))
 _EXISTS = select(_blobs.c.sha256).where(_blobs.c.sha256 == bindparam("sha"))
+_SIZE = select(_blobs.c.size).where(_blobs.c.sha256 == bindparam("sha"))
 NAMES_PAGE = 500
 
 
@@ -63,6 +64,17 @@ class DatabaseBlobStore:
         params = {"sha": check_sha256(sha256)}
         with unit_of_work(self.sessions) as session:
             return execute(session, _EXISTS, params).scalar() is not None
+
+    def size(self, sha256: str, *, session: Session | None = None) -> int:
+        params = {"sha": check_sha256(sha256)}
+        if session is not None:
+            size = execute(session, _SIZE, params).scalar()
+        else:
+            with unit_of_work(self.sessions) as own:
+                size = execute(own, _SIZE, params).scalar()
+        if size is None:
+            raise BlobNotFoundError(sha256)
+        return int(size)
 
     def delete(self, sha256: str) -> bool:
         """Remove the row under ``sha256`` (an erase request); False when there was none."""

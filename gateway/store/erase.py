@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from gateway.domain import EventKind
 from gateway.store.models import (
     Attachment,
     Event,
@@ -44,7 +45,7 @@ from gateway.store.models import (
 
 ERASED = "[erased]"
 ERASED_ADDRESS = "erased@invalid"
-ERASED_EVENT = "erased"
+ERASED_EVENT = EventKind.ERASED
 _FINAL_OUTBOX = ("sent", "bounced")
 
 
@@ -143,6 +144,7 @@ def erase_person(session: Session, address: str) -> Erasure:
     for row in session.scalars(rows):
         mail = dict(row.context.get("_mail", {}))
         mail["to_name"] = ""
+        mail.pop("files", None)  # the names and hashes of the screenshots a staff mail showed
         row.context = {"_mail": json.loads(scrub(json.dumps(mail)) or "{}")}
         row.raw, row.subject = b"", scrub(row.subject) or ""
         row.to_address = ERASED_ADDRESS if row.to_address.lower() == wanted else row.to_address
@@ -156,7 +158,7 @@ def erase_person(session: Session, address: str) -> Erasure:
         session.add(
             Event(
                 ticket_id=ticket_id,
-                kind=ERASED_EVENT,
+                kind=ERASED_EVENT.value,
                 field="requester" if ticket_id in own_ids else "participant",
                 new="personal data erased on request: mails, names, files and address",
                 actor="ticketgate",

@@ -7,12 +7,35 @@ by the retry) — never a row without its bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.domain import SortedAttachments
+from gateway.domain import EventKind, SortedAttachments
 from gateway.store.blobs import BlobStore
 from gateway.store.models import Attachment, RejectedAttachment, Screenshot
 from gateway.store.tickets import add_event
+
+
+def of_message(session: Session, message_db_id: int) -> tuple[Sequence[Screenshot], Sequence[Attachment]]:
+    """A message's screenshots and other attachments, each in the order the mail carried them."""
+    shots = session.scalars(
+        select(Screenshot).where(Screenshot.message_db_id == message_db_id).order_by(Screenshot.id)
+    ).all()
+    attachments = session.scalars(
+        select(Attachment).where(Attachment.message_db_id == message_db_id).order_by(Attachment.id)
+    ).all()
+    return shots, attachments
+
+
+def screenshots_before(session: Session, screenshot: Screenshot) -> int:
+    """How many of its ticket's screenshots came before `screenshot` (`tickets screenshot REF N`
+    counts from 1 over the whole ticket)."""
+    query = select(func.count()).where(
+        Screenshot.ticket_id == screenshot.ticket_id, Screenshot.id < screenshot.id
+    )
+    return int(session.scalar(query) or 0)
 
 
 def add_files(
@@ -60,7 +83,7 @@ def add_files(
         add_event(
             session,
             ticket_id=ticket_id,
-            kind="attachment_rejected",
+            kind=EventKind.ATTACHMENT_REJECTED,
             field="attachment",
             new=f"{rejected.filename}: {rejected.reason}",
             actor="ticketgate",

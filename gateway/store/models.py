@@ -346,3 +346,16 @@ class Node(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_beat: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DoneOnce(Base):
+    """A job the scheduler must do once only, done: the primary key is the promise. An escalation
+    (`escalation`, the ticket id) and a day's digest (`digest`, the local date) insert their row in
+    the transaction that queues their mail, so a second node or a restarted one collides with it
+    and queues nothing, whatever the advisory locks did."""
+
+    __tablename__ = "done_once"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)

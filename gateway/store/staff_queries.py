@@ -74,6 +74,23 @@ def filtered_queue(session: Session, wanted: QueueFilter) -> Sequence[Ticket]:
     return session.scalars(query).all()
 
 
+def last_customer_message_at(session: Session, ticket_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each ticket last heard from the customer side (a mail by its requester or someone copied,
+    not staff, not an auto-reply); tickets without one are absent (they wait since they opened)."""
+    if not ticket_ids:
+        return {}
+    query = (
+        select(Message.ticket_id, func.max(Message.created_at))
+        .where(
+            Message.ticket_id.in_(ticket_ids),
+            Message.role.in_(("requester", "cc")),
+            Message.kind == "mail",
+        )
+        .group_by(Message.ticket_id)
+    )
+    return {ticket_id: at for ticket_id, at in session.execute(query) if ticket_id is not None and at}
+
+
 def undeliverable(session: Session) -> Sequence[UndeliverableAddress]:
     """Addresses a permanent bounce named, oldest first."""
     query = select(UndeliverableAddress).order_by(UndeliverableAddress.since, UndeliverableAddress.address)

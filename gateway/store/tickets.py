@@ -20,7 +20,7 @@ from email.utils import getaddresses
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from gateway.domain import Priority, Status, Tier
+from gateway.domain import EventKind, Priority, Role, Status, Tier, Visibility
 from gateway.store.inbox import clip_message_id
 from gateway.store.models import (
     Event,
@@ -143,8 +143,8 @@ def add_message(
     kind: str,
     author_address: str,
     author_name: str,
-    role: str,
-    visibility: str,
+    role: Role,
+    visibility: Visibility,
     subject: str,
     text: str,
     threaded_by: str,
@@ -156,8 +156,9 @@ def add_message(
         "kind": kind,
         "author_address": author_address[:320],
         "author_name": author_name[:300],
-        "role": role,
-        "visibility": visibility,
+        # Stored as the plain strings they stand for; a value outside the enums fails here, not later.
+        "role": Role(role).value,
+        "visibility": Visibility(visibility).value,
         "subject": subject,
         "text": text,
         "threaded_by": threaded_by,
@@ -173,7 +174,7 @@ def add_event(
     session: Session,
     *,
     ticket_id: int,
-    kind: str,
+    kind: EventKind,
     actor: str,
     field: str | None = None,
     old: str | None = None,
@@ -185,7 +186,7 @@ def add_event(
         _INSERT_EVENT,
         {
             "ticket_id": ticket_id,
-            "kind": kind,
+            "kind": EventKind(kind).value,
             "field": field,
             "old": old,
             "new": new,

@@ -112,7 +112,11 @@ def test_mail_over_a_limit_is_quarantined_with_the_reason_and_retried_after_rais
 
     reasons = [item["reason"] for item in items]
     for _build, expected in MAILS.values():
-        assert sum(reason.startswith(expected) for reason in reasons) == 1, (expected, reasons)
+        # The reason names the stage that refused the mail, then the limit.
+        assert sum(reason.startswith(f"stage parse_mail: {expected}") for reason in reasons) == 1, (
+            expected,
+            reasons,
+        )
     assert ticketgate("tickets", "list", "--json", config=config).json() == []  # never half-processed
     assert not list((tmp_path / "outgoing").glob("*.eml"))  # and no acknowledgement went out
     shown = ticketgate("quarantine", "show", str(items[0]["id"]), config=config)

@@ -12,21 +12,22 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.domain import Envelope
-from gateway.pipeline.processor import STAGES, MailContext, Outcome, Processor, ProcessorDeps, ProcessResult
+from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
+from gateway.pipeline.stage_values import P
 from gateway.runtime import build_runtime
 from tests.helpers import make_mail, ticketgate, write_config
 
 
-def seat_count_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+def seat_count_stage(mail: P, run: MailRun) -> P:
     """Reads a header as a number without asking whether it is one: raises ValueError on "twelve"."""
-    seats = ctx.parsed.header("X-Seats")
+    seats = mail.mail.header("X-Seats")
     if seats is not None and int(seats) > 1000:
-        ctx.notes.append("large account")
-    return None
+        raise NotImplementedError("large accounts")  # not reached: the mail says "twelve"
+    return mail
 
 
 def with_seat_count_stage() -> tuple:
-    parse_index = [name for name, _ in STAGES].index("parse")
+    parse_index = [name for name, _ in STAGES].index("parse_mail")
     return (*STAGES[: parse_index + 1], ("seat_count", seat_count_stage), *STAGES[parse_index + 1 :])
 
 
@@ -51,11 +52,12 @@ def test_an_unexpected_stage_error_is_quarantined_with_its_traceback_and_retried
     assert listed.returncode == 0, listed.stderr
     [item] = listed.json()
     assert item["id"] == inbox_id
-    assert item["reason"] == "ValueError: invalid literal for int() with base 10: 'twelve'"
+    # The reason names the stage that raised.
+    assert item["reason"] == "stage seat_count: ValueError: invalid literal for int() with base 10: 'twelve'"
 
     shown = ticketgate("quarantine", "show", str(inbox_id), config=config)
     assert shown.returncode == 0, shown.stderr
-    assert "reason: ValueError: invalid literal for int() with base 10: 'twelve'" in shown.stdout
+    assert f"reason: {item['reason']}" in shown.stdout
     assert "Traceback (most recent call last):" in shown.stdout
     assert "in seat_count_stage" in shown.stdout  # the traceback points at the stage that raised
     assert "X-Seats: twelve" in shown.stdout  # and the original follows

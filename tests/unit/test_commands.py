@@ -6,7 +6,7 @@ import pytest
 
 from gateway.domain import DEFAULT_CATEGORIES, DEFAULT_VOCABULARY, Priority, Status
 from gateway.pipeline.commands import parse_commands
-from gateway.pipeline.reply import TicketState, plan_reply
+from gateway.pipeline.reply_plan import TicketState, plan_reply
 from gateway.pipeline.staff_auth import NOT_STAFF, StaffAuth, StaffMethod
 
 STAFF = StaffAuth(staff_address=True, method=StaffMethod.REPLY_ADDRESS)
@@ -34,6 +34,10 @@ def effects(text: str) -> list[tuple[str | None, str | None]]:
         ("#close", [("status", "Closed")]),
         ("#reopen", [("status", "Open")]),
         ("#priority high", [("priority", "High")]),
+        ("#queue", [("queue", "all")]),
+        ("#queue mine", [("queue", "mine")]),
+        ("#Queue ME", [("queue", "mine")]),
+        ("#queue everything", [(None, None)]),
         ("#priority ASAP", [("priority", "Urgent")]),
         ("#urgent", [("priority", "Urgent")]),
         ("#category billing", [("category", "Billing & Payments")]),

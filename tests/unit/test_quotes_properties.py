@@ -13,6 +13,7 @@ tests/unit/test_quotes_properties.py`` is the longer run (README "Reply trimming
 from __future__ import annotations
 
 import os
+import textwrap
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -209,6 +210,47 @@ def test_new_text_over_any_known_header_and_history_is_the_new_part(
 ) -> None:
     reply = f"{text}\n\n{header}\n\n{quoted}\n".replace("\n", newline)
     assert trim_reply(reply).text == text
+
+
+# Quoted history a client re-wrapped: the quoting client puts "> " before the original lines (up to 76
+# columns) and the sending client breaks the result again at its own width, 68 to 80 columns, leaving the
+# end of each long quoted line on a line of its own without ">". Latin words only: re-wrapping is by
+# spaces, and the fragment rule reads "goes on in lower case".
+LATIN_WORDS = [word for word in WORDS if word.isascii() and word.isalpha() and word.islower()]
+
+
+@st.composite
+def rewrapped_history(draw: st.DrawFn) -> str:
+    width = draw(st.integers(68, 80))
+    lines = [">"]
+    for _ in range(draw(st.integers(1, 3))):
+        words = draw(st.lists(st.sampled_from(LATIN_WORDS), min_size=15, max_size=60))
+        original = textwrap.wrap(" ".join(words).capitalize() + ".", 76)
+        for line in original:
+            lines.extend(textwrap.wrap(f"> {line}", width, break_long_words=False))
+        lines.append(">")
+    return "\n".join(lines)
+
+
+@BOUNDED
+@given(new_text, attribution(), rewrapped_history(), st.sampled_from(["\n", "\r\n"]))
+def test_history_a_client_rewrapped_is_removed_whole(
+    text: str, header: str, quoted: str, newline: str
+) -> None:
+    reply = f"{text}\n\n{header}\n{quoted}\n".replace("\n", newline)
+    assert trim_reply(reply).text == text
+
+
+@BOUNDED
+@given(
+    st.lists(st.sampled_from(LATIN_WORDS), min_size=4, max_size=14),
+    st.sampled_from(["Version 2.3 on Android.", "Yes, twice.", "No.", "Not yet, sorry."]),
+)
+def test_an_answer_that_starts_a_sentence_under_any_quoted_line_is_kept(
+    question: list[str], answer: str
+) -> None:
+    reply = f"Hi Jan,\n\n> {' '.join(question).capitalize()}?\n{answer}\n> And the phone?\nPixel 7.\n\nMaria"
+    assert trim_reply(reply).text == reply
 
 
 # Text without quote markers: letters of many scripts, digits, spaces and punctuation, but no ">" (a

@@ -44,6 +44,21 @@ EXTRA: dict[str, dict[str, Any]] = {
         "refused": [{"line": "#frobnicate", "reason": "unknown"}],
     },
     "escalation": {"reason": "Security category", "text": "A hole"},
+    "my_tickets": {
+        "tickets": [
+            {
+                "ref": "SP-42",
+                "priority": "High",
+                "date": "2024-03-04",
+                "title": "Card <b>declined</b> & refund",
+                "category": "Billing & Payments",
+                "status": "Open",
+                "open": True,
+            },
+        ],
+        "open_count": 1,
+        "total": 1,
+    },
 }
 
 
@@ -60,15 +75,17 @@ def test_every_event_renders_both_parts_with_the_reply_marker_on_top(template: s
 
 def test_plain_text_is_not_escaped() -> None:
     rendered = Renderer().render("ticket_created", {**BASE, **EXTRA["ticket_created"]})
-    assert "Card <b>declined</b> & refund" in rendered.text
+    # Read as a person reads it: the plain text wraps at 72 columns, so a title may span lines.
+    assert "Card <b>declined</b> & refund" in " ".join(rendered.text.split())
     assert "&amp;" not in rendered.text
 
 
 @pytest.mark.parametrize("template", sorted(EXTRA))
 def test_a_missing_variable_is_an_error_not_a_blank(template: str) -> None:
     context = {**BASE, **EXTRA[template]}
-    del context["title"]
-    with pytest.raises(RenderError, match="title"):
+    needed = "requester_address" if template == "my_tickets" else "title"  # my_tickets is about no ticket
+    del context[needed]
+    with pytest.raises(RenderError, match=needed):
         Renderer().render(template, context)
 
 
@@ -103,8 +120,9 @@ def test_ticket_created_asks_for_everything_a_bare_mail_lacks() -> None:
         )
         .text
     )
+    flowing = " ".join(text.split())  # a long item wraps onto a second, indented line
     for item in (TRYING, HAPPENED, DEVICE, SCREENSHOT):
-        assert item in text
+        assert item in flowing
     assert "Thank you for the screenshot" not in text
 
 
@@ -126,3 +144,23 @@ def test_a_device_named_but_no_screenshot_asks_only_for_the_screenshot() -> None
     hints = what_helps("When I tap Pay on my iPhone nothing happens.", has_screenshot=False)
     assert hints.helps == (SCREENSHOT,)
     assert hints.device == "iPhone"
+
+
+def test_my_tickets_plain_text_keeps_to_72_columns_and_says_what_it_left_out() -> None:
+    long_title = "Payment plan ADD button does nothing " * 5 + "Supercalifragilisticexpialidocious" * 2
+    rows = [
+        {"ref": f"SP-{n}", "priority": "Medium", "date": "2024-03-04", "title": long_title,
+         "category": "Technical Issues & Bugs", "status": "Waiting on user", "open": True}
+        for n in (12345, 7)
+    ]  # fmt: skip
+    context = {**BASE, "tickets": rows, "open_count": 2, "total": 60}
+    text = Renderer().render("my_tickets", context).text
+    assert max(len(line) for line in text.splitlines()) <= 72
+    assert "(2 open of 60)" in text and "and 58 more, not shown here" in text
+    # The whole title is there, wrapped under its column (a word longer than the column is broken).
+    row = text.split("SP-7 ", 1)[1].split("Technical Issues & Bugs", 1)[0]
+    assert "".join(row.split()).startswith("Medium2024-03-04" + "".join(long_title.split()))
+    assert all(line.startswith(" " * 30) for line in row.splitlines()[1:])
+    empty = Renderer().render("my_tickets", {**context, "tickets": [], "open_count": 0, "total": 0})
+    assert "you have no tickets with us under this address (maria@customer.example)" in empty.text
+    assert "<table" not in empty.html

@@ -1,42 +1,35 @@
-"""Stage 3: bounces and abuse reports are recorded and go no further."""
+"""Stage classify_mail: what kind of mail it is; bounces and abuse reports are recorded and go no further."""
 
 from __future__ import annotations
 
+from gateway.domain import BounceReceived
 from gateway.pipeline.bounce import read_bounce, returned_message_ids
 from gateway.pipeline.classify import MailKind, classify
-from gateway.pipeline.happenings import BounceReceived
-from gateway.pipeline.stages.context import (
-    MailContext,
-    Outcome,
-    ProcessorDeps,
-    ProcessResult,
-)
+from gateway.pipeline.stage_values import Classified, Decision, MailRun, Outcome, Parsed, grow
 
 
-def classify_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
+def classify_mail(mail: Parsed, run: MailRun) -> Classified | Decision:
     """Bounces and abuse reports never open a ticket; they are recorded and stop here."""
-    ctx.classification = classify(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=ctx.item.raw)
-    kind = ctx.classification.kind
+    item, ours = run.item, run.deps.ours
+    classification = classify(mail.mail, item.envelope, ours=ours, raw=item.raw)
+    kind = classification.kind
     if kind is MailKind.BOUNCE:
         # The notifier matches it to the notification that bounced (VERP, else the returned
         # Message-ID, else the failed recipient) and tells staff; a bounce never opens a ticket or
         # changes a status.
-        raw = ctx.item.raw
-        report = read_bounce(ctx.parsed, ctx.item.envelope, ours=deps.ours, raw=raw)
-        returned = returned_message_ids(raw, own=ctx.parsed.message_id)
+        report = read_bounce(mail.mail, item.envelope, ours=ours, raw=item.raw)
+        returned = returned_message_ids(item.raw, own=mail.mail.message_id)
         first = (report.original_message_id,) if report.original_message_id else ()
-        ctx.happenings.append(
-            BounceReceived(
-                inbox_id=ctx.item.id,
-                verp_detail=report.verp_detail,
-                recipients=report.recipients,
-                permanent=report.permanent,
-                status=report.status,
-                diagnostic=report.diagnostic,
-                message_ids=tuple(dict.fromkeys((*first, *returned))),
-            )
+        bounce = BounceReceived(
+            inbox_id=item.id,
+            verp_detail=report.verp_detail,
+            recipients=report.recipients,
+            permanent=report.permanent,
+            status=report.status,
+            diagnostic=report.diagnostic,
+            message_ids=tuple(dict.fromkeys((*first, *returned))),
         )
-        return ProcessResult(ctx.item.id, Outcome.BOUNCE, None, ctx.classification.reason)
+        return Decision(Outcome.BOUNCE, None, classification.reason, (bounce,))
     if kind is MailKind.ABUSE_REPORT:
-        return ProcessResult(ctx.item.id, Outcome.ABUSE_REPORT, None, ctx.classification.reason)
-    return None
+        return Decision(Outcome.ABUSE_REPORT, None, classification.reason)
+    return grow(mail, Classified, classification=classification)

@@ -1,28 +1,30 @@
-"""Stage 7: everything else opens a ticket."""
+"""Stage open_ticket: everything else opens a ticket (automated mail too, it just gets no
+acknowledgement); what the ticket says is planned by pipeline/new_ticket_plan.py."""
 
 from __future__ import annotations
 
-from gateway.pipeline.happenings import TicketOpened
-from gateway.pipeline.new_ticket import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
+from gateway.domain import EventKind, Role, TicketOpened, Visibility
+from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
 from gateway.pipeline.requester import find_requester
-from gateway.pipeline.stages.context import (
-    MailContext,
-    Outcome,
-    ProcessorDeps,
-    ProcessResult,
-)
-from gateway.pipeline.stages.files import store_files
+from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
+from gateway.pipeline.writes.collision import record_collision
+from gateway.pipeline.writes.files import store_files
 from gateway.store import tickets as store
 from gateway.store.models import Ticket
 
 
-def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | None:
-    """Everything else opens a ticket (automated mail too, it just gets no acknowledgement)."""
-    mail = ctx.parsed
-    defaults = deps.intake_defaults.get(ctx.item.envelope.source, IntakeDefaults())
-    plan = plan_new_ticket(mail, ctx.item.envelope, settings=deps.settings, ours=deps.ours, defaults=defaults)
+def open_ticket(mail: Threaded, run: MailRun) -> Decision:
+    """The last stage: it always decides."""
+    return open_new_ticket(mail, run)[1]
+
+
+def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
+    """The ticket opened (its id, for check_forged_sender's event) and the decision."""
+    parsed, item, deps = mail.mail, run.item, run.deps
+    defaults = deps.intake_defaults.get(item.envelope.source, IntakeDefaults())
+    plan = plan_new_ticket(parsed, item.envelope, settings=deps.settings, ours=deps.ours, defaults=defaults)
     ticket = store.create_ticket(
-        ctx.session,
+        run.session,
         title=plan.title,
         description=plan.description,
         priority=plan.priority,
@@ -30,103 +32,73 @@ def open_ticket_stage(ctx: MailContext, deps: ProcessorDeps) -> ProcessResult | 
         tier=plan.tier,
         requester_address=plan.requester.address,
         requester_name=plan.requester.name,
-        created_at=ctx.item.received_at,
-        follow_up_of_id=ctx.thread.follow_up_of if ctx.thread is not None else None,
-        possible_follow_up_of_id=ctx.thread.possible_follow_up_of if ctx.thread is not None else None,
+        created_at=item.received_at,
+        follow_up_of_id=mail.thread.follow_up_of,
+        possible_follow_up_of_id=mail.thread.possible_follow_up_of,
     )
     message = store.add_message(
-        ctx.session,
+        run.session,
         ticket_id=ticket.id,
-        inbox_id=ctx.item.id,
-        message_id=mail.message_id,
+        inbox_id=item.id,
+        message_id=parsed.message_id,
         kind="mail",
         author_address=plan.requester.address,
         author_name=plan.requester.name,
-        role="requester",
-        visibility="public",
-        subject=mail.subject,
+        role=Role.REQUESTER,
+        visibility=Visibility.PUBLIC,
+        subject=parsed.subject,
         text=plan.text,
         threaded_by="new",
     )
     actor = plan.requester.address
-    store.add_event(
-        ctx.session,
-        ticket_id=ticket.id,
-        kind="created",
-        field="status",
-        new=ticket.status,
-        actor=actor,
-        inbox_id=ctx.item.id,
-    )
+
+    def event(kind: EventKind, by: str, *, field: str, new: str) -> None:
+        store.add_event(
+            run.session, ticket_id=ticket.id, kind=kind, field=field, new=new, actor=by, inbox_id=item.id
+        )
+
+    event(EventKind.CREATED, actor, field="status", new=ticket.status)
     if plan.requester.address == UNKNOWN_SENDER:
         # SPEC §1: nobody named an address; staff see why on the ticket.
-        store.add_event(
-            ctx.session,
-            ticket_id=ticket.id,
-            kind="requester_unknown",
-            field="requester",
-            new=find_requester(mail, ctx.item.envelope).reason,
-            actor="ticketgate",
-            inbox_id=ctx.item.id,
-        )
-    _record_follow_up(ctx, deps, ticket, actor=actor)
+        reason = find_requester(parsed, item.envelope).reason
+        event(EventKind.REQUESTER_UNKNOWN, "ticketgate", field="requester", new=reason)
+    _record_follow_up(mail, run, ticket, actor=actor)
     for tag in plan.tags:
-        store.add_event(
-            ctx.session,
-            ticket_id=ticket.id,
-            kind="tag",
-            field="tag",
-            new=tag,
-            actor=actor,
-            inbox_id=ctx.item.id,
-        )
-    for note in ctx.notes:
-        store.add_event(
-            ctx.session,
-            ticket_id=ticket.id,
-            kind="message_id_collision",
-            new=note,
-            actor="ticketgate",
-            inbox_id=ctx.item.id,
-        )
-    files = store_files(ctx, deps, ticket_id=ticket.id, message_db_id=message.id)
-    assert ctx.classification is not None
-    ctx.happenings.append(
-        TicketOpened(
-            ticket_id=ticket.id,
-            message_db_id=message.id,
-            requester=plan.requester,
-            acknowledge=not ctx.classification.suppress_notifications,
-            tags=plan.tags,
-            has_screenshot=bool(files.screenshots),
-            text=plan.text,
-        )
+        event(EventKind.TAG, actor, field="tag", new=tag)
+    record_collision(run, mail, ticket_id=ticket.id)
+    files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
+    opened = TicketOpened(
+        ticket_id=ticket.id,
+        message_db_id=message.id,
+        requester=plan.requester,
+        acknowledge=not mail.classification.suppress_notifications,
+        tags=plan.tags,
+        has_screenshot=bool(files.screenshots),
+        text=plan.text,
     )
-    return ProcessResult(ctx.item.id, Outcome.TICKET, ticket.id, f"new ticket {ticket.id}")
+    return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
 
-def _record_follow_up(ctx: MailContext, deps: ProcessorDeps, ticket: Ticket, *, actor: str) -> None:
+def _record_follow_up(mail: Threaded, run: MailRun, ticket: Ticket, *, actor: str) -> None:
     """A reply to a Closed ticket is its follow-up; a stranger's reference only a possible one (SPEC §4).
 
     The link itself is a column of the new ticket (set by `create_ticket`); this is its event."""
-    match = ctx.thread
-    if match is None:
-        return
-    prefix = deps.settings.gateway.ticket_prefix
+    match = mail.thread
+    prefix = run.deps.settings.gateway.ticket_prefix
     links = (
-        ("follow_up_of", match.follow_up_of),
-        ("possible_follow_up_of", match.possible_follow_up_of),
+        (EventKind.FOLLOW_UP_OF, match.follow_up_of),
+        (EventKind.POSSIBLE_FOLLOW_UP_OF, match.possible_follow_up_of),
     )
     for kind, linked in links:
         if linked is None:
             continue
         how = match.link_by.value if match.link_by is not None else "new"
         store.add_event(
-            ctx.session,
+            run.session,
             ticket_id=ticket.id,
             kind=kind,
             field="link",
             new=f"{prefix}-{linked} ({how})",
             actor=actor,
-            inbox_id=ctx.item.id,
+            inbox_id=run.item.id,
         )

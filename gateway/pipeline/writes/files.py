@@ -1,32 +1,24 @@
-"""Keeps a mail's screenshots and attachments on the ticket (SPEC §6)."""
+"""Keeps a mail's screenshots and attachments on the ticket (SPEC §6): used by add_reply and open_ticket."""
 
 from __future__ import annotations
 
-from gateway.pipeline.new_ticket import requester_of
-from gateway.pipeline.screenshots import ImageLimits, SortedAttachments, sort_attachments
-from gateway.pipeline.stages.context import (
-    MailContext,
-    ProcessorDeps,
-)
+from gateway.domain import Address, SortedAttachments
+from gateway.pipeline.screenshots import ImageLimits, sort_attachments
+from gateway.pipeline.stage_values import MailRun, Parsed
 from gateway.store import tickets as store
 from gateway.store.files import add_files
 
 
 def store_files(
-    ctx: MailContext, deps: ProcessorDeps, *, ticket_id: int, message_db_id: int
+    run: MailRun, mail: Parsed, *, sender: Address, ticket_id: int, message_db_id: int
 ) -> SortedAttachments:
-    limits = deps.settings.limits
+    limits = run.deps.settings.limits
+    attachments = mail.mail.attachments
     # The sender's earlier images are looked up only when there is something to compare: most
     # mail has no attachment, and this query is on every mail's path.
-    known_logos = (
-        store.repeated_small_images(
-            ctx.session, (ctx.sender or requester_of(ctx.parsed, ctx.item.envelope)).address
-        )
-        if ctx.parsed.attachments
-        else frozenset()
-    )
+    known_logos = store.repeated_small_images(run.session, sender.address) if attachments else frozenset()
     files = sort_attachments(
-        ctx.parsed.attachments,
+        attachments,
         limits=ImageLimits(
             max_bytes=limits.max_image_bytes,
             max_pixels=limits.max_image_pixels,
@@ -36,11 +28,11 @@ def store_files(
         known_logo_hashes=known_logos,
     )
     add_files(
-        ctx.session,
-        deps.blobs,
+        run.session,
+        run.deps.blobs,
         ticket_id=ticket_id,
         message_db_id=message_db_id,
         files=files,
-        inbox_id=ctx.item.id,
+        inbox_id=run.item.id,
     )
     return files

@@ -2,7 +2,8 @@
 
 Built in one place so that loading the config and starting the listener agree on what a usable
 certificate is: `check-config` fails on a key that does not match its certificate, instead of the
-daemon failing its first STARTTLS hours later.
+daemon failing its first STARTTLS hours later. It sits below both config and intake (standard
+library only), so config needs nothing of intake to check the files.
 """
 
 from __future__ import annotations

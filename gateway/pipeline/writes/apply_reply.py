@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gateway.domain import Address, Priority, Status
+from gateway.domain import Address, EventKind, Priority, Status
 from gateway.pipeline.happenings import CommandResult, Happening, ReplyAdded, StatusChanged
-from gateway.pipeline.reply import KIND_REFUSED, KIND_UNAUTHENTICATED, ReplyPlan, TicketState
+from gateway.pipeline.reply_plan import ReplyPlan, TicketState
 from gateway.pipeline.staff_auth import StaffAuth
 from gateway.store import tickets as store
 from gateway.store.models import Message, Ticket, utcnow
@@ -82,7 +82,9 @@ def apply_reply(
     )
     actor = author.address
 
-    def event(kind: str, field: str | None = None, old: str | None = None, new: str | None = None) -> None:
+    def event(
+        kind: EventKind, field: str | None = None, old: str | None = None, new: str | None = None
+    ) -> None:
         store.add_event(
             session,
             ticket_id=ticket.id,
@@ -95,11 +97,11 @@ def apply_reply(
         )
 
     if staff.staff_address and not staff.is_staff:
-        event(KIND_UNAUTHENTICATED, new=staff.reason)
+        event(EventKind.UNAUTHENTICATED_STAFF, new=staff.reason)
     for change in plan.changes:
         event(change.kind, change.field, change.old, change.new)
     for refusal in plan.refused:
-        event(KIND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
+        event(EventKind.COMMAND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
 
     happenings: list[Happening] = [
         ReplyAdded(
@@ -120,6 +122,7 @@ def apply_reply(
                 staff=author,
                 applied=plan.applied,
                 refused=tuple((r.line, r.reason) for r in plan.refused),
+                queue=plan.queue,
             )
         )
     return AppliedReply(message, tuple(happenings))

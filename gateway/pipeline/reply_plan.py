@@ -18,23 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from gateway.domain import Priority, Status, TagVocabulary
-from gateway.pipeline.commands import ASSIGN_ME, INTERNAL, Command, CommandBlock, Field, parse_commands
+from gateway.domain import EventKind, Priority, Role, Status, TagVocabulary, Visibility
+from gateway.pipeline.commands import ASSIGN_ME, Command, CommandBlock, Field, parse_commands
 from gateway.pipeline.lifecycle import Transition, Trigger, next_status, set_status
 from gateway.pipeline.staff_auth import StaffAuth
-
-ROLE_REQUESTER = "requester"
-ROLE_STAFF = "staff"
-ROLE_CC = "cc"
-PUBLIC = "public"
-
-KIND_STATUS = "status_changed"
-KIND_REOPENED = "reopened"
-KIND_PRIORITY = "priority_changed"
-KIND_CATEGORY = "category_changed"
-KIND_ASSIGNED = "assigned"
-KIND_REFUSED = "command_refused"
-KIND_UNAUTHENTICATED = "unauthenticated_staff"
 
 REQUESTER_MAY = (
     "a requester may only close their own ticket (#close or #resolved); priority and category come "
@@ -59,7 +46,7 @@ class TicketState:
 class Change:
     """One field change, for the ticket row and its event."""
 
-    kind: str  # the event kind: status_changed, reopened, priority_changed, category_changed, assigned
+    kind: EventKind  # STATUS_CHANGED, REOPENED, PRIORITY_CHANGED, CATEGORY_CHANGED or ASSIGNED
     field: str
     old: str | None
     new: str | None
@@ -75,26 +62,27 @@ class Refusal:
 
 @dataclass(frozen=True)
 class ReplyPlan:
-    role: str
-    visibility: str
+    role: Role
+    visibility: Visibility
     text: str  # the new text, command lines removed
     changes: tuple[Change, ...]
     refused: tuple[Refusal, ...]
     applied: tuple[str, ...]  # command lines applied (or already true), as written
     receipt: bool  # a staff sender whose mail carried commands gets a command_result
     final: TicketState  # the ticket after every change
+    queue: str | None = None  # `#queue` (QUEUE_ALL) or `#queue mine` (QUEUE_MINE): shown in the receipt
 
     @property
     def status_changes(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.field == Field.STATUS.value)
 
 
-def role_of(sender: str, *, requester: str, staff: StaffAuth) -> str:
+def role_of(sender: str, *, requester: str, staff: StaffAuth) -> Role:
     if staff.is_staff:
-        return ROLE_STAFF
+        return Role.STAFF
     if sender.strip().lower() == requester.strip().lower():
-        return ROLE_REQUESTER
-    return ROLE_CC
+        return Role.REQUESTER
+    return Role.CC
 
 
 def plan_reply(
@@ -141,6 +129,7 @@ def plan_commands(
     applied: list[str] = []
     status_commanded = False
     internal = False
+    queue: str | None = None
 
     for command in block.commands:
         problem = _not_allowed(command, role=role, staff=staff)
@@ -149,7 +138,11 @@ def plan_commands(
             continue
         assert command.field is not None and command.value is not None
         if command.field is Field.VISIBILITY:
-            internal = command.value == INTERNAL
+            internal = command.value == Visibility.INTERNAL
+            applied.append(command.line)
+            continue
+        if command.field is Field.QUEUE:
+            queue = command.value
             applied.append(command.line)
             continue
         if command.field is Field.STATUS:
@@ -165,23 +158,31 @@ def plan_commands(
                 refused.append(Refusal(command.line, Field.ASSIGNEE.value, assignee.reason))
                 continue
             if assignee != state.assignee:
-                changes.append(Change(KIND_ASSIGNED, "assignee", state.assignee, assignee, command.line))
+                changes.append(Change(EventKind.ASSIGNED, "assignee", state.assignee, assignee, command.line))
                 state = replace(state, assignee=assignee)
         elif command.field is Field.PRIORITY:
             priority = Priority(command.value)
             if priority is not state.priority:
                 changes.append(
-                    Change(KIND_PRIORITY, "priority", state.priority.value, priority.value, command.line)
+                    Change(
+                        EventKind.PRIORITY_CHANGED,
+                        "priority",
+                        state.priority.value,
+                        priority.value,
+                        command.line,
+                    )
                 )
                 state = replace(state, priority=priority)
         elif command.field is Field.CATEGORY and command.value != state.category:
-            changes.append(Change(KIND_CATEGORY, "category", state.category, command.value, command.line))
+            changes.append(
+                Change(EventKind.CATEGORY_CHANGED, "category", state.category, command.value, command.line)
+            )
             state = replace(state, category=command.value)
         applied.append(command.line)
 
     text = block.text.strip()
-    is_staff = role == ROLE_STAFF
-    visibility = "internal" if is_staff and (internal or not text) else PUBLIC
+    is_staff = role is Role.STAFF
+    visibility = Visibility.INTERNAL if is_staff and (internal or not text) else Visibility.PUBLIC
     if not status_commanded:
         trigger = _implicit_trigger(role=role, text=text, visibility=visibility)
         if trigger is not None:
@@ -197,16 +198,17 @@ def plan_commands(
         applied=tuple(dict.fromkeys(applied)),
         receipt=is_staff and bool(block.commands),
         final=state,
+        queue=queue,
     )
 
 
-def _implicit_trigger(*, role: str, text: str, visibility: str) -> Trigger | None:
+def _implicit_trigger(*, role: Role, text: str, visibility: Visibility) -> Trigger | None:
     """The lifecycle's event for a reply without an applied status command."""
-    if role != ROLE_STAFF:
+    if role is not Role.STAFF:
         return Trigger.CUSTOMER_REPLY
     if not text:  # commands only: the status changes only as commanded
         return None
-    return Trigger.STAFF_REPLY if visibility == PUBLIC else Trigger.STAFF_ACTION
+    return Trigger.STAFF_REPLY if visibility is Visibility.PUBLIC else Trigger.STAFF_ACTION
 
 
 def _apply_status(
@@ -214,18 +216,18 @@ def _apply_status(
 ) -> TicketState:
     if not transition.changed:
         return state
-    kind = KIND_REOPENED if transition.is_reopen else KIND_STATUS
+    kind = EventKind.REOPENED if transition.is_reopen else EventKind.STATUS_CHANGED
     changes.append(Change(kind, "status", transition.old.value, transition.new.value, line))
     return replace(state, status=transition.new)
 
 
-def _not_allowed(command: Command, *, role: str, staff: StaffAuth) -> str | None:
+def _not_allowed(command: Command, *, role: Role, staff: StaffAuth) -> str | None:
     """Why `command` is refused for this sender, or None when it may be applied."""
     if not command.understood:
         return command.problem or "not understood"
-    if role == ROLE_STAFF:
+    if role is Role.STAFF:
         return None
-    if role == ROLE_REQUESTER:
+    if role is Role.REQUESTER:
         if command.field is Field.STATUS and command.value in (Status.RESOLVED.value, Status.CLOSED.value):
             return None
         return REQUESTER_MAY

@@ -1,0 +1,97 @@
+"""How the daemon runs: `[limits]`, `[security]`, `[processing]`, `[notifications]`,
+`[metrics]` and `[logging]`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.config.endpoints import parse_listen
+from gateway.config.reader import Table
+from gateway.config.settings import (
+    DEFAULT_SPAM_HEADERS,
+    MIB,
+    LimitSettings,
+    LoggingSettings,
+    MetricsSettings,
+    NotificationSettings,
+    ProcessingSettings,
+    SecuritySettings,
+)
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but the colon
+
+
+def read_limits(t: Table) -> LimitSettings:
+    settings = LimitSettings(
+        max_attachments=t.integer("max_attachments", 20),
+        max_image_bytes=t.integer("max_image_bytes", 10 * MIB),
+        max_image_pixels=t.integer("max_image_pixels", 40_000_000),
+        max_attachment_bytes=t.integer("max_attachment_bytes", 25 * MIB),
+        max_header_bytes=t.integer("max_header_bytes", 262144),
+        max_mime_parts=t.integer("max_mime_parts", 500),
+        max_mime_depth=t.integer("max_mime_depth", 20),
+        new_tickets_per_sender_per_hour=t.integer("new_tickets_per_sender_per_hour", 30, minimum=0),
+    )
+    t.finish()
+    return settings
+
+
+def read_security(t: Table) -> SecuritySettings:
+    written = tuple(f"{name}: {value}" for name, value in DEFAULT_SPAM_HEADERS)
+    pairs: list[tuple[str, str]] = []
+    for index, entry in enumerate(t.text_list("spam_headers", written)):
+        name, colon, value = entry.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if not colon or not _HEADER_NAME.fullmatch(name) or not value:
+            t.problem(f"spam_headers[{index}]", f'expected "Header-Name: value", got {entry!r}')
+        elif (name, value) not in pairs:
+            pairs.append((name, value))
+    t.finish()
+    return SecuritySettings(spam_headers=tuple(pairs))
+
+
+def read_processing(t: Table) -> ProcessingSettings:
+    settings = ProcessingSettings(
+        workers=t.integer("workers", 1),
+        max_attempts=t.integer("max_attempts", 5),
+        retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
+        processes=t.integer("processes", 1, minimum=0),
+    )
+    t.finish()
+    return settings
+
+
+def read_metrics(t: Table) -> MetricsSettings:
+    listen = t.optional_text("listen")
+    address: tuple[str, int] | None = None
+    if listen is not None:
+        try:
+            address = parse_listen(listen)
+        except ValueError as exc:
+            t.problem("listen", str(exc))
+    t.finish()
+    return MetricsSettings(listen=address)
+
+
+def read_logging(t: Table) -> LoggingSettings:
+    chosen = t.text("format", "text").strip().lower()
+    if chosen not in ("text", "json"):
+        t.problem("format", f'expected "text" or "json", got {chosen!r}')
+        chosen = "text"
+    t.finish()
+    return LoggingSettings(format="json" if chosen == "json" else "text")
+
+
+def read_notifications(t: Table) -> NotificationSettings:
+    defaults = NotificationSettings()
+    settings = NotificationSettings(
+        templates_dir=t.optional_text("templates_dir"),
+        max_attempts=t.integer("max_attempts", defaults.max_attempts),
+        retry_base_seconds=t.seconds("retry_base_seconds", defaults.retry_base_seconds),
+        retry_max_seconds=t.seconds("retry_max_seconds", defaults.retry_max_seconds),
+        deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
+        max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
+    )
+    t.finish()
+    return settings

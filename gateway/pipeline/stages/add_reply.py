@@ -1,0 +1,46 @@
+"""Stage add_reply: a mail that threaded onto a ticket joins its conversation; its commands and the
+lifecycle apply (the plan is pipeline/reply_plan.py, the writes pipeline/writes/apply_reply.py)."""
+
+from __future__ import annotations
+
+from gateway.pipeline.quotes import trim_reply
+from gateway.pipeline.reply_plan import plan_reply
+from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
+from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
+from gateway.pipeline.writes.collision import record_collision
+from gateway.pipeline.writes.files import store_files
+
+
+def add_reply(mail: Threaded, run: MailRun) -> Threaded | Decision:
+    """A mail that threaded onto a ticket joins its conversation; its commands and the lifecycle apply."""
+    thread = mail.thread
+    if thread.ticket_id is None:
+        return mail
+    parsed, settings = mail.mail, run.deps.settings
+    ticket, before = lock_ticket(run.session, thread.ticket_id)
+    plan = plan_reply(
+        before,
+        sender=mail.sender.address,
+        staff=mail.staff,
+        new_text=trim_reply(parsed.text, html=parsed.html).text,
+        vocabulary=settings.tickets.vocabulary,
+        categories=settings.tickets.categories,
+        staff_addresses=settings.staff.addresses,
+        staff_reply_status=settings.tickets.staff_reply_status,
+    )
+    applied = apply_reply(
+        run.session,
+        ticket,
+        plan,
+        author=mail.sender,
+        staff=mail.staff,
+        inbox_id=run.item.id,
+        message_id=parsed.message_id,
+        subject=parsed.subject,
+        threaded_by=thread.threaded_by.value,
+        notify=not mail.classification.suppress_notifications,
+    )
+    record_collision(run, mail, ticket_id=ticket.id)
+    store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=applied.message.id)
+    detail = f"{plan.role} reply on ticket {ticket.id} ({thread.threaded_by.value})"
+    return Decision(Outcome.REPLY, ticket.id, detail, applied.happenings)
