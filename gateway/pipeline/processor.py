@@ -1,8 +1,10 @@
-"""Turns claimed inbox items into tickets: the stage table, and the one exception boundary.
+"""Turns claimed inbox items into tickets: the stage table, batches, and the one exception boundary.
 
-Every stage runs inside one transaction per mail, together with marking the inbox row done, so a
-mail ends as exactly one outcome or, on any failure, as nothing at all (and is retried or
-quarantined). A transient fault puts the row back with a delay; anything else quarantines it
+Every stage of a mail runs inside a savepoint of its own, together with marking the inbox row
+done, so a mail ends as exactly one outcome or, on any failure, as nothing at all (and is retried
+or quarantined). Several mails share one transaction (a batch, `Processor._apply_batch`): one
+commit and one turn on the write lock for all of them, while a failing mail rolls back only its
+own savepoint. A transient fault puts the row back with a delay; anything else quarantines it
 with the traceback for `ticketgate quarantine retry`.
 """
 
@@ -45,7 +47,7 @@ from gateway.pipeline.stages.record_auto_reply import record_auto_reply
 from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
-from gateway.store.db import unit_of_work
+from gateway.store.db import DatabaseFault, is_sqlite, savepoint, unit_of_work
 from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,13 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
+# A batch: the mails one claim takes (and one transaction commits, when they fit its time). On
+# SQLite a batch stops taking mails once its transaction has held the write lock this long, so
+# intake's group commit waits at most about this (plus one mail) for its turn.
+BATCH_SIZE = 16
+BATCH_SECONDS = 0.05
+
+
 # --- the processor ----------------------------------------------------------------------------
 
 
@@ -96,19 +105,21 @@ class Processor:
         self.worker = worker
         self.stages = tuple(stages)
         self._outage_logged = False
+        # SQLite has one writer at a time, and a batch holds that turn from BEGIN to COMMIT.
+        self._batch_seconds = BATCH_SECONDS if is_sqlite(deps.inbox.engine) else None
 
     def process_ids(self, ids: Sequence[int]) -> list[ProcessResult]:
         """Process exactly these items (pipe intake); items another worker holds are left to it."""
-        return [self.process_one(item) for item in self.deps.inbox.claim(self.worker, ids=ids)]
+        return self.process_batch(self.deps.inbox.claim(self.worker, ids=ids))
 
-    def process_available(self, limit: int = 16) -> list[ProcessResult]:
+    def process_available(self, limit: int = BATCH_SIZE) -> list[ProcessResult]:
         """Claim and process up to `limit` due items; an empty list means the queue is idle."""
         try:
             items = self.deps.inbox.claim(self.worker, limit=limit)
         except TransientError as exc:
             self._log_outage(exc)
             return []
-        return [self.process_one(item) for item in items]
+        return self.process_batch(items)
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_poll: float = 1.0) -> None:
         """The daemon's processing loop: drain the queue, then wait to be woken (or poll)."""
@@ -119,32 +130,81 @@ class Processor:
             wake.clear()
 
     def process_one(self, item: ClaimedItem) -> ProcessResult:
-        started = time.perf_counter()
-        result = self._process_one(item)
-        metrics.mail_processed(result.outcome.value, time.perf_counter() - started)
-        return result
+        return self.process_batch([item])[0]
 
-    def _process_one(self, item: ClaimedItem) -> ProcessResult:
-        progress = _Progress()
+    def process_batch(self, items: Sequence[ClaimedItem]) -> list[ProcessResult]:
+        """Process claimed items, as many per transaction as `_apply_batch` takes; their results in
+        the order of `items`."""
+        results: dict[int, ProcessResult] = {}
+        left = list(items)
+        while left:
+            left = self._apply_batch(left, results)
+        return [results[item.id] for item in items]
+
+    def _apply_batch(self, items: list[ClaimedItem], results: dict[int, ProcessResult]) -> list[ClaimedItem]:
+        """Run mails of `items` in one transaction, each in a savepoint of its own, and commit them
+        together: one commit (one fsync) and one turn on the write lock for the batch, not per mail.
+
+        A mail that fails rolls back its own savepoint only; the others commit, and it is retried
+        or quarantined alone once the transaction is over (those take the write lock themselves).
+        The stages run inside the savepoint, so whatever they read (the thread target, the
+        duplicate key, a ticket's status, the earlier mails of the batch) is the transaction's own.
+        On SQLite the batch stops taking mails once it has held the write lock `BATCH_SECONDS`, so
+        intake's group commit gets its turn; the mails not taken are returned for the next batch.
+        """
+        done: list[_Ran] = []
+        failed: list[_Failed] = []
+        left: list[ClaimedItem] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
-                result = self._run_stages(MailRun(item, session, self.deps), progress)
-        except ClaimLostError:
-            # Its node seemed dead (or the lease ran out) and another worker took the mail over:
-            # that worker's result stands; this one was rolled back.
-            log.warning("inbox %d: taken over by another worker meanwhile; left to it", item.id)
-            return ProcessResult(item.id, Outcome.RETRY, None, "taken over by another worker")
-        except TransientError as exc:
-            return self._transient(item, exc, progress.stage)
-        except OSError as exc:  # the blob store's disk: full or unwritable is worth another try
-            return self._transient(item, TransientError(f"blob store: {exc}"), progress.stage)
-        except NotAMailError as exc:
-            return self._quarantine(item, f"not a mail: {exc}", None, progress.stage)
-        except ProcessingError as exc:  # refused on purpose (a limit): the reason says it all
-            return self._quarantine(item, str(exc), None, progress.stage)
-        except Exception as exc:  # the one boundary: nothing accepted is ever dropped
-            reason = f"{type(exc).__name__}: {exc}"
-            return self._quarantine(item, reason, traceback.format_exc(), progress.stage)
+                opened = time.perf_counter()
+                for index, item in enumerate(items):
+                    if index and self._batch_seconds and time.perf_counter() - opened >= self._batch_seconds:
+                        left = items[index:]
+                        break
+                    ran = self._run_in_savepoint(MailRun(item, session, self.deps))
+                    if isinstance(ran, _Ran):
+                        done.append(ran)
+                        continue
+                    failed.append(ran)
+                    if isinstance(ran.error, DatabaseFault):  # the transaction itself may be unusable
+                        left = items[index + 1 :]
+                        break
+        except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
+            unrecorded = {f.item.id for f in failed}
+            for item in items:
+                if item.id not in unrecorded:
+                    results[item.id] = self._timed(self._transient(item, exc, None), 0.0)
+            left = []
+            done = []
+        for ran in done:
+            results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
+        for fail in failed:
+            results[fail.item.id] = self._timed(self._failure(fail), fail.seconds)
+        return left
+
+    def _run_in_savepoint(self, run: MailRun) -> _Ran | _Failed:
+        item, session, progress = run.item, run.session, _Progress()
+        started = time.perf_counter()
+        try:
+            with savepoint(session):
+                result = self._run_stages(run, progress)
+        except Exception as exc:  # the one boundary: sorted out in _failure, once the batch is over
+            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+        finally:
+            # Each mail starts with an empty identity map, as with a transaction of its own: nothing
+            # read or attached (gateway/store/rows.py) for one mail, or rolled back, serves the next.
+            session.expunge_all()
+            session.info.pop("inserted_rows", None)
+        return _Ran(item, result, progress, time.perf_counter() - started)
+
+    def _timed(self, result: ProcessResult, seconds: float) -> ProcessResult:
+        metrics.mail_processed(result.outcome.value, seconds)
+        return result
+
+    def _recorded(self, ran: _Ran) -> ProcessResult:
+        """A mail whose decision the batch committed: the log line."""
+        item, result, progress = ran.item, ran.result, ran.progress
         if self._outage_logged:
             log.info("processing resumed")
             self._outage_logged = False
@@ -155,6 +215,25 @@ class Processor:
             extra=fields,
         )  # fmt: skip
         return result
+
+    def _failure(self, fail: _Failed) -> ProcessResult:
+        """A mail whose savepoint rolled back: retried later, or quarantined with the reason."""
+        item, stage, exc = fail.item, fail.progress.stage, fail.error
+        if isinstance(exc, ClaimLostError):
+            # Its node seemed dead (or the lease ran out) and another worker took the mail over:
+            # that worker's result stands; this one was rolled back.
+            log.warning("inbox %d: taken over by another worker meanwhile; left to it", item.id)
+            return ProcessResult(item.id, Outcome.RETRY, None, "taken over by another worker")
+        if isinstance(exc, TransientError):
+            return self._transient(item, exc, stage)
+        if isinstance(exc, OSError):  # the blob store's disk: full or unwritable is worth another try
+            return self._transient(item, TransientError(f"blob store: {exc}"), stage)
+        if isinstance(exc, NotAMailError):
+            return self._quarantine(item, f"not a mail: {exc}", None, stage)
+        if isinstance(exc, ProcessingError):  # refused on purpose (a limit): the reason says it all
+            return self._quarantine(item, str(exc), None, stage)
+        # Anything else: nothing accepted is ever dropped; the traceback is kept for staff.
+        return self._quarantine(item, f"{type(exc).__name__}: {exc}", fail.traceback, stage)
 
     def _run_stages(self, run: MailRun, progress: _Progress) -> ProcessResult:
         value: object = run.item
@@ -244,6 +323,27 @@ class _Progress:
     stage: str | None = None
     decided_by: str | None = None
     mail: ParsedMail | None = None
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A mail whose stages ran and whose savepoint was released: recorded once the batch commits."""
+
+    item: ClaimedItem
+    result: ProcessResult
+    progress: _Progress
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A mail whose savepoint was rolled back, and why."""
+
+    item: ClaimedItem
+    error: Exception
+    traceback: str
+    progress: _Progress
+    seconds: float
 
 
 RETRY_CAP_SECONDS = 3600.0  # a transient fault is retried at least once an hour
