@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from gateway import metrics
 from gateway.backoff import BackoffPolicy
@@ -83,6 +84,11 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
+# The stages that use nothing but the mail and the settings, never the transaction: the leading ones
+# of the table run for every mail of a claim before its batch transaction begins, so the write lock
+# is not held while a mail is parsed. (A stage listed here that touches the session fails loudly.)
+OUTSIDE_TRANSACTION = frozenset({"parse_mail"})
+
 # A batch: the mails one claim takes (and one transaction commits, when they fit its time). On
 # SQLite a batch stops taking mails once its transaction has held the write lock this long, so
 # intake's group commit waits at most about this (plus one mail) for its turn.
@@ -104,6 +110,10 @@ class Processor:
         self.deps = deps
         self.worker = worker
         self.stages = tuple(stages)
+        outside = 0
+        while outside < len(self.stages) and self.stages[outside][0] in OUTSIDE_TRANSACTION:
+            outside += 1
+        self._before, self._inside = self.stages[:outside], self.stages[outside:]
         self._outage_logged = False
         # SQLite has one writer at a time, and a batch holds that turn from BEGIN to COMMIT.
         self._batch_seconds = BATCH_SECONDS if is_sqlite(deps.inbox.engine) else None
@@ -136,12 +146,28 @@ class Processor:
         """Process claimed items, as many per transaction as `_apply_batch` takes; their results in
         the order of `items`."""
         results: dict[int, ProcessResult] = {}
-        left = list(items)
+        left: list[_Prepared] = []
+        for item in items:
+            prepared = self._prepare(item)
+            if isinstance(prepared, _Failed):
+                results[item.id] = self._timed(self._failure(prepared), prepared.seconds)
+            else:
+                left.append(prepared)
         while left:
             left = self._apply_batch(left, results)
         return [results[item.id] for item in items]
 
-    def _apply_batch(self, items: list[ClaimedItem], results: dict[int, ProcessResult]) -> list[ClaimedItem]:
+    def _prepare(self, item: ClaimedItem) -> _Prepared | _Failed:
+        """The mail's stages that need no transaction (OUTSIDE_TRANSACTION), run before it begins."""
+        progress, started = _Progress(), time.perf_counter()
+        run = MailRun(item, _NO_TRANSACTION, self.deps)
+        try:
+            value, decision = self._step(item, run, progress, self._before)
+        except Exception as exc:  # the one boundary, as in _run_in_savepoint
+            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+        return _Prepared(item, value, decision, progress, time.perf_counter() - started)
+
+    def _apply_batch(self, mails: list[_Prepared], results: dict[int, ProcessResult]) -> list[_Prepared]:
         """Run mails of `items` in one transaction, each in a savepoint of its own, and commit them
         together: one commit (one fsync) and one turn on the write lock for the batch, not per mail.
 
@@ -154,27 +180,27 @@ class Processor:
         """
         done: list[_Ran] = []
         failed: list[_Failed] = []
-        left: list[ClaimedItem] = []
+        left: list[_Prepared] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
                 opened = time.perf_counter()
-                for index, item in enumerate(items):
+                for index, mail in enumerate(mails):
                     if index and self._batch_seconds and time.perf_counter() - opened >= self._batch_seconds:
-                        left = items[index:]
+                        left = mails[index:]
                         break
-                    ran = self._run_in_savepoint(MailRun(item, session, self.deps))
+                    ran = self._run_in_savepoint(mail, MailRun(mail.item, session, self.deps))
                     if isinstance(ran, _Ran):
                         done.append(ran)
                         continue
                     failed.append(ran)
                     if isinstance(ran.error, DatabaseFault):  # the transaction itself may be unusable
-                        left = items[index + 1 :]
+                        left = mails[index + 1 :]
                         break
         except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
             unrecorded = {f.item.id for f in failed}
-            for item in items:
-                if item.id not in unrecorded:
-                    results[item.id] = self._timed(self._transient(item, exc, None), 0.0)
+            for mail in mails:
+                if mail.item.id not in unrecorded:
+                    results[mail.item.id] = self._timed(self._transient(mail.item, exc, None), mail.seconds)
             left = []
             done = []
         for ran in done:
@@ -183,12 +209,17 @@ class Processor:
             results[fail.item.id] = self._timed(self._failure(fail), fail.seconds)
         return left
 
-    def _run_in_savepoint(self, run: MailRun) -> _Ran | _Failed:
-        item, session, progress = run.item, run.session, _Progress()
-        started = time.perf_counter()
+    def _run_in_savepoint(self, mail: _Prepared, run: MailRun) -> _Ran | _Failed:
+        item, session, progress = run.item, run.session, mail.progress
+        started = time.perf_counter() - mail.seconds
         try:
             with savepoint(session):
-                result = self._run_stages(run, progress)
+                value, decision = mail.value, mail.decision
+                if decision is None:
+                    value, decision = self._step(value, run, progress, self._inside)
+                if decision is None:
+                    raise AssertionError("the last stage always decides")
+                result = self._record(run, value, decision)
         except Exception as exc:  # the one boundary: sorted out in _failure, once the batch is over
             return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
         finally:
@@ -235,18 +266,21 @@ class Processor:
         # Anything else: nothing accepted is ever dropped; the traceback is kept for staff.
         return self._quarantine(item, f"{type(exc).__name__}: {exc}", fail.traceback, stage)
 
-    def _run_stages(self, run: MailRun, progress: _Progress) -> ProcessResult:
-        value: object = run.item
-        for name, stage in self.stages:
+    def _step(
+        self, value: object, run: MailRun, progress: _Progress, stages: Sequence[tuple[str, Stage]]
+    ) -> tuple[object, Decision | None]:
+        """Run `stages` from `value`: the value they lead to, and the Decision if one of them settled
+        the mail (then the value is what the deciding stage was given)."""
+        for name, stage in stages:
             progress.stage = name
             out = stage(value, run)
             if isinstance(out, Decision):
                 progress.stage, progress.decided_by = None, name
-                return self._record(run, value, out)
+                return value, out
             value = out
             if isinstance(value, Parsed):
                 progress.mail = value.mail
-        raise AssertionError("the last stage always decides")
+        return value, None
 
     def _record(self, run: MailRun, mail: object, decision: Decision) -> ProcessResult:
         """The decision, recorded in the mail's transaction: its de-duplication key, the notifications
@@ -323,6 +357,28 @@ class _Progress:
     stage: str | None = None
     decided_by: str | None = None
     mail: ParsedMail | None = None
+
+
+class _NoTransaction:
+    """The session a stage run outside the transaction is given: using it is a mistake in
+    OUTSIDE_TRANSACTION, said at once rather than writing outside the mail's transaction."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a stage in OUTSIDE_TRANSACTION used the session ({name})")
+
+
+_NO_TRANSACTION: Any = _NoTransaction()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A mail after its stages outside the transaction: the value they led to, or their Decision."""
+
+    item: ClaimedItem
+    value: object
+    decision: Decision | None
+    progress: _Progress
+    seconds: float
 
 
 @dataclass(frozen=True)
