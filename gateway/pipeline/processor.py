@@ -91,9 +91,13 @@ OUTSIDE_TRANSACTION = frozenset({"parse_mail"})
 
 # A batch: the mails one claim takes (and one transaction commits, when they fit its time). On
 # SQLite a batch stops taking mails once its transaction has held the write lock this long, so
-# intake's group commit waits at most about this (plus one mail) for its turn.
+# intake's group commit waits at most about this (plus one mail) for its turn; and after each
+# batch the worker leaves the lock alone for HANDOVER_SECONDS, longer than a writer of another
+# process waits between two tries for it (at most 2 ms, gateway/store/db.py), or the worker, which
+# goes on at once, would take it again before intake's writer next looks.
 BATCH_SIZE = 16
-BATCH_SECONDS = 0.05
+BATCH_SECONDS = 0.025
+HANDOVER_SECONDS = 0.003
 
 
 # --- the processor ----------------------------------------------------------------------------
@@ -168,7 +172,7 @@ class Processor:
         return _Prepared(item, value, decision, progress, time.perf_counter() - started)
 
     def _apply_batch(self, mails: list[_Prepared], results: dict[int, ProcessResult]) -> list[_Prepared]:
-        """Run mails of `items` in one transaction, each in a savepoint of its own, and commit them
+        """Run mails of `mails` in one transaction, each in a savepoint of its own, and commit them
         together: one commit (one fsync) and one turn on the write lock for the batch, not per mail.
 
         A mail that fails rolls back its own savepoint only; the others commit, and it is retried
@@ -207,6 +211,8 @@ class Processor:
             results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
         for fail in failed:
             results[fail.item.id] = self._timed(self._failure(fail), fail.seconds)
+        if self._batch_seconds:
+            time.sleep(HANDOVER_SECONDS)
         return left
 
     def _run_in_savepoint(self, mail: _Prepared, run: MailRun) -> _Ran | _Failed:
