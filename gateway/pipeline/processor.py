@@ -1,8 +1,10 @@
-"""Turns claimed inbox items into tickets: the stage table, and the one exception boundary.
+"""Turns claimed inbox items into tickets: the stage table, batches, and the one exception boundary.
 
-Every stage runs inside one transaction per mail, together with marking the inbox row done, so a
-mail ends as exactly one outcome or, on any failure, as nothing at all (and is retried or
-quarantined). A transient fault puts the row back with a delay; anything else quarantines it
+Every stage of a mail runs inside a savepoint of its own, together with marking the inbox row
+done, so a mail ends as exactly one outcome or, on any failure, as nothing at all (and is retried
+or quarantined). Several mails share one transaction (a batch, `Processor._apply_batch`): one
+commit and one turn on the write lock for all of them, while a failing mail rolls back only its
+own savepoint. A transient fault puts the row back with a delay; anything else quarantines it
 with the traceback for `ticketgate quarantine retry`.
 """
 
@@ -16,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from gateway import metrics
 from gateway.backoff import BackoffPolicy
@@ -45,7 +48,7 @@ from gateway.pipeline.stages.record_auto_reply import record_auto_reply
 from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
-from gateway.store.db import unit_of_work
+from gateway.store.db import DatabaseFault, is_sqlite, savepoint, unit_of_work
 from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,22 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
+# The stages that use nothing but the mail and the settings, never the transaction: the leading ones
+# of the table run for every mail of a claim before its batch transaction begins, so the write lock
+# is not held while a mail is parsed. (A stage listed here that touches the session fails loudly.)
+OUTSIDE_TRANSACTION = frozenset({"parse_mail"})
+
+# A batch: the mails one claim takes (and one transaction commits, when they fit its time). On
+# SQLite a batch stops taking mails once its transaction has held the write lock this long, so
+# intake's group commit waits at most about this (plus one mail) for its turn; and after each
+# batch the worker leaves the lock alone for HANDOVER_SECONDS, longer than a writer of another
+# process waits between two tries for it (at most 2 ms, gateway/store/db.py), or the worker, which
+# goes on at once, would take it again before intake's writer next looks.
+BATCH_SIZE = 16
+BATCH_SECONDS = 0.025
+HANDOVER_SECONDS = 0.003
+
+
 # --- the processor ----------------------------------------------------------------------------
 
 
@@ -95,20 +114,26 @@ class Processor:
         self.deps = deps
         self.worker = worker
         self.stages = tuple(stages)
+        outside = 0
+        while outside < len(self.stages) and self.stages[outside][0] in OUTSIDE_TRANSACTION:
+            outside += 1
+        self._before, self._inside = self.stages[:outside], self.stages[outside:]
         self._outage_logged = False
+        # SQLite has one writer at a time, and a batch holds that turn from BEGIN to COMMIT.
+        self._batch_seconds = BATCH_SECONDS if is_sqlite(deps.inbox.engine) else None
 
     def process_ids(self, ids: Sequence[int]) -> list[ProcessResult]:
         """Process exactly these items (pipe intake); items another worker holds are left to it."""
-        return [self.process_one(item) for item in self.deps.inbox.claim(self.worker, ids=ids)]
+        return self.process_batch(self.deps.inbox.claim(self.worker, ids=ids))
 
-    def process_available(self, limit: int = 16) -> list[ProcessResult]:
+    def process_available(self, limit: int = BATCH_SIZE) -> list[ProcessResult]:
         """Claim and process up to `limit` due items; an empty list means the queue is idle."""
         try:
             items = self.deps.inbox.claim(self.worker, limit=limit)
         except TransientError as exc:
             self._log_outage(exc)
             return []
-        return [self.process_one(item) for item in items]
+        return self.process_batch(items)
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_poll: float = 1.0) -> None:
         """The daemon's processing loop: drain the queue, then wait to be woken (or poll)."""
@@ -119,32 +144,104 @@ class Processor:
             wake.clear()
 
     def process_one(self, item: ClaimedItem) -> ProcessResult:
-        started = time.perf_counter()
-        result = self._process_one(item)
-        metrics.mail_processed(result.outcome.value, time.perf_counter() - started)
-        return result
+        return self.process_batch([item])[0]
 
-    def _process_one(self, item: ClaimedItem) -> ProcessResult:
-        progress = _Progress()
+    def process_batch(self, items: Sequence[ClaimedItem]) -> list[ProcessResult]:
+        """Process claimed items, as many per transaction as `_apply_batch` takes; their results in
+        the order of `items`."""
+        results: dict[int, ProcessResult] = {}
+        left: list[_Prepared] = []
+        for item in items:
+            prepared = self._prepare(item)
+            if isinstance(prepared, _Failed):
+                results[item.id] = self._timed(self._failure(prepared), prepared.seconds)
+            else:
+                left.append(prepared)
+        while left:
+            left = self._apply_batch(left, results)
+        return [results[item.id] for item in items]
+
+    def _prepare(self, item: ClaimedItem) -> _Prepared | _Failed:
+        """The mail's stages that need no transaction (OUTSIDE_TRANSACTION), run before it begins."""
+        progress, started = _Progress(), time.perf_counter()
+        run = MailRun(item, _NO_TRANSACTION, self.deps)
+        try:
+            value, decision = self._step(item, run, progress, self._before)
+        except Exception as exc:  # the one boundary, as in _run_in_savepoint
+            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+        return _Prepared(item, value, decision, progress, time.perf_counter() - started)
+
+    def _apply_batch(self, mails: list[_Prepared], results: dict[int, ProcessResult]) -> list[_Prepared]:
+        """Run mails of `mails` in one transaction, each in a savepoint of its own, and commit them
+        together: one commit (one fsync) and one turn on the write lock for the batch, not per mail.
+
+        A mail that fails rolls back its own savepoint only; the others commit, and it is retried
+        or quarantined alone once the transaction is over (those take the write lock themselves).
+        The stages run inside the savepoint, so whatever they read (the thread target, the
+        duplicate key, a ticket's status, the earlier mails of the batch) is the transaction's own.
+        On SQLite the batch stops taking mails once it has held the write lock `BATCH_SECONDS`, so
+        intake's group commit gets its turn; the mails not taken are returned for the next batch.
+        """
+        done: list[_Ran] = []
+        failed: list[_Failed] = []
+        left: list[_Prepared] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
-                result = self._run_stages(MailRun(item, session, self.deps), progress)
-        except ClaimLostError:
-            # Its node seemed dead (or the lease ran out) and another worker took the mail over:
-            # that worker's result stands; this one was rolled back.
-            log.warning("inbox %d: taken over by another worker meanwhile; left to it", item.id)
-            return ProcessResult(item.id, Outcome.RETRY, None, "taken over by another worker")
-        except TransientError as exc:
-            return self._transient(item, exc, progress.stage)
-        except OSError as exc:  # the blob store's disk: full or unwritable is worth another try
-            return self._transient(item, TransientError(f"blob store: {exc}"), progress.stage)
-        except NotAMailError as exc:
-            return self._quarantine(item, f"not a mail: {exc}", None, progress.stage)
-        except ProcessingError as exc:  # refused on purpose (a limit): the reason says it all
-            return self._quarantine(item, str(exc), None, progress.stage)
-        except Exception as exc:  # the one boundary: nothing accepted is ever dropped
-            reason = f"{type(exc).__name__}: {exc}"
-            return self._quarantine(item, reason, traceback.format_exc(), progress.stage)
+                opened = time.perf_counter()
+                for index, mail in enumerate(mails):
+                    if index and self._batch_seconds and time.perf_counter() - opened >= self._batch_seconds:
+                        left = mails[index:]
+                        break
+                    ran = self._run_in_savepoint(mail, MailRun(mail.item, session, self.deps))
+                    if isinstance(ran, _Ran):
+                        done.append(ran)
+                        continue
+                    failed.append(ran)
+                    if isinstance(ran.error, DatabaseFault):  # the transaction itself may be unusable
+                        left = mails[index + 1 :]
+                        break
+        except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
+            unrecorded = {f.item.id for f in failed}
+            for mail in mails:
+                if mail.item.id not in unrecorded:
+                    results[mail.item.id] = self._timed(self._transient(mail.item, exc, None), mail.seconds)
+            left = []
+            done = []
+        for ran in done:
+            results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
+        for fail in failed:
+            results[fail.item.id] = self._timed(self._failure(fail), fail.seconds)
+        if self._batch_seconds:
+            time.sleep(HANDOVER_SECONDS)
+        return left
+
+    def _run_in_savepoint(self, mail: _Prepared, run: MailRun) -> _Ran | _Failed:
+        item, session, progress = run.item, run.session, mail.progress
+        started = time.perf_counter() - mail.seconds
+        try:
+            with savepoint(session):
+                value, decision = mail.value, mail.decision
+                if decision is None:
+                    value, decision = self._step(value, run, progress, self._inside)
+                if decision is None:
+                    raise AssertionError("the last stage always decides")
+                result = self._record(run, value, decision)
+        except Exception as exc:  # the one boundary: sorted out in _failure, once the batch is over
+            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+        finally:
+            # Each mail starts with an empty identity map, as with a transaction of its own: nothing
+            # read or attached (gateway/store/rows.py) for one mail, or rolled back, serves the next.
+            session.expunge_all()
+            session.info.pop("inserted_rows", None)
+        return _Ran(item, result, progress, time.perf_counter() - started)
+
+    def _timed(self, result: ProcessResult, seconds: float) -> ProcessResult:
+        metrics.mail_processed(result.outcome.value, seconds)
+        return result
+
+    def _recorded(self, ran: _Ran) -> ProcessResult:
+        """A mail whose decision the batch committed: the log line."""
+        item, result, progress = ran.item, ran.result, ran.progress
         if self._outage_logged:
             log.info("processing resumed")
             self._outage_logged = False
@@ -156,18 +253,40 @@ class Processor:
         )  # fmt: skip
         return result
 
-    def _run_stages(self, run: MailRun, progress: _Progress) -> ProcessResult:
-        value: object = run.item
-        for name, stage in self.stages:
+    def _failure(self, fail: _Failed) -> ProcessResult:
+        """A mail whose savepoint rolled back: retried later, or quarantined with the reason."""
+        item, stage, exc = fail.item, fail.progress.stage, fail.error
+        if isinstance(exc, ClaimLostError):
+            # Its node seemed dead (or the lease ran out) and another worker took the mail over:
+            # that worker's result stands; this one was rolled back.
+            log.warning("inbox %d: taken over by another worker meanwhile; left to it", item.id)
+            return ProcessResult(item.id, Outcome.RETRY, None, "taken over by another worker")
+        if isinstance(exc, TransientError):
+            return self._transient(item, exc, stage)
+        if isinstance(exc, OSError):  # the blob store's disk: full or unwritable is worth another try
+            return self._transient(item, TransientError(f"blob store: {exc}"), stage)
+        if isinstance(exc, NotAMailError):
+            return self._quarantine(item, f"not a mail: {exc}", None, stage)
+        if isinstance(exc, ProcessingError):  # refused on purpose (a limit): the reason says it all
+            return self._quarantine(item, str(exc), None, stage)
+        # Anything else: nothing accepted is ever dropped; the traceback is kept for staff.
+        return self._quarantine(item, f"{type(exc).__name__}: {exc}", fail.traceback, stage)
+
+    def _step(
+        self, value: object, run: MailRun, progress: _Progress, stages: Sequence[tuple[str, Stage]]
+    ) -> tuple[object, Decision | None]:
+        """Run `stages` from `value`: the value they lead to, and the Decision if one of them settled
+        the mail (then the value is what the deciding stage was given)."""
+        for name, stage in stages:
             progress.stage = name
             out = stage(value, run)
             if isinstance(out, Decision):
                 progress.stage, progress.decided_by = None, name
-                return self._record(run, value, out)
+                return value, out
             value = out
             if isinstance(value, Parsed):
                 progress.mail = value.mail
-        raise AssertionError("the last stage always decides")
+        return value, None
 
     def _record(self, run: MailRun, mail: object, decision: Decision) -> ProcessResult:
         """The decision, recorded in the mail's transaction: its de-duplication key, the notifications
@@ -244,6 +363,49 @@ class _Progress:
     stage: str | None = None
     decided_by: str | None = None
     mail: ParsedMail | None = None
+
+
+class _NoTransaction:
+    """The session a stage run outside the transaction is given: using it is a mistake in
+    OUTSIDE_TRANSACTION, said at once rather than writing outside the mail's transaction."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a stage in OUTSIDE_TRANSACTION used the session ({name})")
+
+
+_NO_TRANSACTION: Any = _NoTransaction()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A mail after its stages outside the transaction: the value they led to, or their Decision."""
+
+    item: ClaimedItem
+    value: object
+    decision: Decision | None
+    progress: _Progress
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A mail whose stages ran and whose savepoint was released: recorded once the batch commits."""
+
+    item: ClaimedItem
+    result: ProcessResult
+    progress: _Progress
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A mail whose savepoint was rolled back, and why."""
+
+    item: ClaimedItem
+    error: Exception
+    traceback: str
+    progress: _Progress
+    seconds: float
 
 
 RETRY_CAP_SECONDS = 3600.0  # a transient fault is retried at least once an hour

@@ -226,7 +226,29 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         with factory() as session, session.begin():
             yield session
     except SQLAlchemyError as exc:
-        raise TransientError(f"database unavailable: {exc.__class__.__name__}: {_first_line(exc)}") from exc
+        raise database_unavailable(exc) from exc
+
+
+class DatabaseFault(TransientError):
+    """The database failed (connection refused, disk full, locked too long): try again later. The
+    transaction it happened in may be unusable, so its other work is not to be trusted either."""
+
+
+def database_unavailable(exc: SQLAlchemyError) -> DatabaseFault:
+    """A database fault as the TransientError that callers answer with "try again later"."""
+    return DatabaseFault(f"database unavailable: {exc.__class__.__name__}: {_first_line(exc)}")
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint in `session`'s transaction: released on success, rolled back on any error, so
+    the work inside is undone alone while the transaction goes on. A database fault surfaces as
+    DatabaseFault."""
+    try:
+        with session.begin_nested():
+            yield
+    except SQLAlchemyError as exc:
+        raise database_unavailable(exc) from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from gateway.config import load_settings
 from gateway.domain import Envelope
 from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
-from gateway.pipeline.stage_values import P
+from gateway.pipeline.stage_values import Decision, P, Threaded
+from gateway.pipeline.stages.open_ticket import open_ticket
 from gateway.runtime import build_runtime
 from tests.helpers import make_mail, ticketgate, write_config
 
@@ -68,3 +69,58 @@ def test_an_unexpected_stage_error_is_quarantined_with_its_traceback_and_retried
     assert ticketgate("quarantine", "list", "--json", config=config).json() == []
     tickets = ticketgate("tickets", "list", "--json", config=config).json()
     assert [t["title"] for t in tickets] == ["Seats for next year"]
+
+
+def open_ticket_then_count_seats(mail: Threaded, run: MailRun) -> Decision:
+    """open_ticket, then the careless seat count: raises after the ticket's rows are written."""
+    decision = open_ticket(mail, run)
+    seat_count_stage(mail, run)
+    return decision
+
+
+def with_seats_checked_late() -> tuple:
+    assert STAGES[-1][0] == "open_ticket"
+    return (*STAGES[:-1], ("open_ticket", open_ticket_then_count_seats))
+
+
+def test_one_bad_mail_in_a_batch_is_quarantined_alone_and_the_rest_of_its_batch_commits(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Five mails claimed and processed together, in one transaction with a savepoint each: the
+    third raises once its ticket rows are written. Its savepoint alone is rolled back (no ticket,
+    no notification, its row quarantined with the reason), while the mails before and after it
+    are tickets with their notifications queued, each once."""
+    config = write_config(tmp_path, database_url)
+    runtime = build_runtime(load_settings(config, environ={}))
+    envelope = Envelope(
+        mail_from="maria@customer.example", rcpt_tos=("support@smilepass.example",), source="smtp"
+    )
+    subjects = [f"Batch mail {n}" for n in range(1, 6)]
+    try:
+        ids = [
+            runtime.inbox.add(make_mail(subject, headers={"X-Seats": "twelve" if n == 3 else "12"}), envelope)
+            for n, subject in enumerate(subjects, start=1)
+        ]
+        processor = Processor(runtime.deps, worker="test:worker", stages=with_seats_checked_late())
+        results = processor.process_available(limit=len(ids))
+    finally:
+        runtime.close()
+
+    assert [r.inbox_id for r in results] == ids
+    assert [r.outcome for r in results] == [Outcome.TICKET] * 2 + [Outcome.QUARANTINE] + [Outcome.TICKET] * 2
+
+    inbox = {row["id"]: row for row in ticketgate("inbox", "list", "--json", config=config).json()}
+    assert [inbox[i]["outcome"] for i in ids] == ["ticket", "ticket", "quarantine", "ticket", "ticket"]
+    assert (
+        inbox[ids[2]]["reason"]
+        == "stage open_ticket: ValueError: invalid literal for int() with base 10: 'twelve'"
+    )
+    tickets = ticketgate("tickets", "list", "--json", config=config).json()
+    assert sorted(t["title"] for t in tickets) == [s for n, s in enumerate(subjects, start=1) if n != 3]
+    by_title = {t["title"]: t["ref"] for t in tickets}
+    assert all(inbox[i]["ticket"] == by_title[subjects[n]] for n, i in enumerate(ids) if n != 2)
+
+    # Each committed mail's acknowledgement is queued once; the quarantined one's none.
+    outbox = ticketgate("outbox", "list", "--json", config=config).json()
+    acks = sorted(row["ticket"] for row in outbox if row["to"] == "maria@customer.example")
+    assert acks == sorted(by_title.values())
