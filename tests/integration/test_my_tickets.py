@@ -19,10 +19,10 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.runtime import Runtime, build_runtime
-from gateway.store import outbox as outbox_store
 from gateway.store.db import unit_of_work
 from gateway.store.inbox_outcomes import list_entries
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.integration.outbox_waits import wait_until_outbox_settled
 from tests.integration.smtp_sink import Captured, SmtpSink
 
 SUPPORT = "support@smilepass.example"
@@ -73,14 +73,7 @@ class Desk:
 
     def quiet(self) -> None:
         """Wait until the outbox has nothing left to send, so 'nothing was sent' means something."""
-        deadline = time.monotonic() + 30
-        while True:
-            with unit_of_work(self.runtime.inbox.sessions) as session:
-                states = [row.status for row in outbox_store.listing(session)]
-            if all(state in ("sent", "failed", "dead") for state in states):
-                return
-            assert time.monotonic() < deadline, states
-            time.sleep(0.2)
+        wait_until_outbox_settled(self.runtime.inbox.sessions)
 
     def tickets(self) -> list[dict[str, Any]]:
         run = ticketgate("tickets", "list", "--json", config=self.config)
