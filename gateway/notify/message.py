@@ -8,7 +8,9 @@ carry a second recipient; a subject that is not ASCII goes in as an encoded `ema
 The message is built with the email package's compat32 MIME classes rather than `EmailMessage`
 with `policy.SMTP`: the policy machinery parses every header it is given back into objects and
 refolds it, which made building a notification cost ~3 ms of CPU against ~0.6 ms — a quarter of
-what a new ticket cost while a burst of mail from many customers is acknowledged.
+what a new ticket cost while a burst of mail from many customers is acknowledged. A notification
+without image parts skips even their generator (another 0.38 → 0.07 ms): `build_message` writes the
+same bytes directly, and a test holds the two to agreement.
 """
 
 from __future__ import annotations
