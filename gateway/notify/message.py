@@ -8,7 +8,9 @@ carry a second recipient; a subject that is not ASCII goes in as an encoded `ema
 The message is built with the email package's compat32 MIME classes rather than `EmailMessage`
 with `policy.SMTP`: the policy machinery parses every header it is given back into objects and
 refolds it, which made building a notification cost ~3 ms of CPU against ~0.6 ms — a quarter of
-what a new ticket cost while a burst of mail from many customers is acknowledged.
+what a new ticket cost while a burst of mail from many customers is acknowledged. A notification
+without image parts skips even their generator (another 0.38 → 0.07 ms): `build_message` writes the
+same bytes directly, and a test holds the two to agreement.
 """
 
 from __future__ import annotations
@@ -116,27 +118,96 @@ def build_message(headers: Headers, rendered: Rendered, files: Sequence[FilePart
     """The notification as bytes ready for the relay (CRLF line ends, everything encoded).
 
     With `files`: multipart/mixed [multipart/related [alternative, thumbnails], originals], each
-    image part a placeholder naming its blob, filled in when the mail is sent."""
+    image part a placeholder naming its blob, filled in when the mail is sent. Without (every
+    acknowledgement and customer notification): the same bytes the MIME classes would give, written
+    directly, which costs a fifth of their generator (see `_alternative_bytes`)."""
+    if not files:
+        return _alternative_bytes(_header_lines(headers), rendered)
+    return _mime_message(headers, rendered, files)
+
+
+def _header_lines(headers: Headers) -> list[tuple[str, str | Header]]:
+    """The top-level headers, in the order they are written, every value made safe."""
+    subject = one_line(headers.subject)[:MAX_SUBJECT]
+    lines: list[tuple[str, str | Header]] = [
+        ("From", mailbox(headers.sender)),
+        ("To", mailbox(headers.to)),
+        ("Reply-To", mailbox(Address(address=headers.reply_to, name=headers.sender.name))),
+        ("Subject", subject if subject.isascii() else Header(subject, "utf-8")),
+        ("Date", formatdate(usegmt=True)),
+        ("Message-ID", _angle(headers.message_id)),
+    ]
+    references = [_angle(mid) for mid in dict.fromkeys(headers.references) if _SAFE_ID.fullmatch(mid)]
+    if headers.in_reply_to and _SAFE_ID.fullmatch(headers.in_reply_to):
+        lines.append(("In-Reply-To", _angle(headers.in_reply_to)))
+    if references:
+        lines.append(("References", " ".join(references)))
+    lines.append(("Auto-Submitted", headers.auto_submitted))
+    # Exchange and Outlook: send no out-of-office or other automatic answer to this.
+    lines.append(("X-Auto-Response-Suppress", "All"))
+    return lines
+
+
+def _mime_message(headers: Headers, rendered: Rendered, files: Sequence[FilePart]) -> bytes:
+    """The notification built with the compat32 MIME classes: the shape with image parts, and the
+    reference `_alternative_bytes` is tested against."""
     alternative = MIMEMultipart("alternative")
     alternative.attach(MIMEText(rendered.text, "plain", _body_charset(rendered.text)))
     alternative.attach(MIMEText(rendered.html, "html", _body_charset(rendered.html)))
     msg = _with_files(alternative, files)
-    msg["From"] = mailbox(headers.sender)
-    msg["To"] = mailbox(headers.to)
-    msg["Reply-To"] = mailbox(Address(address=headers.reply_to, name=headers.sender.name))
-    subject = one_line(headers.subject)[:MAX_SUBJECT]
-    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = _angle(headers.message_id)
-    references = [_angle(mid) for mid in dict.fromkeys(headers.references) if _SAFE_ID.fullmatch(mid)]
-    if headers.in_reply_to and _SAFE_ID.fullmatch(headers.in_reply_to):
-        msg["In-Reply-To"] = _angle(headers.in_reply_to)
-    if references:
-        msg["References"] = " ".join(references)
-    msg["Auto-Submitted"] = headers.auto_submitted
-    # Exchange and Outlook: send no out-of-office or other automatic answer to this.
-    msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in _header_lines(headers):
+        msg[name] = value
     return msg.as_bytes(policy=WIRE)
+
+
+_CRLF = "\r\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _alternative_bytes(header_lines: Sequence[tuple[str, str | Header]], rendered: Rendered) -> bytes:
+    """multipart/alternative [text/plain, text/html], byte for byte as `_mime_message` writes it
+    (`policy.compat32` with CRLF: headers folded at 78 by `email.header.Header`, bodies 7bit or
+    quoted-printable UTF-8, a random boundary found in neither body). The generator behind
+    `as_bytes` re-reads every part's parameters several times; this was ~70 % of queueing an
+    acknowledgement inside the processing transaction (README "Performance")."""
+    bodies = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
+    boundary = _boundary(bodies)
+    head = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]
+    out = [_fold(name, value) for name, value in (*head, *header_lines)]
+    out.append(_CRLF)
+    for body in bodies:
+        out.append(f"--{boundary}{_CRLF}{body}{_CRLF}")
+    out.append(f"--{boundary}--{_CRLF}")
+    return "".join(out).encode("ascii")
+
+
+def _text_part(subtype: str, text: str) -> str:
+    """One text part, headers and body, without its closing line break."""
+    charset = _body_charset(text)
+    if isinstance(charset, str):  # us-ascii: the text as it is
+        name, encoding, body = charset, "7bit", text
+    else:
+        name, encoding, body = "utf-8", "quoted-printable", charset.body_encode(text) or ""
+    return (
+        f'Content-Type: text/{subtype}; charset="{name}"{_CRLF}MIME-Version: 1.0{_CRLF}'
+        f"Content-Transfer-Encoding: {encoding}{_CRLF}{_CRLF}{_CRLF.join(_LINE_BREAK.split(body))}"
+    )
+
+
+def _fold(name: str, value: str | Header) -> str:
+    """`Name: value` and its line break, folded as compat32 folds it (short ASCII stays as it is)."""
+    if isinstance(value, str) and len(name) + 2 + len(value) <= _MAX_LINE and value.isascii():
+        return f"{name}: {value}{_CRLF}"
+    header = value if isinstance(value, Header) else Header(value, header_name=name)
+    return f"{name}: {header.encode(linesep=_CRLF, maxlinelen=_MAX_LINE)}{_CRLF}"
+
+
+def _boundary(bodies: Sequence[str]) -> str:
+    """A boundary like the email package's, that no line of either body starts with."""
+    while True:
+        boundary = f"{'=' * 15}{secrets.randbelow(10**19):019d}=="
+        if not any(f"--{boundary}" in body for body in bodies):
+            return boundary
 
 
 def _with_files(alternative: MIMEMultipart, files: Sequence[FilePart]) -> MIMEMultipart:
@@ -164,6 +235,7 @@ def _with_files(alternative: MIMEMultipart, files: Sequence[FilePart]) -> MIMEMu
 
 
 WIRE = policy.compat32.clone(linesep="\r\n")
+_MAX_LINE = 78  # compat32's max_line_length
 _UTF8_QP = email_charset.Charset("utf-8")
 _UTF8_QP.body_encoding = email_charset.QP  # readable in the raw mail, unlike compat32's base64
 
