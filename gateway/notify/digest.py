@@ -16,15 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from gateway.addresses import should_notify
 from gateway.config import Settings
 from gateway.domain import REPLY_MARKER, Address
-from gateway.notify.message import AUTO_GENERATED, new_message_id, one_line
+from gateway.notify.message import AUTO_GENERATED, one_line
 from gateway.notify.planner import NotificationPlanner
 from gateway.notify.spans import span_text
 from gateway.present import ticket_ref
-from gateway.reply_address import verp_address
-from gateway.store import outbox, scheduled
+from gateway.store import scheduled
 from gateway.store.models import OutboxRow, Ticket
 
 TEMPLATE = "digest"
@@ -50,11 +48,18 @@ def queue_digest(session: Session, planner: NotificationPlanner, *, now: datetim
     if not scheduled.mark_done_once(session, scheduled.DIGEST, day.isoformat(), at=now):
         return []
     context = digest_context(session, settings, now=now, day=day)
-    staff = settings.staff
-    recipients = [staff.triage] if staff.triage else list(staff.addresses)
+    counts = {section["title"]: section["count"] for section in context["sections"]}
+    subject = one_line(
+        f"Daily digest {day.isoformat()}: {counts['New since yesterday']} new, "
+        f"{counts['First responses overdue']} overdue, {context['open_count']} open"
+    )
     rows = []
-    for address in dict.fromkeys(a.lower() for a in recipients):
-        row = _queue(session, planner, Address(address), day, context, now=now)
+    for address in dict.fromkeys(person.address.lower() for person in planner.staff_list()):
+        # Replies go back to the recipient itself, never into the queue.
+        row = planner.queue_answer(
+            session, TEMPLATE, Address(address), inbox_id=None, subject=subject, context=context,
+            ref=f"digest-{day.isoformat()}", reply_to=address, auto_submitted=AUTO_GENERATED, now=now,
+        )  # fmt: skip
         if row is not None:
             rows.append(row)
     return rows
@@ -112,48 +117,3 @@ def _section(title: str, when_label: str, rows: Sequence[dict[str, Any]]) -> dic
         "more": max(0, len(rows) - SECTION_LIMIT),
         "count": len(rows),
     }
-
-
-def _queue(
-    session: Session,
-    planner: NotificationPlanner,
-    to: Address,
-    day: date,
-    context: dict[str, Any],
-    *,
-    now: datetime,
-) -> OutboxRow | None:
-    """One digest row, about no ticket; replies go back to the triage address, not into the queue."""
-    if not should_notify(to.address, ours=planner.ours):
-        return None
-    if outbox.undeliverable_reason(session, to.address) is not None:
-        return None
-    settings = planner.settings
-    row = outbox.add(
-        session,
-        ticket_id=None,
-        template=TEMPLATE,
-        to_address=to.address,
-        deadline=now + timedelta(hours=settings.notifications.deadline_hours),
-        inbox_id=None,
-        context=context,
-    )
-    counts = {section["title"]: section["count"] for section in context["sections"]}
-    row.message_id = new_message_id(ref=f"digest-{day.isoformat()}", outbox_id=row.id, domain=planner.domain)
-    row.envelope_from = verp_address(planner.base_address, outbox_id=row.id, secret=planner.secret)
-    row.subject = one_line(
-        f"Daily digest {day.isoformat()}: {counts['New since yesterday']} new, "
-        f"{counts['First responses overdue']} overdue, {context['open_count']} open"
-    )
-    row.context = {
-        **context,
-        "_mail": {
-            "to_name": to.name,
-            "reply_to": to.address,
-            "in_reply_to": None,
-            "references": [],
-            "auto_submitted": AUTO_GENERATED,
-        },
-    }
-    planner.render_row(row)
-    return row

@@ -158,7 +158,7 @@ class NotificationPlanner:
             session,
             ticket,
             "staff_new_ticket",
-            [person for person in self._staff_list() if person.address.lower() not in called],
+            [person for person in self.staff_list() if person.address.lower() not in called],
             AUDIENCE_STAFF,
             inbox_id=inbox_id,
             trigger=happening.message_db_id,
@@ -237,7 +237,7 @@ class NotificationPlanner:
             return queued > 0
         if happening.visibility != Visibility.PUBLIC:
             return False
-        staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        staff = [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
         manager = self._account_manager(ticket)
         if manager is not None:  # SPEC §12: every customer message on an Enterprise ticket
             staff.append(Address(manager[0]))
@@ -266,7 +266,7 @@ class NotificationPlanner:
             "due_at": happening.due_at.strftime("%Y-%m-%d %H:%M UTC"),
             "text": ticket.description,
         }
-        staff = [Address(ticket.assignee)] if ticket.assignee else self._staff_list()
+        staff = [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
         why = "the ticket is assigned to you" if ticket.assignee else "the ticket is unassigned (triage)"
         seen = {person.address.lower() for person in staff}
         for person in staff:
@@ -324,7 +324,7 @@ class NotificationPlanner:
             **self._staff_queue(session, happening.staff.address, happening.scope),
         }
         subject = "Your queue" if happening.scope == "mine" else "The queue"
-        self._queue_answer(
+        self.queue_answer(
             session, "command_result", happening.staff, inbox_id=inbox_id, subject=subject,
             answers=happening.message_id, context=context,
         )  # fmt: skip
@@ -359,7 +359,7 @@ class NotificationPlanner:
             "total": total,
         }
         subject = f"Your tickets with {desk}" if total else f"No tickets with {desk}"
-        self._queue_answer(
+        self.queue_answer(
             session, "my_tickets", to, inbox_id=inbox_id, subject=subject, answers=happening.message_id,
             context=context,
         )  # fmt: skip
@@ -473,35 +473,21 @@ class NotificationPlanner:
         extra: dict[str, Any],
     ) -> OutboxRow | None:
         """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded)."""
-        if not should_notify(to.address, ours=self.ours):
-            log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+        address, why = self._mailable(session, to)
+        if address is None:
+            if why is None:
+                log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+            else:
+                self._skipped(session, ticket.id, template, why, inbox_id)
             return None
-        try:
-            address = safe_address(to.address)
-        except UnsafeAddress as exc:
-            self._skipped(session, ticket.id, template, str(exc), inbox_id)
-            return None
-        bounced = outbox.undeliverable_reason(session, address)
-        if bounced is not None:
-            self._skipped(session, ticket.id, template, f"{address} is undeliverable ({bounced})", inbox_id)
-            return None
-
-        now = self.clock()
         ref = ticket_ref(self.prefix, ticket.id)
         context = {**self._ticket_context(ticket), **extra}
-        row = outbox.add(
-            session,
-            ticket_id=ticket.id,
-            template=template,
-            to_address=address,
-            deadline=now + timedelta(hours=self.settings.notifications.deadline_hours),
-            inbox_id=inbox_id,
-            context=context,
-        )
+        row = self._new_row(
+            session, ticket_id=ticket.id, template=template, address=address, inbox_id=inbox_id,
+            context=context, ref=ref, now=self.clock(),
+        )  # fmt: skip
         first, latest = _thread_ids(outbox.thread_message_ids(session, ticket.id), trigger)
         root = thread_root_id(ref=ref, domain=self.domain)
-        row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
-        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
         row.subject = subject_for(ref, ticket.title)
         mail_files: dict[str, Any] = {}
         if audience == AUDIENCE_STAFF and trigger is not None and self.blobs is not None:
@@ -536,7 +522,7 @@ class NotificationPlanner:
         self.render_row(row)
         return row
 
-    def _queue_answer(
+    def queue_answer(
         self,
         session: Session,
         template: str,
@@ -544,46 +530,77 @@ class NotificationPlanner:
         *,
         inbox_id: int | None,
         subject: str,
-        answers: str | None,
         context: dict[str, Any],
+        answers: str | None = None,
+        ref: str | None = None,
+        reply_to: str | None = None,
+        auto_submitted: str = AUTO_REPLIED,
+        now: datetime | None = None,
     ) -> OutboxRow | None:
-        """One outbox row about no ticket (a view asked for by mail), rendered, threaded under the
-        mail it `answers`; replies to it go to our plain address. None when `to` must not be mailed."""
-        if not should_notify(to.address, ours=self.ours):
-            log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
+        """One outbox row about no ticket, rendered: a view asked for by mail (threaded under the
+        mail it `answers`, replies to our plain address) or the scheduler's digest. `ref` names it in
+        the Message-ID (default: the template), `reply_to` is where replies go (default: our plain
+        address). None when `to` must not be mailed (logged)."""
+        address, why = self._mailable(session, to)
+        if address is None:
+            log.info("inbox %s: no %s to %s (%s)", inbox_id, template, to.address, why or "never notified")
             return None
-        try:
-            address = safe_address(to.address)
-        except UnsafeAddress as exc:
-            log.info("inbox %s: no %s: %s", inbox_id, template, exc)
-            return None
-        bounced = outbox.undeliverable_reason(session, address)
-        if bounced is not None:
-            log.info("inbox %s: no %s: %s is undeliverable (%s)", inbox_id, template, address, bounced)
-            return None
-        row = outbox.add(
-            session,
-            ticket_id=None,
-            template=template,
-            to_address=address,
-            deadline=self.clock() + timedelta(hours=self.settings.notifications.deadline_hours),
-            inbox_id=inbox_id,
-            context=context,
-        )
-        row.message_id = new_message_id(ref=template, outbox_id=row.id, domain=self.domain)
-        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
+        row = self._new_row(
+            session, ticket_id=None, template=template, address=address, inbox_id=inbox_id,
+            context=context, ref=ref or template, now=now or self.clock(),
+        )  # fmt: skip
         row.subject = subject
         row.context = {
             **context,
             "_mail": {
                 "to_name": to.name,
-                "reply_to": self.base_address,
+                "reply_to": reply_to or self.base_address,
                 "in_reply_to": answers,
                 "references": [answers] if answers else [],
-                "auto_submitted": AUTO_REPLIED,  # a direct answer to a mail (RFC 3834)
+                "auto_submitted": auto_submitted,  # auto-replied: a direct answer to a mail (RFC 3834)
             },
         }
         self.render_row(row)
+        return row
+
+    def _mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
+        """(the address to mail, None), or (None, why not); why is None for an address that is never
+        notified (ours, a null sender, mailer-daemon and the like: SPEC §7), which is not news."""
+        if not should_notify(to.address, ours=self.ours):
+            return None, None
+        try:
+            address = safe_address(to.address)
+        except UnsafeAddress as exc:
+            return None, str(exc)
+        bounced = outbox.undeliverable_reason(session, address)
+        if bounced is not None:
+            return None, f"{address} is undeliverable ({bounced})"
+        return address, None
+
+    def _new_row(
+        self,
+        session: Session,
+        *,
+        ticket_id: int | None,
+        template: str,
+        address: str,
+        inbox_id: int | None,
+        context: dict[str, Any],
+        ref: str,
+        now: datetime,
+    ) -> OutboxRow:
+        """The outbox row with its deadline, its Message-ID and its own VERP envelope sender."""
+        row = outbox.add(
+            session,
+            ticket_id=ticket_id,
+            template=template,
+            to_address=address,
+            deadline=now + timedelta(hours=self.settings.notifications.deadline_hours),
+            inbox_id=inbox_id,
+            context=context,
+        )
+        row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
+        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
         return row
 
     def render_row(self, row: OutboxRow) -> bool:
@@ -613,7 +630,8 @@ class NotificationPlanner:
 
     # --- who ----------------------------------------------------------------------------------------
 
-    def _staff_list(self) -> list[Address]:
+    def staff_list(self) -> list[Address]:
+        """Who staff mail with no assignee goes to: triage, else every staff address."""
         staff = self.settings.staff
         if staff.triage:
             return [Address(staff.triage)]
@@ -647,7 +665,7 @@ class NotificationPlanner:
         if ticket.priority != Priority.URGENT.value or ticket.category.casefold() not in ON_CALL_CATEGORIES:
             return []
         on_call = self.settings.staff.on_call
-        return [Address(on_call)] if on_call else self._staff_list()
+        return [Address(on_call)] if on_call else self.staff_list()
 
     def _escalations(self, ticket: Ticket) -> list[tuple[str, str]]:
         found: dict[str, str] = {}
