@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from gateway.addresses import GatewayAddresses, should_notify
 from gateway.config import Settings
 from gateway.domain import (
+    BILLING,
     REPLY_MARKER,
+    SECURITY,
     Address,
     BounceReceived,
     CommandResult,
@@ -74,9 +76,9 @@ log = logging.getLogger(__name__)
 # Templates sent in direct answer to a mail (RFC 3834 "auto-replied"); the rest are "auto-generated".
 _ANSWERS = frozenset({"ticket_created", "command_result"})
 _TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
-SECURITY_CATEGORY = "security"
+SECURITY_CATEGORY = SECURITY.casefold()
 # A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
-ON_CALL_CATEGORIES = frozenset({"billing & payments", "security"})
+ON_CALL_CATEGORIES = frozenset({BILLING.casefold(), SECURITY_CATEGORY})
 # A bounce that names only its failed recipient is matched to the latest notification sent to that
 # address within this many days: MTAs give up on a mail after 4 to 7 days and then bounce it.
 RECIPIENT_MATCH_DAYS = 14
