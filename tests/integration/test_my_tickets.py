@@ -19,11 +19,9 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.runtime import Runtime, build_runtime
-from gateway.store.db import unit_of_work
-from gateway.store.inbox_outcomes import list_entries
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
-from tests.integration.outbox_waits import wait_until_outbox_settled
 from tests.integration.smtp_sink import Captured, SmtpSink
+from tests.integration.waits import wait_until_inbox_settled, wait_until_outbox_settled
 
 SUPPORT = "support@smilepass.example"
 TICKETS = "support+tickets@smilepass.example"
@@ -47,16 +45,12 @@ class Desk:
 
     def settled(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         """`inbox list --json` once `count` mails are in and none is pending."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with unit_of_work(self.runtime.inbox.sessions) as session:
-                outcomes = [entry.outcome for entry in list_entries(session)]
-            if len(outcomes) >= count and "pending" not in outcomes:
-                run = ticketgate("inbox", "list", "--json", config=self.config)
-                assert run.returncode == 0, run.stderr
-                return run.json()  # type: ignore[no-any-return]
-            assert time.monotonic() < deadline, f"still pending: {outcomes}\n{self.serve.output()}"
-            time.sleep(0.2)
+        wait_until_inbox_settled(
+            self.runtime.inbox.sessions, count, output=self.serve.output, timeout=timeout
+        )
+        run = ticketgate("inbox", "list", "--json", config=self.config)
+        assert run.returncode == 0, run.stderr
+        return run.json()  # type: ignore[no-any-return]
 
     def sent_to(self, address: str) -> list[Captured]:
         return [c for c in self.sink.captured if address in c.rcpt_tos]
