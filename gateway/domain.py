@@ -33,6 +33,12 @@ class Status(StrEnum):
     CLOSED = "Closed"
 
 
+# A ticket in these statuses is done; every other status is open (the queue, `#queue`, the digest,
+# escalations, a customer's list: SPEC §12).
+DONE_STATUSES: tuple[str, ...] = (Status.RESOLVED.value, Status.CLOSED.value)
+OPEN_STATUSES: tuple[str, ...] = tuple(status.value for status in Status if status.value not in DONE_STATUSES)
+
+
 class Tier(StrEnum):
     FREE = "Free"
     PRO = "Pro"

@@ -21,6 +21,7 @@ from gateway.addresses import GatewayAddresses, should_notify
 from gateway.config import Settings
 from gateway.domain import (
     BILLING,
+    OPEN_STATUSES,
     REPLY_MARKER,
     SECURITY,
     Address,
@@ -56,7 +57,7 @@ from gateway.notify.message import (
 from gateway.notify.render import Renderer, RenderError
 from gateway.notify.spans import span_text
 from gateway.notify.staff_files import staff_files
-from gateway.notify.views import MY_TICKETS_SHOWN, OPEN_STATUSES, my_tickets_rows, queue_rows
+from gateway.notify.views import MY_TICKETS_SHOWN, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
     AUDIENCE_REQUESTER,

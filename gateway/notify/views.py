@@ -8,17 +8,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.domain import Status
+from gateway.domain import DONE_STATUSES
 from gateway.present import ticket_ref
 from gateway.store.models import Ticket
 
-_DONE_VALUES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
-
-# Open statuses, for `#queue`: every status but Resolved and Closed (SPEC §12).
-OPEN_STATUSES = tuple(status.value for status in Status if status.value not in _DONE_VALUES)
 # A customer with more tickets than this gets the newest open ones and a line saying how many more.
 MY_TICKETS_SHOWN = 50
-_DONE = _DONE_VALUES
 
 
 def my_tickets_rows(tickets: Sequence[Ticket], *, prefix: str, timezone: str) -> list[dict[str, Any]]:
@@ -33,7 +28,7 @@ def my_tickets_rows(tickets: Sequence[Ticket], *, prefix: str, timezone: str) ->
             "title": ticket.title,
             "category": ticket.category,
             "status": ticket.status,
-            "open": ticket.status not in _DONE,
+            "open": ticket.status not in DONE_STATUSES,
         }
         for ticket in tickets
     ]

@@ -8,10 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.domain import Status
+from gateway.domain import DONE_STATUSES
 from gateway.store.models import Ticket
-
-DONE_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 
 
 def requester_tickets(session: Session, address: str, *, limit: int) -> tuple[Sequence[Ticket], int]:

@@ -15,12 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Exists
 
-from gateway.domain import Priority, Status
+from gateway.domain import DONE_STATUSES, Priority, Status
 from gateway.store.models import DoneOnce, Message, Ticket
 
 ESCALATION = "escalation"
 DIGEST = "digest"
-_CLOSED = (Status.RESOLVED.value, Status.CLOSED.value)
 _QUEUE_ORDER = (Ticket.priority_rank, Ticket.tier_rank, Ticket.created_at, Ticket.id)
 
 
@@ -56,7 +55,7 @@ def unanswered_open(session: Session, *, opened_before: datetime, unescalated: b
     """Tickets neither Resolved nor Closed, opened before `opened_before`, with no public staff reply;
     with `unescalated`, only those not escalated yet. Queue order."""
     query = select(Ticket).where(
-        Ticket.status.not_in(_CLOSED), Ticket.created_at <= opened_before, ~_answered()
+        Ticket.status.not_in(DONE_STATUSES), Ticket.created_at <= opened_before, ~_answered()
     )
     if unescalated:
         escalated = (
@@ -76,7 +75,7 @@ def opened_since(session: Session, since: datetime) -> list[Ticket]:
 def unassigned_pressing(session: Session) -> list[Ticket]:
     """Open Urgent and High tickets that nobody is assigned to, in queue order."""
     query = select(Ticket).where(
-        Ticket.status.not_in(_CLOSED),
+        Ticket.status.not_in(DONE_STATUSES),
         Ticket.assignee.is_(None),
         Ticket.priority.in_((Priority.URGENT.value, Priority.HIGH.value)),
     )
@@ -97,7 +96,7 @@ def waiting_on_us(session: Session, *, limit: int) -> list[tuple[Ticket, datetim
         .join(latest, latest.c.ticket_id == Ticket.id)
         .join(Message, Message.id == latest.c.message_id)
         .where(
-            Ticket.status.not_in((*_CLOSED, Status.WAITING.value)),
+            Ticket.status.not_in((*DONE_STATUSES, Status.WAITING.value)),
             Message.role != "staff",
         )
         .order_by(Message.created_at, Ticket.id)
@@ -107,4 +106,7 @@ def waiting_on_us(session: Session, *, limit: int) -> list[tuple[Ticket, datetim
 
 
 def count_open(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status.not_in(_CLOSED))) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status.not_in(DONE_STATUSES)))
+        or 0
+    )
