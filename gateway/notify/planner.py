@@ -240,7 +240,7 @@ class NotificationPlanner:
             return queued > 0
         if happening.visibility != Visibility.PUBLIC:
             return False
-        staff = [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
+        staff = self._handlers(ticket)
         manager = self._account_manager(ticket)
         if manager is not None:  # SPEC §12: every customer message on an Enterprise ticket
             staff.append(Address(manager[0]))
@@ -269,7 +269,7 @@ class NotificationPlanner:
             "due_at": happening.due_at.strftime("%Y-%m-%d %H:%M UTC"),
             "text": ticket.description,
         }
-        staff = [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
+        staff = self._handlers(ticket)
         why = "the ticket is assigned to you" if ticket.assignee else "the ticket is unassigned (triage)"
         seen = {person.address.lower() for person in staff}
         for person in staff:
@@ -632,6 +632,10 @@ class NotificationPlanner:
         return True
 
     # --- who ----------------------------------------------------------------------------------------
+
+    def _handlers(self, ticket: Ticket) -> list[Address]:
+        """Who handles `ticket`: its assignee, else triage (else every staff address)."""
+        return [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
 
     def staff_list(self) -> list[Address]:
         """Who staff mail with no assignee goes to: triage, else every staff address."""
