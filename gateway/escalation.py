@@ -9,11 +9,11 @@ A ticket answered, Resolved or Closed before the check is not escalated.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gateway.domain import EventKind, Priority, ResponseOverdue, Tier
+from gateway.domain import EventKind, ResponseOverdue
 from gateway.pipeline.processor import Notifier
 from gateway.present import iso
 from gateway.response_targets import ResponseTargets
@@ -27,14 +27,8 @@ def escalate_overdue(
     session: Session, targets: ResponseTargets, notifier: Notifier | None, *, now: datetime
 ) -> list[int]:
     """Escalate every ticket whose first response is overdue and not escalated yet; their ids."""
-    shortest = min(targets.minutes(priority, tier) for priority in Priority for tier in Tier)
     happenings: list[ResponseOverdue] = []
-    for ticket in scheduled.unanswered_open(
-        session, opened_before=now - timedelta(minutes=shortest), unescalated=True
-    ):
-        due = targets.due(ticket.created_at, ticket.priority, ticket.tier)
-        if due > now:
-            continue
+    for ticket, due in scheduled.overdue_first_responses(session, targets, now=now, unescalated=True):
         if not scheduled.mark_done_once(session, scheduled.ESCALATION, str(ticket.id), at=now):
             continue  # another node escalated it meanwhile
         late = now - due

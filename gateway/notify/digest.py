@@ -88,12 +88,10 @@ def digest_context(session: Session, settings: Settings, *, now: datetime, day: 
     waiting = [
         row(t, f"{span_text(now - at)}") for t, at in scheduled.waiting_on_us(session, limit=SECTION_LIMIT)
     ]
-    overdue = []
-    for ticket in scheduled.unanswered_open(session, opened_before=now, unescalated=False):
-        due = targets.due(ticket.created_at, ticket.priority, ticket.tier)
-        if due <= now:
-            overdue.append((due, row(ticket, span_text(now - due))))
-    overdue.sort(key=lambda pair: pair[0])
+    overdue = [
+        row(ticket, span_text(now - due))
+        for ticket, due in scheduled.overdue_first_responses(session, targets, now=now, unescalated=False)
+    ]
     return {
         "marker": REPLY_MARKER,
         "desk": settings.outbound.sender.name or "Support",
@@ -104,7 +102,7 @@ def digest_context(session: Session, settings: Settings, *, now: datetime, day: 
             _section("New since yesterday", "age", new),
             _section("Unassigned Urgent and High", "age", pressing),
             _section("Waiting longest for us", "waiting", waiting),
-            _section("First responses overdue", "late by", [r for _, r in overdue]),
+            _section("First responses overdue", "late by", overdue),
         ],
     }
 

@@ -8,14 +8,15 @@ savepoint alone rolls back, and the caller queues nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import String, cast, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Exists
 
-from gateway.domain import DONE_STATUSES, Priority, Status
+from gateway.domain import DONE_STATUSES, Priority, Status, Tier
+from gateway.response_targets import ResponseTargets
 from gateway.store.models import DoneOnce, Message, Ticket
 
 ESCALATION = "escalation"
@@ -65,6 +66,20 @@ def unanswered_open(session: Session, *, opened_before: datetime, unescalated: b
         )
         query = query.where(~escalated)
     return list(session.scalars(query.order_by(*_QUEUE_ORDER)))
+
+
+def overdue_first_responses(
+    session: Session, targets: ResponseTargets, *, now: datetime, unescalated: bool
+) -> list[tuple[Ticket, datetime]]:
+    """Open tickets with no public staff reply whose first response fell due by `now`, with that
+    due time, soonest due first; with `unescalated`, only those not escalated yet. Only tickets
+    opened at least the shortest target ago are read: no younger one can be due."""
+    shortest = min(targets.minutes(priority, tier) for priority in Priority for tier in Tier)
+    candidates = unanswered_open(
+        session, opened_before=now - timedelta(minutes=shortest), unescalated=unescalated
+    )
+    due = [(ticket, targets.due(ticket.created_at, ticket.priority, ticket.tier)) for ticket in candidates]
+    return sorted(((ticket, at) for ticket, at in due if at <= now), key=lambda pair: pair[1])
 
 
 def opened_since(session: Session, since: datetime) -> list[Ticket]:
