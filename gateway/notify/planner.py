@@ -523,7 +523,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return row
+        return outbox.insert(session, row)
 
     def queue_answer(
         self,
@@ -564,7 +564,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return row
+        return outbox.insert(session, row)
 
     def _mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
         """(the address to mail, None), or (None, why not); why is None for an address that is never
@@ -592,8 +592,9 @@ class NotificationPlanner:
         ref: str,
         now: datetime,
     ) -> OutboxRow:
-        """The outbox row with its deadline, its Message-ID and its own VERP envelope sender."""
-        row = outbox.add(
+        """The outbox row with its deadline, its Message-ID and its own VERP envelope sender; not yet
+        stored: the caller renders it, then `outbox.insert`s it whole (one INSERT per notification)."""
+        row = outbox.draft(
             session,
             ticket_id=ticket_id,
             template=template,

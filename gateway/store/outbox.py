@@ -43,6 +43,51 @@ _undeliverable = UndeliverableAddress.__table__
 _CLEAR_UNDELIVERABLE = delete(_undeliverable).where(_undeliverable.c.address == bindparam("address"))
 
 
+def draft(
+    session: Session,
+    *,
+    ticket_id: int | None,
+    template: str,
+    to_address: str,
+    deadline: datetime,
+    inbox_id: int | None,
+    context: dict[str, Any],
+) -> OutboxRow:
+    """A new queued row with its id already taken, not yet stored: the caller fills in what needs
+    the id (its Message-ID and VERP address) and the rendered mail, then `insert`s it, so each
+    notification costs one INSERT, not an INSERT and an UPDATE of the same row."""
+    now = utcnow()
+    return OutboxRow(
+        id=next_id(session),
+        ticket_id=ticket_id,
+        template=template,
+        to_address=to_address[:320],
+        envelope_from="",
+        message_id="",
+        subject="",
+        raw=b"",
+        context=context,
+        status=QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        deadline=deadline,
+        claimed_by=None,
+        claimed_node=None,
+        last_error=None,
+        inbox_id=inbox_id,
+        created_at=now,
+        sent_at=None,
+    )
+
+
+def insert(session: Session, row: OutboxRow) -> OutboxRow:
+    """Store a `draft` (every column as it stands on the object) and attach it to the session as if
+    loaded, so later changes to it are ordinary updates."""
+    execute(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
+    attach_inserted(session, row)
+    return row
+
+
 def add(
     session: Session,
     *,
@@ -53,32 +98,29 @@ def add(
     inbox_id: int | None,
     context: dict[str, Any],
 ) -> OutboxRow:
-    """A new queued row, inserted at once so its id can go into its Message-ID and VERP address;
-    the caller fills in the rest on the returned object (one UPDATE when the session flushes)."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "ticket_id": ticket_id,
-        "template": template,
-        "to_address": to_address[:320],
-        "envelope_from": "",
-        "message_id": "",
-        "subject": "",
-        "raw": b"",
-        "context": context,
-        "status": QUEUED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "deadline": deadline,
-        "claimed_by": None,
-        "last_error": None,
-        "inbox_id": inbox_id,
-        "created_at": now,
-        "sent_at": None,
-    }
-    (row_id,) = execute(session, _INSERT_ROW, values).inserted_primary_key  # type: ignore[misc]
-    row = OutboxRow(id=row_id, **values)
-    attach_inserted(session, row)
-    return row
+    """A new queued row, stored at once (for callers that fill in the rest afterwards: one UPDATE
+    when the session flushes)."""
+    row = draft(
+        session, ticket_id=ticket_id, template=template, to_address=to_address, deadline=deadline,
+        inbox_id=inbox_id, context=context,
+    )  # fmt: skip
+    return insert(session, row)
+
+
+def next_id(session: Session) -> int:
+    """The id the next outbox row gets, taken before it is inserted (its Message-ID and VERP
+    address carry it).
+
+    PostgreSQL: from the column's own sequence, so nodes writing at once never share one. SQLite:
+    one past the largest, which is what SQLite itself gives a row with no id (a table without
+    AUTOINCREMENT); safe because every write transaction here holds the database's write lock from
+    its BEGIN IMMEDIATE (gateway/store/db.py), so no other writer can take the same id meanwhile."""
+    query = _NEXT_ID_POSTGRES if session.get_bind().dialect.name == "postgresql" else _NEXT_ID_SQLITE
+    return int(execute(session, query).scalar_one())
+
+
+_NEXT_ID_POSTGRES = select(func.nextval(func.pg_get_serial_sequence(_outbox.name, _outbox.c.id.name)))
+_NEXT_ID_SQLITE = select(func.coalesce(func.max(_outbox.c.id), 0) + 1)
 
 
 @dataclass(frozen=True)
