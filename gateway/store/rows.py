@@ -21,10 +21,15 @@ _CONNECTION = "rows.connection"
 
 def execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
     """A Core statement in the session's transaction, with no unit-of-work bookkeeping."""
-    connection: Connection | None = session.info.get(_CONNECTION)
-    if connection is None:
-        connection = session.info[_CONNECTION] = session.connection()
-    return connection.execute(statement, params)  # type: ignore[return-value]
+    return connection(session).execute(statement, params)  # type: ignore[return-value]
+
+
+def connection(session: Session) -> Connection:
+    """The connection the session's current transaction runs on (begun if it was not yet)."""
+    found: Connection | None = session.info.get(_CONNECTION)
+    if found is None:
+        found = session.info[_CONNECTION] = session.connection()
+    return found
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import EventKind, Priority, Role, Status, Tier, Visibility
@@ -35,10 +36,18 @@ from gateway.store.models import (
 from gateway.store.rows import attach_inserted, execute
 
 _seen = SeenMail.__table__
-_FIND_SEEN = select(_seen.c.inbox_id, _seen.c.ticket_id).where(_seen.c.dedup_key == bindparam("key"))
-_MESSAGE_ID_REUSED = (
-    select(_seen.c.inbox_id, _seen.c.ticket_id)
-    .where(_seen.c.message_id == bindparam("message_id"), _seen.c.content_hash != bindparam("content_hash"))
+# The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
+# collision): one statement for both, asked of every mail.
+_SEEN_OR_REUSED = (
+    select(_seen.c.dedup_key, _seen.c.inbox_id, _seen.c.ticket_id)
+    .where(
+        (_seen.c.dedup_key == bindparam("key"))
+        | (
+            (_seen.c.message_id == bindparam("message_id"))
+            & (_seen.c.content_hash != bindparam("content_hash"))
+        )
+    )
+    .order_by(case((_seen.c.dedup_key == bindparam("key"), 0), else_=1))
     .limit(1)
 )
 _INSERT_SEEN = insert(_seen)
@@ -60,16 +69,17 @@ def dedup_key(message_id: str | None, content_hash: str) -> str:
     return hashlib.sha256(f"{message_id or ''}\0{content_hash}".encode()).hexdigest()
 
 
-def find_seen(session: Session, key: str) -> SeenRow | None:
-    row = execute(session, _FIND_SEEN, {"key": key}).first()
-    return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
-
-
-def message_id_reused(session: Session, message_id: str, content_hash: str) -> SeenRow | None:
-    """An earlier, different mail that carried the same Message-ID (some senders reuse them)."""
-    params = {"message_id": clip_message_id(message_id), "content_hash": content_hash}
-    row = execute(session, _MESSAGE_ID_REUSED, params).first()
-    return SeenRow(row.inbox_id, row.ticket_id) if row is not None else None
+def seen_before(
+    session: Session, key: str, message_id: str | None, content_hash: str
+) -> tuple[SeenRow | None, SeenRow | None]:
+    """(the first result of this very mail, if it was processed before; else an earlier, different
+    mail that carried the same Message-ID, as some senders reuse them), in one query."""
+    params = {"key": key, "message_id": clip_message_id(message_id) or None, "content_hash": content_hash}
+    row = execute(session, _SEEN_OR_REUSED, params).first()
+    if row is None:
+        return None, None
+    found = SeenRow(row.inbox_id, row.ticket_id)
+    return (found, None) if row.dedup_key == key else (None, found)
 
 
 def record_seen(
@@ -181,20 +191,45 @@ def add_event(
     new: str | None = None,
     inbox_id: int | None = None,
 ) -> None:
-    execute(
+    add_events(
         session,
-        _INSERT_EVENT,
-        {
-            "ticket_id": ticket_id,
-            "kind": EventKind(kind).value,
-            "field": field,
-            "old": old,
-            "new": new,
-            "actor": actor,
-            "inbox_id": inbox_id,
-            "created_at": utcnow(),
-        },
+        [
+            event_row(
+                ticket_id=ticket_id, kind=kind, actor=actor, field=field, old=old, new=new, inbox_id=inbox_id
+            )
+        ],
     )
+
+
+def event_row(
+    *,
+    ticket_id: int,
+    kind: EventKind,
+    actor: str,
+    field: str | None = None,
+    old: str | None = None,
+    new: str | None = None,
+    inbox_id: int | None = None,
+) -> dict[str, Any]:
+    """One event as `add_events` takes it; a kind outside the enum fails here, not later."""
+    return {
+        "ticket_id": ticket_id,
+        "kind": EventKind(kind).value,
+        "field": field,
+        "old": old,
+        "new": new,
+        "actor": actor,
+        "inbox_id": inbox_id,
+        "created_at": utcnow(),
+    }
+
+
+def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Several events (`event_row`s) in one statement, in their order: a mail's events are written
+    together (an executemany; on PostgreSQL psycopg sends them in one pipeline, not a round trip
+    each)."""
+    if rows:
+        execute(session, _INSERT_EVENT, list(rows))
 
 
 def ticket_for_message_ids(session: Session, message_ids: Iterable[str]) -> Ticket | None:

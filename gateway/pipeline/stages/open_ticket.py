@@ -3,6 +3,8 @@ acknowledgement); what the ticket says is planned by pipeline/new_ticket_plan.py
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.domain import EventKind, Role, TicketOpened, Visibility
 from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
 from gateway.pipeline.requester import find_requester
@@ -10,7 +12,6 @@ from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files
 from gateway.store import tickets as store
-from gateway.store.models import Ticket
 
 
 def open_ticket(mail: Threaded, run: MailRun) -> Decision:
@@ -51,10 +52,11 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         threaded_by="new",
     )
     actor = plan.requester.address
+    events: list[dict[str, Any]] = []  # written together, in this order
 
     def event(kind: EventKind, by: str, *, field: str, new: str) -> None:
-        store.add_event(
-            run.session, ticket_id=ticket.id, kind=kind, field=field, new=new, actor=by, inbox_id=item.id
+        events.append(
+            store.event_row(ticket_id=ticket.id, kind=kind, field=field, new=new, actor=by, inbox_id=item.id)
         )
 
     event(EventKind.CREATED, actor, field="status", new=ticket.status)
@@ -62,9 +64,11 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         # SPEC §1: nobody named an address; staff see why on the ticket.
         reason = find_requester(parsed, item.envelope).reason
         event(EventKind.REQUESTER_UNKNOWN, "ticketgate", field="requester", new=reason)
-    _record_follow_up(mail, run, ticket, actor=actor)
+    for kind, link in _follow_up_links(mail, run):
+        event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
     opened = TicketOpened(
@@ -79,26 +83,15 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
 
-def _record_follow_up(mail: Threaded, run: MailRun, ticket: Ticket, *, actor: str) -> None:
+def _follow_up_links(mail: Threaded, run: MailRun) -> list[tuple[EventKind, str]]:
     """A reply to a Closed ticket is its follow-up; a stranger's reference only a possible one (SPEC §4).
 
-    The link itself is a column of the new ticket (set by `create_ticket`); this is its event."""
+    The link itself is a column of the new ticket (set by `create_ticket`); these are its events."""
     match = mail.thread
     prefix = run.deps.settings.gateway.ticket_prefix
+    how = match.link_by.value if match.link_by is not None else "new"
     links = (
         (EventKind.FOLLOW_UP_OF, match.follow_up_of),
         (EventKind.POSSIBLE_FOLLOW_UP_OF, match.possible_follow_up_of),
     )
-    for kind, linked in links:
-        if linked is None:
-            continue
-        how = match.link_by.value if match.link_by is not None else "new"
-        store.add_event(
-            run.session,
-            ticket_id=ticket.id,
-            kind=kind,
-            field="link",
-            new=f"{prefix}-{linked} ({how})",
-            actor=actor,
-            inbox_id=run.item.id,
-        )
+    return [(kind, f"{prefix}-{linked} ({how})") for kind, linked in links if linked is not None]

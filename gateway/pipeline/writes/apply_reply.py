@@ -8,6 +8,7 @@ way a ticket changes because someone answered it or commanded it, whatever the w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -81,19 +82,15 @@ def apply_reply(
         threaded_by=threaded_by,
     )
     actor = author.address
+    events: list[dict[str, Any]] = []  # written together, in this order
 
     def event(
         kind: EventKind, field: str | None = None, old: str | None = None, new: str | None = None
     ) -> None:
-        store.add_event(
-            session,
-            ticket_id=ticket.id,
-            kind=kind,
-            field=field,
-            old=old,
-            new=new,
-            actor=actor,
-            inbox_id=inbox_id,
+        events.append(
+            store.event_row(
+                ticket_id=ticket.id, kind=kind, field=field, old=old, new=new, actor=actor, inbox_id=inbox_id
+            )
         )
 
     if staff.staff_address and not staff.is_staff:
@@ -102,6 +99,7 @@ def apply_reply(
         event(change.kind, change.field, change.old, change.new)
     for refusal in plan.refused:
         event(EventKind.COMMAND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
+    store.add_events(session, events)
 
     happenings: list[Happening] = [
         ReplyAdded(
