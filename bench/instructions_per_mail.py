@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,12 +48,14 @@ def child(count: int, senders: int) -> None:
         try:
             runtime.inbox.add_many([(raw, ENVELOPE) for raw in mails])
             processor = runtime.processor("bench")
-            while processor.process_available():
-                pass
+            outcomes: Counter[str] = Counter()
+            while results := processor.process_available():
+                outcomes.update(result.outcome.value for result in results)
         finally:
             runtime.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print(f"processed {sum(outcomes.values())} mails: {dict(outcomes)}")
 
 
 def instructions(count: int, senders: int) -> int:
