@@ -1,7 +1,8 @@
 """What handing one notification to the relay costs, for both relays: the folder (`dir:`) and SMTP
 to a local sink, plain and with STARTTLS + AUTH. Each is measured one mail at a time (`send`, what
 the sender did per notification before relay sessions) and, where the tree has them, in sessions of
-`CLAIM_BATCH` mails (what the sender does per claimed batch now).
+`CLAIM_BATCH` mails (what the sender does per claimed batch now); the folder relay's sessions also
+with their fsyncs one after another (`SYNC_THREADS = 1`), to show what syncing them together brings.
 
 Run from the project root: ``.venv/bin/python bench/relay_cost.py [--n 480] [--tree PATH]``.
 ``--tree`` imports `gateway` from another checkout instead (e.g. the tree before sessions, unpacked
@@ -105,13 +106,25 @@ def one_at_a_time(relay: Any) -> Callable[[list[tuple[str, str, bytes, str]]], N
     return run
 
 
-def in_sessions(relay: Any, outgoing: Any) -> Callable[[list[tuple[str, str, bytes, str]]], None]:
+def in_sessions(
+    relay: Any, outgoing: Any, *, one_by_one: Any = None
+) -> Callable[[list[tuple[str, str, bytes, str]]], None]:
+    """Sessions of `BATCH` mails; with `one_by_one` (the relay module), the folder relay's fsyncs
+    run one after another instead of together, to show what syncing them together brings."""
+
     def run(mails: list[tuple[str, str, bytes, str]]) -> None:
-        for start in range(0, len(mails), BATCH):
-            with relay.session() as session:
-                for fields in mails[start : start + BATCH]:
-                    session.send(outgoing(*fields))
-                session.commit()
+        threads = one_by_one.SYNC_THREADS if one_by_one is not None else 0
+        if one_by_one is not None:
+            one_by_one.SYNC_THREADS = 1
+        try:
+            for start in range(0, len(mails), BATCH):
+                with relay.session() as session:
+                    for fields in mails[start : start + BATCH]:
+                        session.send(outgoing(*fields))
+                    session.commit()
+        finally:
+            if one_by_one is not None:
+                one_by_one.SYNC_THREADS = threads
 
     return run
 
@@ -154,15 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"tree: {Path(relays.__file__).resolve().parent.parent.parent}")
     print(f"{args.n} notifications of {len(mail(0)[2])} bytes; sessions of {BATCH}")
-    print(f"{'relay':<28} {'how':<22} {'wall ms/mail':>12} {'CPU ms/mail':>12}")
+    print(f"{'relay':<28} {'how':<24} {'wall ms/mail':>12} {'CPU ms/mail':>12}")
 
     def report(label: str, relay: Any) -> None:
         ways = [("one at a time (send)", one_at_a_time(relay))]
         if outgoing is not None and hasattr(relay, "session"):
             ways.append((f"sessions of {BATCH}", in_sessions(relay, outgoing)))
+            if isinstance(relay, relays.DirRelay) and hasattr(relays, "SYNC_THREADS"):
+                ways.append(("sessions, fsyncs in turn", in_sessions(relay, outgoing, one_by_one=relays)))
         for how, run in ways:
             wall, cpu = measure(args.n, run)
-            print(f"{label:<28} {how:<22} {wall:>12.3f} {cpu:>12.3f}", flush=True)
+            print(f"{label:<28} {how:<24} {wall:>12.3f} {cpu:>12.3f}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="tg-relay-cost-", dir=ROOT) as workdir:
         # In the project's folder, so on the disk a deployment's `dir:` relay would use (not tmpfs).
