@@ -113,7 +113,7 @@ def test_nodes_benchmark_runs_two_nodes_on_postgres_and_reports(postgres_url: st
 
 
 def test_relay_cost_bench_measures_both_relays_one_at_a_time_and_in_sessions() -> None:
-    out = _run(str(BENCH / "relay_cost.py"), "--n", "32")
+    out = _run(str(BENCH / "relay_cost.py"), "--n", "32", "--before", str(BENCH.parent))
     for relay in ("dir", "smtp (plain)", "smtp (STARTTLS + AUTH)"):
-        for how in (r"one at a time \(send\)", "sessions of 16"):
+        for how in ("before: one at a time", r"one at a time \(send\)", "sessions of 16"):
             assert re.search(rf"^{re.escape(relay)} +{how} +{NUMBER} +{NUMBER}$", out, re.M), out
