@@ -218,11 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             sink.close()
 
-        try:
+        if importlib.util.find_spec("trustme") is not None and not args.no_tls:
             import trustme
-        except ImportError:
-            trustme = None
-        if trustme is not None and not args.no_tls:
+
             authority = trustme.CA()
             issued = authority.issue_cert("127.0.0.1")
             cert, key = Path(workdir) / "cert.pem", Path(workdir) / "key.pem"
