@@ -2,6 +2,11 @@
 outcome (sent; 4xx or connection trouble → capped exponential back-off with jitter; 5xx → failed;
 past the deadline or the attempts → dead). The one exception boundary of sending.
 
+Each claimed batch is handed to the relay in one session (one SMTP connection, one folder sync;
+see gateway/notify/relay.py), and its mails count as sent only once the session has made them
+durable. What happens to each notification is decided per mail, as when each had a connection of
+its own.
+
 An outage (relay unreachable, folder unwritable) is logged once when it starts and once when it
 ends, and stops the round: the other mails would meet the same wall.
 """
@@ -23,7 +28,7 @@ from gateway.backoff import BackoffPolicy
 from gateway.config import NotificationSettings
 from gateway.errors import TransientError
 from gateway.notify.blob_parts import fill_blob_parts
-from gateway.notify.relay import DeliveryError, Relay
+from gateway.notify.relay import DeliveryError, Outgoing, Relay, RelaySession
 from gateway.store import outbox
 from gateway.store.blobs import BlobStore
 from gateway.store.db import unit_of_work
@@ -32,7 +37,7 @@ from gateway.store.models import utcnow
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=10)
-CLAIM_BATCH = 16  # notifications claimed per transaction; a batch is sent well within the lease
+CLAIM_BATCH = 16  # notifications claimed per transaction and sent in one relay session, well within the lease
 SETTLE_EVERY = 16  # sent notifications recorded per transaction, at most ...
 SETTLE_SECONDS = 0.25  # ... and no later than this after the first of them went
 
@@ -48,6 +53,9 @@ class _SentRows:
         if not self._rows:
             self._first_at = time.monotonic()
         self._rows.append((outbox_id, at))
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def due(self) -> bool:
         return len(self._rows) >= SETTLE_EVERY or (
@@ -65,6 +73,10 @@ class SendResult:
     status: str  # sent, retry, failed, dead
     detail: str = ""
     outage: bool = False  # the relay itself was unreachable: the round stops here
+
+
+def _unexpected(exc: Exception) -> DeliveryError:
+    return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> timedelta:
@@ -99,8 +111,10 @@ class Sender:
         """Try each due row once (up to `limit`); stops early when the relay or database is down.
 
         Sent rows are recorded as sent together, in one transaction per `SETTLE_EVERY` mails or
-        `SETTLE_SECONDS`, whichever comes first: a crash in between sends at most those again
-        (delivery is at least once either way), and a burst costs a commit per batch, not per mail.
+        `SETTLE_SECONDS`, whichever comes first (checked after each batch, and before a batch that
+        would take the unrecorded past `SETTLE_EVERY`): a crash in between sends at most those
+        again (delivery is at least once either way), and a burst costs a commit per batch, not
+        per mail.
         """
         results: list[SendResult] = []
         sent = _SentRows()
@@ -109,15 +123,14 @@ class Sender:
                 batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
                 if not batch:
                     break
-                for position, claimed in enumerate(batch):
-                    result = self._deliver(claimed, sent)
-                    metrics.notification(claimed.template, result.status)
-                    results.append(result)
-                    if sent.due():
-                        self._settle(sent)
-                    if result.outage:  # the rest would meet the same wall: due again at once, untried
-                        self._release([later.id for later in batch[position + 1 :]])
-                        return results
+                if len(sent) + len(batch) > SETTLE_EVERY:
+                    self._settle(sent)
+                done = self._send_batch(batch, sent)
+                results += done
+                if sent.due():
+                    self._settle(sent)
+                if any(result.outage for result in done):
+                    return results
         finally:
             self._settle(sent)
         return results
@@ -126,7 +139,7 @@ class Sender:
         """The daemon's sending loop: drain what is due, then wait a little (or until stopped)."""
         while not stop.is_set():
             results = self.send_due()
-            if results and not results[-1].outage:
+            if results and not any(result.outage for result in results):
                 continue
             # Idle, or the relay is down: the back-off of each row decides when it is tried again.
             stop.wait(idle_poll if not results else max(idle_poll, 5.0))
@@ -164,23 +177,59 @@ class Sender:
             # Their leases run out and they are tried again: at worst these mails go twice.
             self._down(f"database: {exc}")
 
-    def _deliver(self, claimed: outbox.ClaimedNotification, sent: _SentRows) -> SendResult:
-        outbox_id, attempts, deadline = claimed.id, claimed.attempts, claimed.deadline
-        mail_from, rcpt_to, raw = claimed.envelope_from, claimed.to_address, claimed.raw
+    def _send_batch(self, batch: list[outbox.ClaimedNotification], sent: _SentRows) -> list[SendResult]:
+        """One relay session for a claimed batch. Each mail's failure is recorded as it happens;
+        the mails the relay took are sent once the session has made them durable (a failure to do
+        so is recorded for each of them). After an outage the rest go back untried. The results
+        are in the batch's order."""
+        outcomes: list[SendResult | None] = []  # None: handed over, sent once committed
+        with self.relay.session() as session:
+            for claimed in batch:
+                outcome = self._hand_over(session, claimed)
+                outcomes.append(outcome)
+                if outcome is not None and outcome.outage:
+                    break
+            handed = [claimed for claimed, outcome in zip(batch, outcomes, strict=False) if outcome is None]
+            failure = self._commit(session) if handed else None
+        if len(outcomes) < len(batch):  # the rest would meet the same wall: due again at once, untried
+            self._release([later.id for later in batch[len(outcomes) :]])
+        results: list[SendResult] = []
+        for claimed, outcome in zip(batch, outcomes, strict=False):
+            if outcome is None and failure is None:
+                sent.add(claimed.id, self.clock())
+                outcome = SendResult(claimed.id, "sent", "")
+            elif outcome is None:
+                assert failure is not None
+                outcome = self._record_failure(claimed.id, claimed.attempts, claimed.deadline, failure)
+            metrics.notification(claimed.template, outcome.status)
+            results.append(outcome)
+        return results
+
+    def _hand_over(self, session: RelaySession, claimed: outbox.ClaimedNotification) -> SendResult | None:
+        """Hands one mail to the session: None when the relay took it, else its recorded failure."""
+        outbox_id, attempts, deadline, raw = claimed.id, claimed.attempts, claimed.deadline, claimed.raw
         try:
             if self.blobs is not None:
                 raw = fill_blob_parts(raw, self.blobs, outbox_id=outbox_id)
-            self.relay.send(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, name=f"{outbox_id:08d}")
+            session.send(Outgoing(claimed.envelope_from, claimed.to_address, raw, f"{outbox_id:08d}"))
         except DeliveryError as exc:
             return self._record_failure(outbox_id, attempts, deadline, exc)
         except Exception as exc:  # the one boundary: an unexpected fault is retried, never lost
             log.exception("outbox %d: unexpected error while sending", outbox_id)
-            return self._record_failure(
-                outbox_id, attempts, deadline, DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
-            )
+            return self._record_failure(outbox_id, attempts, deadline, _unexpected(exc))
         self._up()
-        sent.add(outbox_id, self.clock())
-        return SendResult(outbox_id, "sent", "")
+        return None
+
+    def _commit(self, session: RelaySession) -> DeliveryError | None:
+        """Makes the mails handed over durable; the error that stopped it, if any."""
+        try:
+            session.commit()
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # the one boundary, as for a mail
+            log.exception("unexpected error while making a batch durable")
+            return _unexpected(exc)
+        return None
 
     def _record_failure(
         self, outbox_id: int, attempts: int, deadline: datetime, exc: DeliveryError

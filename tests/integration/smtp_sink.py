@@ -1,6 +1,9 @@
 """A real SMTP sink for outgoing mail (aiosmtpd on loopback): it captures what it accepts, and answers
-each DATA with 250, 451 or 550 as the test scripts it. Optionally STARTTLS (or TLS from the first
-byte) with a trustme certificate, and AUTH LOGIN/PLAIN with one user."""
+each DATA with 250, 451 or 550 as the test scripts it, refuses chosen recipients at RCPT, and can
+drop the connection at a chosen DATA (before or after taking the mail). Optionally STARTTLS (or TLS
+from the first byte) with a trustme certificate, and AUTH LOGIN/PLAIN with one user. It counts
+connections, and per connection the STARTTLS, AUTH, RSET and QUIT commands and the mails taken, so
+a test can tell how the client used each connection."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from tests.helpers import free_port
 
@@ -31,12 +34,25 @@ class Captured:
     raw: bytes
     tls: bool
     authenticated: bool
+    connection: int = 0  # which connection it came over, counted from 1 in the order they opened
 
     @property
     def message(self) -> EmailMessage:
         parsed = message_from_bytes(self.raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
+
+
+@dataclass
+class Connection:
+    """What one client connection did, as the sink saw it."""
+
+    number: int
+    starttls: int = 0
+    auth: int = 0
+    rsets: int = 0
+    quit: bool = False
+    mails: int = 0  # DATA answered 250
 
 
 class _Handler:
@@ -46,12 +62,48 @@ class _Handler:
         self.script: deque[int] = deque()
         self.default = 250
         self.attempts = 0
+        self.refused: dict[str, int] = {}  # recipient -> the code RCPT answers
+        self.drops: dict[int, bool] = {}  # DATA attempt number -> take the mail before dropping?
+        self.connections: list[Connection] = []
+
+    def opened(self, server: Any) -> None:
+        with self.lock:
+            server.sink_connection = Connection(len(self.connections) + 1)
+            self.connections.append(server.sink_connection)
+
+    def handle_STARTTLS(self, server: Any, session: Any, envelope: Any) -> bool:
+        with self.lock:
+            server.sink_connection.starttls += 1
+        return True
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        with self.lock:
+            code = self.refused.get(address.lower())
+        if code is not None:
+            return ANSWERS[code]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            server.sink_connection.rsets += 1
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            server.sink_connection.quit = True
+        return "221 Bye"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.attempts += 1
-            code = self.script.popleft() if self.script else self.default
-            if code == 250:
+            drop = self.drops.pop(self.attempts, None)
+            code = 250 if drop is not None else self.script.popleft() if self.script else self.default
+            if code == 250 and drop is not False:
+                connection: Connection = server.sink_connection
+                connection.mails += 1
                 self.captured.append(
                     Captured(
                         mail_from=envelope.mail_from,
@@ -61,9 +113,29 @@ class _Handler:
                         tls=session.ssl is not None
                         or server.transport.get_extra_info("ssl_object") is not None,
                         authenticated=bool(session.authenticated),
+                        connection=connection.number,
                     )
                 )
+        if drop is not None:
+            # No reply: the client cannot tell whether the mail was taken (it was, if `drop`).
+            server.transport.abort()
         return ANSWERS[code]
+
+
+class _CountingSMTP(SMTP):
+    """aiosmtpd's server, telling the handler of each new connection (not of the TLS layer that
+    STARTTLS puts on an existing one)."""
+
+    def connection_made(self, transport: Any) -> None:
+        fresh = self.transport is None
+        super().connection_made(transport)
+        if fresh:
+            self.event_handler.opened(self)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpSink:
@@ -79,7 +151,7 @@ class SmtpSink:
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self._handler = _Handler()
+        self._handler = handler = _Handler()
         kwargs: dict[str, Any] = {}
         if starttls is not None:
             kwargs["tls_context"] = starttls
@@ -95,14 +167,18 @@ class SmtpSink:
                     user.encode(),
                     password.encode(),
                 )
+                with handler.lock:
+                    server.sink_connection.auth += 1
                 return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = authenticate
             kwargs["auth_required"] = True
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port, **kwargs)
+        self._controller = _Controller(self._handler, hostname=self.host, port=self.port, **kwargs)
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
+        with self._handler.lock:  # the controller's own check that the server answers is no client
+            self._handler.connections.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -116,6 +192,29 @@ class SmtpSink:
     def always(self, code: int) -> None:
         with self._handler.lock:
             self._handler.default = code
+
+    def refuse(self, address: str, code: int) -> None:
+        """RCPT TO `address` is answered `code` (451 or 550) until `accept(address)`."""
+        with self._handler.lock:
+            self._handler.refused[address.lower()] = code
+
+    def accept(self, address: str) -> None:
+        """RCPT TO `address` is accepted again."""
+        with self._handler.lock:
+            self._handler.refused.pop(address.lower(), None)
+
+    def drop_at(self, *attempts: int, taken: bool = False) -> None:
+        """At these DATA commands (numbered from 1 as `attempts` counts them), close the connection
+        instead of answering; with `taken` the mail is captured first, as a server that took the
+        mail and died before it said so."""
+        with self._handler.lock:
+            self._handler.drops.update(dict.fromkeys(attempts, taken))
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Every connection so far, in the order they opened."""
+        with self._handler.lock:
+            return [Connection(**vars(c)) for c in self._handler.connections]
 
     @property
     def captured(self) -> list[Captured]:

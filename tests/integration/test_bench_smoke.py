@@ -110,3 +110,10 @@ def test_nodes_benchmark_runs_two_nodes_on_postgres_and_reports(postgres_url: st
     rows = re.findall(rf"^\s+(\d)\s+({NUMBER})\s+({NUMBER})\s+(\d+)\s+(\d+)$", out, re.MULTILINE)
     assert [(nodes, refused, tickets) for nodes, _, _, refused, tickets in rows] == [("2", "0", "20")], out
     assert "load average" in out
+
+
+def test_relay_cost_bench_measures_both_relays_one_at_a_time_and_in_sessions() -> None:
+    out = _run(str(BENCH / "relay_cost.py"), "--n", "32", "--before", str(BENCH.parent))
+    for relay in ("dir", "smtp (plain)", "smtp (STARTTLS + AUTH)"):
+        for how in ("before: one at a time", r"one at a time \(send\)", "sessions of 16"):
+            assert re.search(rf"^{re.escape(relay)} +{how} +{NUMBER} +{NUMBER}$", out, re.M), out
