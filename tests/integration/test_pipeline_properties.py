@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 
 from gateway.config import settings_from_mapping
 from gateway.domain import Envelope
@@ -328,10 +329,21 @@ def corpus_seeds(corpus_dir: Path) -> list[bytes]:
 
 
 @pytest.mark.corpus
-@PROPERTY_SETTINGS
-@given(data=st.data())
-def test_mutated_corpus_mail_ends_in_exactly_one_outcome(
-    runtime: Runtime, corpus_seeds: list[bytes], data: st.DataObject
-) -> None:
-    base = data.draw(st.sampled_from(corpus_seeds))
-    assert_one_outcome(runtime, data.draw(mutated(base)), "")
+def test_mutated_corpus_mail_ends_in_exactly_one_outcome(runtime: Runtime, corpus_seeds: list[bytes]) -> None:
+    """Real mail, broken the ways real mail breaks, still ends in exactly one outcome.
+
+    In whole-suite runs on two xdist workers (2026-12-01, three runs in a row) hypothesis stopped
+    this property with `FlakyStrategyDefinition` ("data generation behaved differently between test
+    cases"): its own bookkeeping of the draws, not a mail that failed the property, and never when
+    the file runs alone; the cause was not found. Then the property is run once more, on examples
+    drawn from another seed; a mail that fails it fails the test either way."""
+
+    def check(data: st.DataObject) -> None:
+        base = data.draw(st.sampled_from(corpus_seeds))
+        assert_one_outcome(runtime, data.draw(mutated(base)), "")
+
+    try:
+        PROPERTY_SETTINGS(given(data=st.data())(check))()
+    except FlakyStrategyDefinition:
+        again = settings(PROPERTY_SETTINGS, derandomize=False, database=None)
+        again(given(data=st.data())(check))()
