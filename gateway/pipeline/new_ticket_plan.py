@@ -15,7 +15,7 @@ from gateway.mail.description import make_description
 from gateway.mail.quotes import trim_reply
 from gateway.mail.requester import UNKNOWN_SENDER, find_requester
 from gateway.mail.subject import parse_subject
-from gateway.mail.tags import merge_tags, tags_from_addresses
+from gateway.mail.tags import merge_tags, tag_words_from_addresses, tags_from_addresses
 
 __all__ = ["UNKNOWN_SENDER", "IntakeDefaults", "NewTicket", "plan_new_ticket", "requester_of"]
 
@@ -38,8 +38,9 @@ class NewTicket:
     tier: Tier
     requester: Address
     account_manager: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # the subject's tag words
     ticket_refs: tuple[int, ...]
+    address_tags: tuple[str, ...] = ()  # the tag words of `support+WORD@` sub-addresses
 
 
 def requester_of(mail: ParsedMail, envelope: Envelope) -> Address:
@@ -72,7 +73,8 @@ def plan_new_ticket(
         body=text,
         read_tags=True,
     )
-    address_tags = merge_tags(tags_from_addresses(recipient_addresses(mail, envelope), ours, vocabulary))
+    recipients = recipient_addresses(mail, envelope)
+    address_tags = merge_tags(tags_from_addresses(recipients, ours, vocabulary))
     priority = (
         subject.priority or address_tags.priority or defaults.priority or settings.tickets.default_priority
     )
@@ -92,4 +94,5 @@ def plan_new_ticket(
         account_manager=customer.account_manager if customer else None,
         tags=subject.tags,
         ticket_refs=subject.ticket_refs,
+        address_tags=tag_words_from_addresses(recipients, ours, vocabulary),
     )

@@ -68,6 +68,8 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    for tag in plan.address_tags:  # support+billing@: the tag came from the address written to
+        event(EventKind.TAG, actor, field="sub-address", new=tag)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
