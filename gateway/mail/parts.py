@@ -71,6 +71,8 @@ def read_wrapper(
         if isinstance(found, TnefUnreadable):
             name = filename or "winmail.dat"
             return TnefUnread(f"{name}: could not be read as Outlook TNEF: {found.reason}; kept as a file")
+        if not (found.text or found.html or found.files):
+            return None  # nothing inside (a read receipt): the winmail.dat stays, nothing is lost
         return TnefRead(found)
     return None
 

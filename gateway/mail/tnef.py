@@ -60,8 +60,11 @@ def is_tnef(content_type: str, filename: str | None, payload: bytes) -> bool:
     return content_type.lower() in TNEF_TYPES or named or payload.startswith(TNEF_SIGNATURE)
 
 
-def read_tnef(payload: bytes, *, seconds: int = READ_SECONDS) -> TnefContent | TnefUnreadable:
-    """The body and files of one winmail.dat, or why it could not be read; never raises."""
+def read_tnef(payload: bytes, *, seconds: int | None = None) -> TnefContent | TnefUnreadable:
+    """The body and files of one winmail.dat, or why it could not be read; never raises.
+
+    ``seconds``: of CPU for the reader, READ_SECONDS (read at each call) when not given."""
+    seconds = READ_SECONDS if seconds is None else seconds
     if not payload.startswith(TNEF_SIGNATURE):
         return TnefUnreadable("not TNEF (it does not start with the TNEF signature)")
     answer = _run_reader(payload, seconds)
@@ -101,11 +104,15 @@ def _run_reader(payload: bytes, seconds: int) -> dict[str, object] | TnefUnreada
     except OSError as error:
         log.warning("cannot start the TNEF reader %s: %s", command, error)
         return TnefUnreadable(f"the TNEF reader could not be started ({error.strerror or error})")
-    if done.returncode != 0:
+    if done.returncode < 0:
         # SIGXCPU (the CPU limit) or SIGKILL: the payload asked for more than any real one does.
-        why = "took too long or too much memory" if done.returncode < 0 else "failed"
-        log.info("TNEF reader exit %s: %s", done.returncode, done.stderr[-500:])
-        return TnefUnreadable(f"reading it {why} (exit {done.returncode})")
+        return TnefUnreadable(f"reading it took too long (stopped by signal {-done.returncode})")
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        log.info("TNEF reader exit %s: %s", done.returncode, "\n".join(lines[-5:]))
+        return TnefUnreadable(
+            f"reading it failed (exit {done.returncode}: {lines[-1][:200] if lines else ''})"
+        )
     try:
         answer = json.loads(done.stdout)
     except ValueError:

@@ -27,13 +27,16 @@ import sys
 from typing import Any
 
 MAX_FILES = 100  # files taken from one winmail.dat; Outlook's own limit is far below this
-_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of this process: a 25 MB mail needs ~200 MB
+# Address space of this process: the interpreter and libraries take ~30 MB, reading takes a few
+# times the payload (copies, base64, JSON). A payload that asks for more is not a real winmail.dat.
+_MEMORY_BASE = 256 * 1024 * 1024
+_MEMORY_PER_PAYLOAD_BYTE = 24
 
 
-def _limit(cpu_seconds: int) -> None:
+def _limit(cpu_seconds: int, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    wanted = _MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(_MEMORY_BYTES, hard)
+    wanted = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
 
 
@@ -104,11 +107,15 @@ def read(payload: bytes) -> dict[str, Any]:
 
 def main() -> int:
     logging.disable(logging.CRITICAL)  # tnefparse logs each oddity; the answer says what matters
-    _limit(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
     sys.path[:0] = sys.argv[2:]  # the folders of tnefparse, compressed_rtf and striprtf
     payload = sys.stdin.buffer.read()
+    _limit(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 10, _MEMORY_BASE + _MEMORY_PER_PAYLOAD_BYTE * len(payload)
+    )
     try:
         answer = read(payload)
+    except MemoryError:
+        answer = {"ok": False, "error": "MemoryError: it asks for more memory than any real winmail.dat"}
     except Exception as error:  # hostile input: every failure is an answer, not a traceback
         answer = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
     sys.stdout.write(json.dumps(answer))
