@@ -2,7 +2,8 @@
 content of an opaque-signed S/MIME message.
 
 - A signature (`application/pkcs7-signature`, `application/x-pkcs7-signature`,
-  `application/pgp-signature`, and the second part of any `multipart/signed`, RFC 1847) is neither
+  `application/pgp-signature`, and in a `multipart/signed` a later part of the `protocol` type or
+  named `.p7s`, `.sig` or `.asc`) is neither
   text, attachment nor screenshot, wherever it sits: mailing lists and gateways rewrite
   `multipart/signed` into `multipart/mixed`, and the signature must not turn into a file then.
   ticketgate does not verify signatures: a signature says who signed, not that staff may act
@@ -40,8 +41,19 @@ def is_signature(part: Message) -> bool:
 
 
 def signed_children(part: Message, children: list[Message]) -> list[Message]:
-    """The parts of a `multipart/signed` to read: all but its second, the signature (RFC 1847)."""
-    return [child for index, child in enumerate(children) if index != 1 and not is_signature(child)]
+    """The parts of a `multipart/signed` to read: the first (the signed content, RFC 1847), and any
+    later one that is not the signature by its type, the `protocol` parameter's type, or its name
+    (`.p7s`, `.sig`, `.asc`): a broken mail's extra file is kept rather than lost."""
+    protocol = str(part.get_param("protocol") or "").strip().lower()
+
+    def signature(child: Message) -> bool:
+        ctype = child.get_content_type()
+        return is_signature(child) or ctype == protocol or _name(child).endswith(_SIGNATURE_NAMES)
+
+    return [child for index, child in enumerate(children) if index == 0 or not signature(child)]
+
+
+_SIGNATURE_NAMES = (".p7s", ".sig", ".asc")
 
 
 def is_pkcs7(part: Message) -> bool:

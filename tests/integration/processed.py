@@ -5,6 +5,7 @@ on SQLite or PostgreSQL, exactly as `ticketgate ingest` runs it, without a daemo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ from tests.helpers import TEST_SECRET
 SUPPORT = "support@smilepass.example"
 
 
-def process(database_url: str, tmp_path: Path, raws: list[bytes]) -> list[tuple[str, dict[str, Any] | None]]:
+@dataclass(frozen=True)
+class Processed:
+    outcome: str  # "ticket", "reply", ...
+    ticket: dict[str, Any] | None  # the ticket it opened or joined, as `tickets show --json` gives it
+    stored: bytes  # the original as the inbox keeps it (`tickets export` writes it as the .eml)
+
+
+def process(database_url: str, tmp_path: Path, raws: list[bytes]) -> list[Processed]:
     """Each mail's outcome and, where it opened or joined a ticket, that ticket as `tickets show --json`."""
     settings = settings_from_mapping(
         {
@@ -34,7 +42,7 @@ def process(database_url: str, tmp_path: Path, raws: list[bytes]) -> list[tuple[
     envelope = Envelope(mail_from="", rcpt_tos=(SUPPORT,), source="pipe")
     ids = runtime.inbox.add_many([(raw, envelope) for raw in raws])
     processor = runtime.processor("test")
-    found: list[tuple[str, dict[str, Any] | None]] = []
+    found: list[Processed] = []
     for inbox_id in ids:
         [result] = processor.process_ids([inbox_id])
         ticket = None
@@ -43,6 +51,8 @@ def process(database_url: str, tmp_path: Path, raws: list[bytes]) -> list[tuple[
                 loaded = ticket_store.load_ticket(session, result.ticket_id)
                 assert loaded is not None
                 ticket = ticket_json(loaded, "SP")
-        found.append((result.outcome.value, ticket))
+        kept = runtime.inbox.get(inbox_id)
+        assert kept is not None
+        found.append(Processed(result.outcome.value, ticket, kept[1]))
     runtime.engine.dispose()
     return found

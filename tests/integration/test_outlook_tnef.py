@@ -78,11 +78,14 @@ def test_every_corpus_winmail_dat_opens_into_its_ticket(
     payloads = {path.stem: path.read_bytes() for path in sorted((corpus_dir / "tnef").glob("*.tnef"))}
     assert set(payloads) == set(EXPECTED), "the corpus's TNEF folder changed"
     names = list(payloads)
-    results = process(database_url, tmp_path, [outlook_mail(n, payloads[n]) for n in names])
+    raws = [outlook_mail(n, payloads[n]) for n in names]
+    results = process(database_url, tmp_path, raws)
 
-    for name, (outcome, ticket) in zip(names, results, strict=True):
+    for name, raw, done in zip(names, raws, results, strict=True):
         words, files, shots = EXPECTED[name]
-        assert outcome == "ticket" and ticket is not None, name
+        ticket = done.ticket
+        assert done.outcome == "ticket" and ticket is not None, name
+        assert done.stored == raw  # the original, winmail.dat and all, is kept
         assert ticket["title"] == f"TNEF {name}"
         assert words in ticket["description"], (name, ticket["description"])
         assert "cid:" not in ticket["description"]
@@ -90,7 +93,7 @@ def test_every_corpus_winmail_dat_opens_into_its_ticket(
         assert {s["filename"] for s in ticket["screenshots"]} == shots, name
         assert not any(e["kind"] == "attachment_unreadable" for e in ticket["events"]), name
 
-    umlaut = dict(zip(names, results, strict=True))["umlaut"][1]
+    umlaut = dict(zip(names, results, strict=True))["umlaut"].ticket
     assert umlaut is not None
     [shot] = umlaut["screenshots"]
     assert (shot["width"], shot["height"], shot["content_type"]) == (100, 66, "image/png")
@@ -103,8 +106,9 @@ def test_the_mails_own_text_wins_over_the_winmail_dat_body(
 ) -> None:
     payload = (corpus_dir / "tnef" / "long-filename.tnef").read_bytes()
     raw = outlook_mail("own-text", payload, text="Please renew the QARun licence for our team.")
-    [(outcome, ticket)] = process(database_url, tmp_path, [raw])
-    assert outcome == "ticket" and ticket is not None
+    [done] = process(database_url, tmp_path, [raw])
+    ticket = done.ticket
+    assert done.outcome == "ticket" and ticket is not None
     assert ticket["description"] == "Please renew the QARun licence for our team."
     assert [a["filename"] for a in ticket["attachments"]] == ["allproductsmar2000.dat"]
 
@@ -135,8 +139,10 @@ def test_an_unreadable_winmail_dat_still_makes_the_ticket_with_the_reason(
 ) -> None:
     monkeypatch.setattr(tnef, "READ_SECONDS", 1)  # the real limit is 10 s; the loops would take hours
     raw = outlook_mail("broken", payload, text="The export crashes, see the attached file.")
-    [(outcome, ticket)] = process(f"sqlite:///{tmp_path / 't.db'}", tmp_path, [raw])
-    assert outcome == "ticket" and ticket is not None
+    [done] = process(f"sqlite:///{tmp_path / 't.db'}", tmp_path, [raw])
+    ticket = done.ticket
+    assert done.outcome == "ticket" and ticket is not None
+    assert done.stored == raw
     assert ticket["description"] == "The export crashes, see the attached file."
     [kept] = ticket["attachments"]
     assert kept["filename"] == "winmail.dat" and kept["size"] == len(payload)
@@ -150,6 +156,7 @@ def test_a_winmail_dat_labelled_octet_stream_is_read_by_its_bytes(corpus_dir: Pa
     raw = outlook_mail("octet", payload, part_name="ATT00001.dat").replace(
         b"application/ms-tnef", b"application/octet-stream"
     )
-    [(_outcome, ticket)] = process(f"sqlite:///{tmp_path / 't.db'}", tmp_path, [raw])
+    [done] = process(f"sqlite:///{tmp_path / 't.db'}", tmp_path, [raw])
+    ticket = done.ticket
     assert ticket is not None
     assert sorted(a["filename"] for a in ticket["attachments"]) == ["AUTHORS", "README"]
