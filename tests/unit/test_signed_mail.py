@@ -196,3 +196,21 @@ def test_no_tree_yields_a_signature_as_attachment_or_text(part: tuple[bytes, boo
     assert len([a for a in mail.attachments if a.payload.strip() == b"file content"]) == body.count(
         b"file content"
     )
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("name", "files"),
+    [
+        ("raw_email_with_nested_attachment.eml", ["truncated.png"]),  # S/MIME, Apple Mail
+        ("sig_only_email.eml", []),  # PGP/MIME
+        ("raw_email2.eml", []),  # S/MIME smime.p7s inside multipart/mixed
+    ],
+)
+def test_real_signed_mail_of_the_corpus_has_no_signature_file(
+    corpus_dir: Path, name: str, files: list[str]
+) -> None:
+    raw = (corpus_dir / "mail-gem/spec/fixtures/emails/mime_emails" / name).read_bytes()
+    mail = parse_mail(raw)
+    assert [a.filename for a in mail.attachments] == files
+    assert mail.text.strip()
