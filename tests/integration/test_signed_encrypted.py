@@ -5,11 +5,11 @@ opens its ticket with "(encrypted message)" and an `encrypted` event, no file, t
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 from PIL import Image
 
+from tests.conftest import missing_component
 from tests.integration.processed import process
 from tests.signed_mail import (
     Gpg,
@@ -48,14 +48,14 @@ def test_signed_and_encrypted_mail_make_their_tickets(database_url: str, tmp_pat
             'application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"',
         ),
     }
-    gpg = Gpg(tmp_path / "gnupg") if shutil.which("gpg") else None
+    if not Gpg.available():
+        missing_component("gpg is not installed (apt-get install gnupg): PGP/MIME test mails need it")
+    gpg = Gpg(tmp_path / "gnupg")
     try:
-        if gpg is not None:
-            mails["pgp-signed"] = gpg.signed("Login loop", "After login I land on the login page again.")
-            mails["pgp-encrypted"] = gpg.encrypted("Password", "My reset link leaks.")
+        mails["pgp-signed"] = gpg.signed("Login loop", "After login I land on the login page again.")
+        mails["pgp-encrypted"] = gpg.encrypted("Password", "My reset link leaks.")
     finally:
-        if gpg is not None:
-            gpg.close()
+        gpg.close()
 
     results = dict(zip(mails, process(database_url, tmp_path, list(mails.values())), strict=True))
     tickets = {name: done.ticket for name, done in results.items()}
@@ -97,12 +97,11 @@ def test_signed_and_encrypted_mail_make_their_tickets(database_url: str, tmp_pat
     [event] = [e for e in tickets["smime-encrypted"]["events"] if e["kind"] == "encrypted"]
     assert event["new"].startswith("S/MIME encrypted")
 
-    if gpg is not None:
-        assert description("pgp-signed") == "After login I land on the login page again."
-        assert files("pgp-signed") == []
-        assert description("pgp-encrypted") == "(encrypted message)"
-        assert files("pgp-encrypted") == []
-        assert "encrypted" in kinds("pgp-encrypted")
+    assert description("pgp-signed") == "After login I land on the login page again."
+    assert files("pgp-signed") == []
+    assert description("pgp-encrypted") == "(encrypted message)"
+    assert files("pgp-encrypted") == []
+    assert "encrypted" in kinds("pgp-encrypted")
 
 
 def test_an_encrypted_reply_joins_its_ticket_with_the_event(tmp_path: Path) -> None:

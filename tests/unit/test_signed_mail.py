@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from gateway.mail.parse import parse_mail
+from tests.conftest import missing_component
 from tests.signed_mail import (
     Gpg,
     Identity,
@@ -47,7 +48,7 @@ def recipient() -> Identity:
 @pytest.fixture(scope="module")
 def gpg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gpg]:
     if not Gpg.available():
-        pytest.skip("gpg is not installed")
+        missing_component("gpg is not installed (apt-get install gnupg): PGP/MIME test mails need it")
     keys = Gpg(Path(tmp_path_factory.mktemp("gnupg")))
     try:
         yield keys
