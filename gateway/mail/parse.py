@@ -40,7 +40,7 @@ from gateway.mail.address_token import first_address_token
 from gateway.mail.charsets import clean_text, decode_bytes
 from gateway.mail.header_fields import date_of, delivered_to, message_id, message_ids
 from gateway.mail.html_text import html_to_text
-from gateway.mail.parts import Drop, Encrypted, Inner, TnefRead, TnefUnread, read_wrapper
+from gateway.mail.parts import Budget, Drop, Encrypted, Inner, TnefRead, TnefUnread, read_wrapper
 from gateway.mail.rawmail import (
     FOLD,
     LINE_BREAK,
@@ -188,6 +188,7 @@ class _Walk:
     encrypted: str | None = None  # "S/MIME", "PGP/MIME": the mail holds ciphertext (gateway.mail.signed)
     unreadable: list[str] = field(default_factory=list)  # parts kept as files that could not be opened
     tnef_bodies: list[_Segment] = field(default_factory=list)  # the text where the mail has no other
+    budget: Budget = field(default_factory=Budget)  # winmail.dat parts this mail may still have read
 
 
 def _render_text(segments: list[_Segment]) -> str:
@@ -288,7 +289,7 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
 def _file(part: Message, filename: str | None, state: _Walk, depth: int, resource: bool) -> list[_Segment]:
     """A part that is not body text: an attachment, unless it wraps something (gateway.mail.parts)."""
     payload = _payload(part)
-    found = read_wrapper(part, payload, filename)
+    found = read_wrapper(part, payload, filename, state.budget)
     if isinstance(found, Encrypted):
         state.encrypted = state.encrypted or found.kind
         return [_Segment(plain=ENCRYPTED_TEXT)]

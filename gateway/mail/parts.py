@@ -42,6 +42,18 @@ class TnefUnread:
     reason: str  # for the ticket's event: which file, and why it was kept unopened
 
 
+# Each winmail.dat may take the reader up to 25 s (gateway.mail.tnef); with this many per mail, a
+# mail stays well inside its 5-minute claim on the inbox (gateway.store.inbox.DEFAULT_LEASE).
+TNEF_PER_MAIL = 4
+
+
+@dataclass
+class Budget:
+    """What one mail may still ask of the readers (one per parse_mail call)."""
+
+    tnef_left: int = TNEF_PER_MAIL
+
+
 @dataclass(frozen=True)
 class _InnerLimits:
     """The MIME limits' defaults (gateway.config), for an entity that the limits stage could not see
@@ -53,7 +65,7 @@ class _InnerLimits:
 
 
 def read_wrapper(
-    part: Message, payload: bytes, filename: str | None
+    part: Message, payload: bytes, filename: str | None, budget: Budget
 ) -> Drop | Encrypted | Inner | TnefRead | TnefUnread | None:
     """What ``part`` wraps, or None when it is an ordinary attachment."""
     if is_signature(part):
@@ -67,9 +79,13 @@ def read_wrapper(
             return Inner(inner) if inner is not None else None
         return None
     if is_tnef(part.get_content_type(), filename, payload):
+        name = filename or "winmail.dat"
+        if budget.tnef_left <= 0:
+            why = f"only the first {TNEF_PER_MAIL} winmail.dat parts of a mail are opened"
+            return TnefUnread(f"{name}: not opened as Outlook TNEF: {why}; kept as a file")
+        budget.tnef_left -= 1
         found = read_tnef(payload)
         if isinstance(found, TnefUnreadable):
-            name = filename or "winmail.dat"
             return TnefUnread(f"{name}: could not be read as Outlook TNEF: {found.reason}; kept as a file")
         if not (found.text or found.html or found.files):
             return None  # nothing inside (a read receipt): the winmail.dat stays, nothing is lost

@@ -127,3 +127,20 @@ def test_a_damaged_winmail_dat_is_opened_or_kept_with_the_reason(
         assert all(a.payload != payload for a in mail.attachments) or [
             a.payload for a in mail.attachments
         ] == [payload]
+
+
+@pytest.mark.corpus
+def test_a_mail_has_at_most_four_winmail_dat_parts_opened(corpus_dir: Path) -> None:
+    payload = payloads(corpus_dir)["one-file"]
+    part = (
+        b'--x\r\nContent-Type: application/ms-tnef; name="winmail.dat"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(payload) + b"\r\n"
+    )
+    raw = (
+        b"From: a@customer.example\r\nTo: support@smilepass.example\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n' + part * 6 + b"--x--\r\n"
+    )
+    mail = parse_mail(raw)
+    assert [a.filename for a in mail.attachments] == ["AUTHORS"] * 4 + ["winmail.dat"] * 2
+    why = "only the first 4 winmail.dat parts of a mail are opened"
+    assert mail.unreadable == (f"winmail.dat: not opened as Outlook TNEF: {why}; kept as a file",) * 2
