@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import base64
 import re
+import smtplib
 import struct
+import time
 from pathlib import Path
 
 import pytest
 
 from gateway.mail import tnef
+from tests.helpers import ServeProcess, free_port, ticketgate, write_config
 from tests.integration.processed import SUPPORT, process
 
 
@@ -160,3 +163,25 @@ def test_a_winmail_dat_labelled_octet_stream_is_read_by_its_bytes(corpus_dir: Pa
     ticket = done.ticket
     assert ticket is not None
     assert sorted(a["filename"] for a in ticket["attachments"]) == ["AUTHORS", "README"]
+
+
+@pytest.mark.corpus
+def test_a_winmail_dat_over_smtp_into_the_daemon(corpus_dir: Path, tmp_path: Path) -> None:
+    """The reader's child process started from the daemon's worker thread."""
+    port = free_port()
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'desk.db'}", listen=f"127.0.0.1:{port}")
+    running = ServeProcess(["--config", str(config)], tmp_path, port)
+    try:
+        raw = outlook_mail("umlaut", (corpus_dir / "tnef" / "umlaut.tnef").read_bytes())
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            assert client.sendmail("heather@customer.example", [SUPPORT], raw) == {}
+        deadline = time.monotonic() + 30
+        while not (found := ticketgate("tickets", "list", "--json", config=config).json()):
+            assert time.monotonic() < deadline, "no ticket"
+            time.sleep(0.5)
+        [ticket] = found
+        assert ticket["description"].startswith("TEST äöü")
+        assert [s["filename"] for s in ticket["screenshots"]] == ["TBZ PARIV GmbH.jpg"]
+        assert [a["filename"] for a in ticket["attachments"]] == ["UmlautAnhang-äüö.txt"]
+    finally:
+        running.stop()
