@@ -51,7 +51,7 @@ from gateway.mail.rawmail import (
     split_head,
     strip_envelope,
 )
-from gateway.mail.signed import ENCRYPTED_TEXT, signed_children
+from gateway.mail.signed import ENCRYPTED_TEXT, encryption, signed_children
 from gateway.mail.undeclared_charset import decode_raw_header, header_charset, text_charset
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def _walk(part: Message, state: _Walk, depth: int = 0, resource: bool = False) -
         children = [child for child in part.get_payload() if isinstance(child, Message)]
         subtype = part.get_content_subtype()
         if subtype == "encrypted":
-            state.encrypted = state.encrypted or "PGP/MIME"
+            state.encrypted = state.encrypted or encryption(part) or "PGP/MIME"
             return [_Segment(plain=ENCRYPTED_TEXT)]  # ciphertext: no attachment, no text
         if subtype == "signed":
             children = signed_children(part, children)  # the signature is no part of the mail

@@ -141,10 +141,21 @@ SIGNATURE_LABELS = [
 MARK = b"SIGNATURE-BYTES-"
 
 
+CIPHER = b"CIPHERTEXT-"
+CIPHER_LABELS = [
+    'application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"',
+    'application/x-pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"',
+]
+
+
 @st.composite
 def leaf(draw: st.DrawFn) -> tuple[bytes, bool]:
     """(a part, whether it is a signature)."""
-    kind = draw(st.sampled_from(["text", "html", "file", "signature"]))
+    kind = draw(st.sampled_from(["text", "html", "file", "signature", "ciphertext"]))
+    if kind == "ciphertext":
+        body = base64.encodebytes(CIPHER + draw(st.binary(max_size=40))).replace(b"\n", b"\r\n")
+        label = draw(st.sampled_from(CIPHER_LABELS))
+        return f"Content-Type: {label}\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + body, False
     if kind == "signature":
         label = draw(st.sampled_from(SIGNATURE_LABELS))
         body = base64.encodebytes(MARK + draw(st.binary(max_size=40))).replace(b"\n", b"\r\n")
@@ -182,7 +193,7 @@ def multipart(draw: st.DrawFn, depth: int) -> tuple[bytes, bool]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree())
-def test_no_tree_yields_a_signature_as_attachment_or_text(part: tuple[bytes, bool]) -> None:
+def test_no_tree_yields_a_signature_or_ciphertext_as_attachment(part: tuple[bytes, bool]) -> None:
     body, _has_signature = part
     raw = (
         b"From: ana@customer.example\r\nTo: support@smilepass.example\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
@@ -193,6 +204,9 @@ def test_no_tree_yields_a_signature_as_attachment_or_text(part: tuple[bytes, boo
         assert not attachment.payload.startswith(MARK), attachment
         assert "signature" not in attachment.content_type
     assert "SIGNATURE-BYTES" not in mail.text
+    # Ciphertext is never a file, and marks the mail as encrypted.
+    assert not any(attachment.payload.startswith(CIPHER) for attachment in mail.attachments)
+    assert (mail.encrypted == "S/MIME") == (b"smime-type=enveloped-data" in body)
     # The other files are all still there.
     assert len([a for a in mail.attachments if a.payload.strip() == b"file content"]) == body.count(
         b"file content"
