@@ -14,6 +14,7 @@ from gateway.domain import Address, Envelope, ParsedMail, Priority, Tier
 from gateway.mail.description import make_description
 from gateway.mail.quotes import trim_reply
 from gateway.mail.requester import UNKNOWN_SENDER, find_requester
+from gateway.mail.signed import ENCRYPTED_TEXT
 from gateway.mail.subject import parse_subject
 from gateway.mail.tags import merge_tags, tag_words_from_addresses, tags_from_addresses
 
@@ -85,7 +86,8 @@ def plan_new_ticket(
     customer = settings.customers.lookup(requester.address)
     return NewTicket(
         title=subject.title,
-        description=make_description(text),
+        # SPEC §13: an encrypted mail's description says so, whatever readable text came with it.
+        description=ENCRYPTED_TEXT if mail.encrypted else make_description(text),
         text=text,
         priority=priority,
         category=category,
