@@ -135,7 +135,8 @@ def _html_block(original: Original, client: str, lang: str) -> str:
         return f'<hr><div id="divRplyFwdMsg" dir="ltr"><font>{rows}</font></div><div>{body}</div>'
     if client == "gmail":
         marker = html.escape(labels.marker or "")
-        return f'<div class="gmail_quote"><div dir="ltr" class="gmail_attr">{marker}<br>{rows}</div><br>{body}</div>'
+        attribution = f'<div dir="ltr" class="gmail_attr">{marker}<br>{rows}</div>'
+        return f'<div class="gmail_quote">{attribution}<br>{body}</div>'
     return f"<div>{html.escape(labels.marker or '')}<br>{rows}<br>{body}</div>"
 
 
