@@ -7,6 +7,8 @@ customers of its own, so the tests do not see each other's tickets."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import smtplib
 import time
@@ -65,6 +67,7 @@ class Desk:
         )
         self.serve = ServeProcess(["--config", str(self.config)], root, port)
         self.port = port
+        self.root = root
 
     def send(self, raw: bytes, *, mail_from: str = "ana@smilepass.example", to: str = SUPPORT) -> None:
         with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
@@ -95,6 +98,23 @@ class Desk:
                 return {k: self.show(t["ref"]) for k, t in found.items()}
             assert time.monotonic() < deadline, (
                 f"{wanted - found.keys()} not found:\n{self.serve.output()[-3000:]}"
+            )
+            time.sleep(0.3)
+
+    def delivered(self, ref: str, template: str, to: str) -> str:
+        """The text of notification `template` to `to` on `ref`, once the sender delivered it."""
+        deadline = time.monotonic() + 30
+        while True:
+            rows = [n for n in self.show(ref)["notifications"] if n["template"] == template and n["to"] == to]
+            wanted = {f"<{n['message_id']}>" for n in rows if n["status"] == "sent"}
+            for path in sorted((self.root / "outgoing").glob("*.eml")) if wanted else []:
+                mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if mail["Message-ID"] in wanted:
+                    body = mail.get_body(("plain",))
+                    assert body is not None
+                    return str(body.get_content())
+            assert time.monotonic() < deadline, (
+                f"{template} to {to} not delivered:\n{self.serve.output()[-3000:]}"
             )
             time.sleep(0.3)
 
@@ -181,6 +201,9 @@ def test_a_gmail_forward_opens_the_customers_ticket_with_the_note_and_its_comman
     # Planned in the transaction that opened the ticket: there as soon as the ticket is.
     assert {("staff_new_ticket", TRIAGE), ("command_result", "ana@smilepass.example")} <= sent(ticket)
     assert not [n for n in ticket["notifications"] if n["to"].lower() == customer]  # no #ack: not told
+    # Triage read why, in the mail they got.
+    notice = desk.delivered(ticket["ref"], "staff_new_ticket", TRIAGE)
+    assert "the customer is acknowledged only when the staff text says #ack" in " ".join(notice.split())
 
 
 def test_every_clients_inline_forward_in_each_language(desk: Desk) -> None:
