@@ -56,21 +56,23 @@ def png(colour: tuple[int, int, int]) -> bytes:
 
 
 class Desk:
-    def __init__(self, root: Path, database_url: str) -> None:
+    def __init__(self, root: Path, database_url: str, *, lmtp: bool = False) -> None:
         port = free_port()
         self.config = write_config(root, database_url, FORMS, listen=f"127.0.0.1:{port}")
         text_ = self.config.read_text(encoding="utf-8")
         anchor = 'triage = "triage@smilepass.example"'
-        self.config.write_text(
-            text_.replace(anchor, f'{anchor}\ntrusted_authserv_ids = ["mx.smilepass.example"]'),
-            encoding="utf-8",
-        )
+        text_ = text_.replace(anchor, f'{anchor}\ntrusted_authserv_ids = ["mx.smilepass.example"]')
+        if lmtp:  # as Postfix delivers to it
+            text_ = text_.replace(f'listen = "127.0.0.1:{port}"', f'listen = "127.0.0.1:{port}"\nlmtp = true')
+        self.config.write_text(text_, encoding="utf-8")
+        self.lmtp = lmtp
         self.serve = ServeProcess(["--config", str(self.config)], root, port)
         self.port = port
         self.root = root
 
     def send(self, raw: bytes, *, mail_from: str = "ana@smilepass.example", to: str = SUPPORT) -> None:
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
+        kind = smtplib.LMTP if self.lmtp else smtplib.SMTP
+        with kind("127.0.0.1", self.port, timeout=10) as client:
             assert client.sendmail(mail_from, [to], raw) == {}
 
     def tickets_of(self, requester: str, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
@@ -378,3 +380,24 @@ def test_a_form_that_does_not_require_authentication_is_read_without_it(desk: De
     [ticket] = desk.tickets_of(visitor)
     assert ticket["requester"] == {"address": visitor, "name": "Pat Partner"}
     assert (ticket["title"], ticket["description"]) == ("API key rotation", "How do I rotate keys?\nBye")
+
+
+def test_over_lmtp_as_an_mta_delivers_them(tmp_path: Path) -> None:
+    """The same reading behind Postfix: `smtp.lmtp = true`, a form mail and an attached forward."""
+    desk = Desk(tmp_path, f"sqlite:///{tmp_path / 'ticketgate.db'}", lmtp=True)
+    try:
+        visitor, customer = unique("lmtp-visitor"), unique("lmtp-customer")
+        desk.send(
+            smilepass_form(title="Over LMTP", description="d", priority="Medium", category="Account & Access",
+                           visitor=visitor),
+            mail_from="forms@smilepass.example",
+        )  # fmt: skip
+        desk.send(attached_forward(Original("", customer, "Fwd over LMTP", "Hello"), note="#ack"))
+        [form_ticket] = desk.tickets_of(visitor)
+        assert (form_ticket["title"], form_ticket["priority"], form_ticket["category"]) == (
+            "Over LMTP", "Medium", "Account & Access",
+        )  # fmt: skip
+        [forwarded] = desk.tickets_of(customer)
+        assert forwarded["title"] == "Fwd over LMTP" and ("ticket_created", customer) in sent(forwarded)
+    finally:
+        desk.serve.stop()
