@@ -142,16 +142,25 @@ def _attached(mail: ParsedMail) -> Forward | None:
     except NotAMailError as exc:  # the part holds no header section
         stub = _original(mail, None, subject="", text="", attachments=())
         return Forward(ATTACHED, mail.text, stub, f"the attached message is not a mail ({exc})", leftover)
+    # The From as read from its undecoded value, as any mail's requester is (mail/requester.py).
+    sender = next(
+        (
+            Address(mailbox.address.strip(), mailbox.name)
+            for mailboxes in original.mailboxes.get("from", ())
+            for mailbox in mailboxes
+            if usable(mailbox.address)
+        ),
+        None,
+    )
     problem = ""
-    if original.sender is None or not usable(original.sender.address):
+    if sender is None:
         said = original.header("from")
         problem = (
-            f"the attached message's From names no usable address ({said!r})"
+            f"the attached message's From names no usable address ({said[:120]!r})"
             if said
-            else ("the attached message has no From")
+            else "the attached message has no From"
         )
-        original = _replace_sender(original, None)
-    return Forward(ATTACHED, mail.text, original, problem, leftover)
+    return Forward(ATTACHED, mail.text, _replace_sender(original, sender), problem, leftover)
 
 
 # --- inline -----------------------------------------------------------------------------------------

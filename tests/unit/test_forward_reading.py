@@ -189,3 +189,13 @@ def test_a_mail_that_forwards_nothing_is_never_read_as_a_forward(body: str, subj
 
 def _lines(text: str) -> list[str]:
     return [" ".join(line.split()) for line in text.strip().splitlines() if line.strip()]
+
+
+def test_an_attached_message_without_a_usable_from_says_why() -> None:
+    raw = attached_forward(MARIA).replace(
+        b"From: Maria Lopez <maria@customer.example>", b"From: Maria Lopez <>"
+    )
+    forward = read_forward(parse_mail(raw))
+    assert forward is not None and forward.style == ATTACHED and forward.sender is None
+    assert forward.problem == "the attached message's From names no usable address ('Maria Lopez <>')"
+    assert forward.original.subject == "Payment failed"  # the rest of it is still read

@@ -73,9 +73,7 @@ def open_forward(mail: Threaded, run: MailRun) -> Threaded | Decision:
     customer = forward.sender
     if customer is None:
         why = (
-            f"{staff} forwarded a mail whose sender cannot be read ({forward.problem}); the ticket is theirs"[
-                :2000
-            ]
+            f"{staff} forwarded a mail whose sender cannot be read ({forward.problem}); the ticket is theirs"
         )
         return _ordinary(mail, run, why)
     if run.deps.ours.is_ours(customer.address):
@@ -100,14 +98,12 @@ def _open_for_customer(mail: Threaded, run: MailRun, forward: Forward, customer:
     how = "attached whole" if forward.style == ATTACHED else f"inline under {forward.style!r}"
     opened_by = f"opened by {staff.address}, forwarding a mail from {customer.address} ({how})"
     acknowledge = ack and not mail.classification.suppress_notifications
-    why_not = (
-        ""
-        if ack
-        else (
+    why_not = ""
+    if not ack:
+        why_not = (
             f"opened from a forward by {staff.address}: the customer is acknowledged only when the staff "
             "text says #ack"
         )
-    )
     ticket_id, opened = open_planned_ticket(
         dataclasses.replace(mail, mail=original, sender=customer),
         run,
