@@ -55,6 +55,16 @@ def test_damaged_bytes_are_reported_not_returned(store: DatabaseBlobStore) -> No
         store.get(sha)
 
 
+def test_storing_the_same_bytes_again_repairs_a_damaged_row(store: DatabaseBlobStore) -> None:
+    sha = store.put(b"the original")
+    with unit_of_work(store.sessions) as session:
+        session.execute(update(Blob).where(Blob.sha256 == sha).values(data=b"the originaL"))
+    with unit_of_work(store.sessions) as session:
+        assert store.put(b"the original", session=session) == sha  # in the caller's transaction
+    assert store.get(sha) == b"the original"
+    assert list(store.names()) == [sha]
+
+
 def test_a_blob_written_in_a_transaction_that_rolls_back_is_not_kept(store: DatabaseBlobStore) -> None:
     with pytest.raises(RuntimeError), unit_of_work(store.sessions) as session:
         sha = store.put(b"written with its rows", session=session)
