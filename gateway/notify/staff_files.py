@@ -20,7 +20,7 @@ from gateway.store.blobs import BlobNotFoundError, BlobStore
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_SIDE = 320  # as gateway/pipeline/screenshots.py THUMBNAIL_SIZE (notify may not import it)
+THUMBNAIL_SIDE = 320  # as gateway/mail/screenshots.py THUMBNAIL_SIZE (notify may not import it)
 
 
 @dataclass(frozen=True)
