@@ -22,8 +22,15 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from gateway.intake.smtp import SmtpLimits
+from gateway.store.db import make_engine
+from gateway.store.inbox import InboxStore
+from gateway.store.schema import upgrade
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.integration.smtp_helpers import ThreadedIntake
 
 SUPPORT = "support@smilepass.example"
 FULL_SIZE = "8m"
@@ -219,3 +226,50 @@ def test_a_full_disk_gives_451_readyz_503_and_status_says_why_until_space_is_fre
         ]  # type: ignore[union-attr]
     finally:
         assert serve.stop() == 0, serve.output()
+
+
+def test_a_database_refusing_writes_is_not_ready_until_a_test_write_succeeds(fresh_postgres: str) -> None:
+    """PostgreSQL answering reads but refusing writes (read-only): `451`, the writer says why, and
+    its test write, not the next mail, finds out when writes work again."""
+    engine = make_engine(fresh_postgres)
+    upgrade(engine)
+    name = make_url(fresh_postgres).database
+    admin = create_engine(fresh_postgres, isolation_level="AUTOCOMMIT")
+
+    def read_only(on: bool) -> None:
+        with admin.connect() as connection:
+            setting = "on" if on else "off"
+            connection.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {setting}'))
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+
+    limits = SmtpLimits(host="127.0.0.1", port=0, command_timeout=30.0, data_timeout=30.0)
+    try:
+        with ThreadedIntake(InboxStore(engine), limits) as running:
+            writer = running.writer
+            assert writer is not None
+            writer.probe_seconds = 0.2
+            assert send(running.port, "before")[0] == 250
+            assert writer.problems() == []
+
+            read_only(True)
+            code, _reply = send(running.port, "while read-only")
+            if code != 451:  # the first use of a killed connection may have been the fault
+                code, _reply = send(running.port, "while read-only, again")
+            assert code == 451
+            [problem] = wait(writer.problems, 5, "the writer to say why")  # type: ignore[misc]
+            assert re.fullmatch(
+                r"intake cannot write since \S+Z: database unavailable: .*read-only.*", problem
+            ), problem
+
+            read_only(False)
+            wait(lambda: writer.problems() == [], 10, "a test write to succeed")
+            assert send(running.port, "after")[0] == 250
+    finally:
+        admin.dispose()
+        engine.dispose()
