@@ -10,7 +10,7 @@ import hashlib
 import io
 import smtplib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,9 +18,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
+from gateway.cli.main import main
 from gateway.store.db import make_engine
 from gateway.store.models import Blob
-from tests.helpers import ServeProcess, free_port, ticketgate, write_config
+from tests.helpers import Run, ServeProcess, free_port, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink
 
 MARIA = "maria@customer.example"
@@ -35,6 +36,20 @@ def flat_png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
 
 
 @pytest.fixture
+def ticketgate(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """The command line run in this process (the same code and exit codes as the installed
+    command, without a new interpreter for each call); `serve` runs in its own process."""
+
+    def run(*args: str, config: Path) -> Run:
+        capsys.readouterr()
+        code = main([*args, "--config", str(config)])
+        out = capsys.readouterr()
+        return Run(code, out.out, out.err)
+
+    return run
+
+
+@pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as running:
         yield running
@@ -45,7 +60,7 @@ def config(tmp_path: Path, database_url: str, sink: SmtpSink) -> Path:
     path = write_config(
         tmp_path,
         database_url,
-        "[notifications]\nretry_base_seconds = 1\nretry_max_seconds = 1\n",
+        "[notifications]\nretry_base_seconds = 0.2\nretry_max_seconds = 0.2\nmax_attempts = 10000\n",
         listen=f"127.0.0.1:{free_port()}",
     )
     text = path.read_text(encoding="utf-8")
@@ -144,6 +159,21 @@ def wait_for(sink: SmtpSink, rcpt: str, count: int, serve: ServeProcess) -> list
         time.sleep(0.1)
 
 
+def refused_tries(serve: ServeProcess) -> int:
+    """How many delivery attempts the sink has refused so far (the daemon logs each retry)."""
+    return serve.output().count("451 4.3.0 Temporary local problem, try again later; retry in")
+
+
+def after_two_more_tries(serve: ServeProcess) -> None:
+    """Wait until two more attempts were refused: the second began after this call, so it read
+    the blob store as it is now (an attempt reads its images just before it talks to the relay)."""
+    target = refused_tries(serve) + 2
+    deadline = time.monotonic() + 30
+    while refused_tries(serve) < target:
+        assert time.monotonic() < deadline, serve.output()
+        time.sleep(0.1)
+
+
 def attachments(mail: EmailMessage) -> dict[str, bytes]:
     return {
         str(part.get_filename()): part.get_content()
@@ -152,7 +182,7 @@ def attachments(mail: EmailMessage) -> dict[str, bytes]:
     }
 
 
-def screenshot_of(config: Path, ref: str) -> dict[str, str]:
+def screenshot_of(ticketgate: Callable[..., Run], config: Path, ref: str) -> dict[str, str]:
     shown = ticketgate("tickets", "show", ref, "--json", config=config)
     assert shown.returncode == 0, shown.stderr
     [shot] = shown.json()["screenshots"]
@@ -160,17 +190,23 @@ def screenshot_of(config: Path, ref: str) -> dict[str, str]:
 
 
 def test_a_damaged_screenshot_leaves_the_staff_mail_without_it_and_the_same_image_repairs_it(
-    serve: ServeProcess, sink: SmtpSink, config: Path, stored: StoredBlobs, tmp_path: Path
+    serve: ServeProcess,
+    sink: SmtpSink,
+    config: Path,
+    stored: StoredBlobs,
+    tmp_path: Path,
+    ticketgate: Callable[..., Run],
 ) -> None:
     image = flat_png(800, 500, (30, 120, 200))
     sink.refuse(TRIAGE, 451)  # the staff mail waits in the outbox while the blob is damaged
     send(serve.port, mail_with("Checkout button does nothing", image, "<damaged-1@customer.example>"))
     wait_for(sink, MARIA, 1, serve)  # the acknowledgement: the ticket and its screenshot exist
-    sha256 = screenshot_of(config, "SP-1")["sha256"]
+    sha256 = screenshot_of(ticketgate, config, "SP-1")["sha256"]
     good = stored.read(sha256)
     assert good is not None and hashlib.sha256(good).hexdigest() == sha256
 
     stored.flip_a_byte(sha256)
+    after_two_more_tries(serve)
     sink.accept(TRIAGE)
     [staff] = [mail.message for mail in wait_for(sink, TRIAGE, 1, serve)]
 
@@ -207,14 +243,20 @@ def test_a_damaged_screenshot_leaves_the_staff_mail_without_it_and_the_same_imag
 
 
 def test_a_missing_screenshot_is_one_line_from_the_cli_and_named_in_staff_mail(
-    serve: ServeProcess, sink: SmtpSink, config: Path, stored: StoredBlobs, tmp_path: Path
+    serve: ServeProcess,
+    sink: SmtpSink,
+    config: Path,
+    stored: StoredBlobs,
+    tmp_path: Path,
+    ticketgate: Callable[..., Run],
 ) -> None:
     image = flat_png(640, 400, (200, 60, 30))
     sink.refuse(TRIAGE, 451)
     send(serve.port, mail_with("Card declined", image, "<missing-1@customer.example>"))
     wait_for(sink, MARIA, 1, serve)
-    sha256 = screenshot_of(config, "SP-1")["sha256"]
+    sha256 = screenshot_of(ticketgate, config, "SP-1")["sha256"]
     stored.write(sha256, None)
+    after_two_more_tries(serve)
     sink.accept(TRIAGE)
     [staff] = [mail.message for mail in wait_for(sink, TRIAGE, 1, serve)]
     assert "checkout.png" not in attachments(staff)
