@@ -25,11 +25,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gateway.cli.main import main
 from gateway.intake.smtp import SmtpLimits
 from gateway.store.db import make_engine
 from gateway.store.inbox import InboxStore
 from gateway.store.schema import upgrade
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import Run, ServeProcess, free_port, make_mail, write_config
 from tests.integration.smtp_helpers import ThreadedIntake
 
 SUPPORT = "support@smilepass.example"
@@ -116,12 +117,12 @@ def test_refusals_at_admission_and_a_trickling_client_cut_off_are_counted_as_421
             assert reader.readline().startswith(b"354 ")
             started = time.monotonic()
             while not select.select([sock], [], [], 0.05)[0]:
-                assert time.monotonic() - started < 3.0, "not cut off"
+                assert time.monotonic() - started < 7.0, "not cut off"
                 sock.sendall(b"x")
             said = reader.read()
             waited = time.monotonic() - started
         assert said.startswith(b"421 4.4.2 "), said
-        assert 0.9 < waited < 2.0
+        assert 0.9 < waited < 4.0  # data_timeout is 1 s; slack for a loaded machine
         wait(lambda: replies(metrics_port, "421") == before + 3, 10, "the timeout counted")
     finally:
         assert serve.stop() == 0, serve.output()
@@ -130,6 +131,20 @@ def test_refusals_at_admission_and_a_trickling_client_cut_off_are_counted_as_421
 def _greeted(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         return sock.makefile("rb").readline().startswith(b"220 ")
+
+
+@pytest.fixture
+def ticketgate(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """The command line run in this process (the same code and exit codes as the installed
+    command, without a new interpreter for each call); `serve` runs in its own process."""
+
+    def run(*args: str, config: Path) -> Run:
+        capsys.readouterr()
+        code = main([*args, "--config", str(config)])
+        out = capsys.readouterr()
+        return Run(code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture
@@ -172,7 +187,7 @@ def send(port: int, subject: str) -> tuple[int, bytes]:
 
 
 def test_a_full_disk_gives_451_readyz_503_and_status_says_why_until_space_is_freed(
-    tmp_path: Path, small_filesystem: Path
+    tmp_path: Path, small_filesystem: Path, ticketgate: Callable[..., Run]
 ) -> None:
     database = small_filesystem / "ticketgate.db"
     serve, metrics_port, config = start(

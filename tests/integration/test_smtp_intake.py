@@ -210,7 +210,7 @@ def test_idle_client_is_told_421_and_disconnected_after_the_command_timeout(inbo
         said = reader.read()  # returns at EOF: the server closed the connection
         waited = time.monotonic() - started
     assert said == b"421 4.4.2 Timeout: no command received, closing the connection\r\n"
-    assert 0.4 < waited < 2.0
+    assert 0.4 < waited < 4.0  # slack for a loaded machine
 
 
 def _open_data(running: ThreadedIntake) -> smtplib.SMTP:
@@ -223,10 +223,10 @@ def _open_data(running: ThreadedIntake) -> smtplib.SMTP:
 
 def test_slow_but_steady_data_within_the_data_timeout_is_taken(inbox: InboxStore) -> None:
     """A slow link is fine as long as the whole DATA phase fits in `data_timeout`."""
-    with ThreadedIntake(inbox, limits(data_timeout=3.0)) as running:
+    with ThreadedIntake(inbox, limits(data_timeout=5.0)) as running:
         client = _open_data(running)
         client.send(b"Subject: slow link\r\n\r\n")
-        for n in range(4):  # 1 s in all, a third of the bound
+        for n in range(4):  # 1 s in all, a fifth of the bound
             time.sleep(0.25)
             client.send(f"line {n}\r\n".encode())
         client.send(b".\r\n")
@@ -263,14 +263,14 @@ def test_a_client_trickling_bytes_is_cut_off_with_421_when_the_data_timeout_pass
         started = time.monotonic()
         with sock:
             for byte in itertools.cycle(b"Subject: trickle\r\n\r\nhello\r\n"):
-                assert time.monotonic() - started < data_timeout + 2.0, "still connected"
+                assert time.monotonic() - started < data_timeout + 6.0, "still connected"
                 sock.sendall(bytes([byte]))
                 if select.select([sock], [], [], 0.05)[0]:  # the server spoke (or closed)
                     break
             said = reader.read()  # returns at EOF: the server closed the connection
             waited = time.monotonic() - started
     assert said == b"421 4.4.2 Timeout: the message was not received within the time allowed\r\n"
-    assert data_timeout - 0.1 < waited < data_timeout + 1.0
+    assert data_timeout - 0.1 < waited < data_timeout + 3.0  # slack for a loaded machine
     assert inbox.summaries() == []
 
 
