@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import random
 import signal
@@ -10,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
+import warnings
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -77,14 +81,94 @@ class Run:
 def ticketgate(
     *args: str, config: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None
 ) -> Run:
-    """Run the installed `ticketgate` command (as a user would) and capture what it prints."""
+    """Run `ticketgate ARGS` and capture what it prints, in this process (see `ticketgate_in_process`).
+
+    For what a command does. A test about the process itself (the installed script, start-up,
+    signals, exit on a killed parent) calls `ticketgate_process`."""
+    return ticketgate_in_process(*args, config=config, stdin=stdin, cwd=cwd)
+
+
+def ticketgate_process(
+    *args: str, config: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None
+) -> Run:
+    """Run the installed `ticketgate` command as its own process (as a user would)."""
     command = [sys.executable, "-m", "gateway.cli.main", *args]
     if config is not None:
         command += ["--config", str(config)]
-    env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
     done = subprocess.run(command, input=stdin, capture_output=True, cwd=cwd, env=env, timeout=120)
     return Run(
         done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+    )
+
+
+_CLEARED_ENV = ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")
+
+
+def ticketgate_in_process(
+    *args: str, config: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None
+) -> Run:
+    """`gateway.cli.main.main(ARGS)` in this process, as `ticketgate_process` would see it: its
+    stdin, stdout and stderr are byte streams of their own, a usage error's SystemExit and an
+    escaped exception (a traceback on stderr, exit code 1) become the exit code.
+
+    What the command could leave behind for the next test is put back: the root logger's
+    handlers and level and the levels of the loggers it sets (`logging.basicConfig` would
+    otherwise keep writing to this run's stderr), the environment (without TICKETGATE_CONFIG and
+    TICKETGATE_DATABASE_URL, as for the process), the working directory and the warning filters
+    (a warning is printed on stderr, as a process prints it, not raised by pytest's "error")."""
+    from gateway.cli.main import main
+
+    argv = [*args, *(["--config", str(config)] if config is not None else [])]
+    out, err = io.BytesIO(), io.BytesIO()
+    new_stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    new_stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
+    new_stdin = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    touched = [logging.getLogger(name) for name in ("gateway", "mailparser")]
+    saved_levels = [logger.level for logger in touched]
+    try:
+        for key in _CLEARED_ENV:
+            os.environ.pop(key, None)
+        if cwd is not None:
+            os.chdir(cwd)
+        root.handlers = []
+        sys.stdin, sys.stdout, sys.stderr = new_stdin, new_stdout, new_stderr
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            try:
+                code: object = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            except Exception:
+                traceback.print_exc()
+                code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        for handler in root.handlers:
+            if handler not in saved_root[0]:
+                handler.close()
+        root.handlers, root.level = saved_root
+        for logger, level in zip(touched, saved_levels, strict=True):
+            logger.setLevel(level)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    if code is None:
+        returncode = 0
+    elif isinstance(code, int):
+        returncode = code
+    else:  # SystemExit("message"): printed on stderr, exit code 1
+        err.write(f"{code}\n".encode())
+        returncode = 1
+    return Run(
+        returncode, out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace")
     )
 
 

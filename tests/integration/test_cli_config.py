@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import PROJECT_ROOT, ticketgate
+from tests.helpers import PROJECT_ROOT, ticketgate, ticketgate_process
 
 
 def test_check_config_lists_every_problem_with_its_key(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_serve_refuses_a_bad_config_naming_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[gateway]\nsecret = "0123456789abcdefghij"\n[database]\nurl = 42\n')
 
-    run = ticketgate("serve", config=bad)
+    run = ticketgate_process("serve", config=bad)  # the daemon, as it starts
 
     assert run.returncode == 78
     assert "database.url:" in run.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_mail, ticketgate, write_config
+from tests.helpers import make_mail, ticketgate, ticketgate_process, write_config
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_a_piped_mail_becomes_a_ticket(config: Path, tmp_path: Path) -> None:
         )
     )
 
-    run = ticketgate("ingest", str(mail), config=config)
+    run = ticketgate_process("ingest", str(mail), config=config)  # as an MTA pipes it: a process
 
     assert run.returncode == 0, run.stderr
     assert "ticket SP-1" in run.stderr

@@ -24,7 +24,7 @@ from gateway.present import ticket_json, ticket_summary_json
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
-from tests.helpers import make_mail, ticketgate, write_config
+from tests.helpers import make_mail, ticketgate_process, write_config
 
 
 class Desk:
@@ -172,7 +172,7 @@ def test_the_ingest_command_reads_below_leading_junk_and_refuses_input_without_h
     notes = tmp_path / "notes.txt"
     notes.write_bytes(b"Meeting notes\nNothing here is a mail.\n")
 
-    run = ticketgate("ingest", str(junk), str(notes), config=config)
+    run = ticketgate_process("ingest", str(junk), str(notes), config=config)
 
     assert run.returncode == 65, run.stderr  # the worst of the two: one input was not a mail
     assert "junk.eml: inbox 1: ticket SP-1" in run.stderr
