@@ -27,6 +27,7 @@ import pillow_heif
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
 from gateway.domain import ParsedAttachment, PlainAttachment, RejectedImage, Screenshot, SortedAttachments
+from gateway.mail.clean_png import clean_png
 from gateway.mail.filenames import sanitize_filename
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,9 @@ class _Sorter:
         self.attachments: list[PlainAttachment] = []
         self.rejected: list[RejectedImage] = []
         self.ignored: list[str] = []
-        self.seen: dict[str, str] = {}  # normalised sha256 -> name of the first screenshot
+        # sha256 of the kept PNG, and digest of the pixels -> name of the first screenshot: a clean
+        # PNG is kept as it came (clean_png.py), so the same picture may come as other PNG bytes.
+        self.seen: dict[str, str] = {}
 
     @property
     def full(self) -> bool:
@@ -222,17 +225,17 @@ class _Sorter:
                 if self.full:
                     self.refuse_over_count(filename)
                     return
-                png, thumbnail, size_out = _normalise(image)
+                png, thumbnail, size_out, pixels = _normalise(image, part.payload)
         except _Refused as exc:
             self.rejected.append(RejectedImage(filename, str(exc)))
             return
         sha256 = hashlib.sha256(png).hexdigest()
         if sha256 in self.known_logo_hashes:
             self.ignored.append(f"{filename}: known logo")
-        elif sha256 in self.seen:
-            self.ignored.append(f"{filename}: same picture as {self.seen[sha256]}")
+        elif sha256 in self.seen or pixels in self.seen:
+            self.ignored.append(f"{filename}: same picture as {self.seen.get(sha256) or self.seen[pixels]}")
         else:
-            self.seen[sha256] = filename
+            self.seen[sha256] = self.seen[pixels] = filename
             self.screenshots.append(
                 Screenshot(
                     sha256=sha256,
@@ -282,24 +285,46 @@ def _open_image(payload: bytes, limits: ImageLimits) -> Image.Image:
     return image
 
 
-def _normalise(image: Image.Image) -> tuple[bytes, bytes, tuple[int, int]]:
-    """Decode the first frame, turn it upright, convert to sRGB RGB/RGBA and encode as PNG.
+def _normalise(image: Image.Image, payload: bytes) -> tuple[bytes, bytes, tuple[int, int], str]:
+    """Decode the first frame, turn it upright, convert to sRGB RGB/RGBA and encode as PNG; a
+    PNG that is clean already (clean_png.py) keeps its own pixel data, without its metadata.
 
-    Returns the PNG, its thumbnail and its size.
+    Returns the PNG, its thumbnail, its size and a digest of its pixels.
     """
     try:
         # Animated GIF, WebP, APNG, multi-page TIFF: an opened image is on its first frame.
         image.load()  # a truncated or corrupt file fails here
-        upright = ImageOps.exif_transpose(image) or image
-        converted = _to_srgb(upright)
+        kept = _clean_as_it_came(image, payload)
+        upright = image if kept else ImageOps.exif_transpose(image) or image
+        converted = upright if kept else _to_srgb(upright)
     except _DECODE_ERRORS as exc:
         raise _Refused(f"not a readable image: {_describe(exc)}") from None
     # A fresh image from the pixels alone: nothing of the source's info (EXIF, XMP, comments,
     # text chunks, ICC, DPI) can reach the encoder.
-    clean = Image.frombytes(converted.mode, converted.size, converted.tobytes())
+    raw = converted.tobytes()
+    clean = Image.frombytes(converted.mode, converted.size, raw)
     thumb = clean.copy()
     thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
-    return _png(clean), _png(thumb), clean.size
+    pixels = hashlib.blake2b(f"{clean.mode} {clean.size}".encode() + raw, digest_size=20).hexdigest()
+    return kept or _png(clean), _png(thumb), clean.size, "pixels:" + pixels
+
+
+def _clean_as_it_came(image: Image.Image, payload: bytes) -> bytes | None:
+    """The PNG to keep without re-encoding it, or None: what normalising would change (mode,
+    profile, transparency, orientation, unused alpha) is read from the decoded image, what the
+    file holds beside its pixels by `clean_png`."""
+    if image.format != "PNG" or image.mode not in ("RGB", "RGBA"):
+        return None
+    if "icc_profile" in image.info or "transparency" in image.info:
+        return None
+    if image.getexif().get(_ORIENTATION, 1) != 1:
+        return None
+    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+        return None  # normalising makes it RGB
+    return clean_png(payload)
+
+
+_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose reads
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
