@@ -334,7 +334,9 @@ class Sender:
                 lambda s: outbox.mark_final(s, outbox_id, status="failed", error=error),
             )
         if now >= deadline:
-            log.warning("outbox %d: dead past its deadline, after %d attempts: %s", outbox_id, attempts, error)
+            log.warning(
+                "outbox %d: dead past its deadline, after %d attempts: %s", outbox_id, attempts, error
+            )
             final = f"past its deadline: {error}"
             return self._record(
                 outbox_id,

@@ -78,7 +78,9 @@ def require_live(session: Session, node_id: int | None, now: datetime) -> None:
     claim's own transaction."""
     if node_id is None:
         return
-    row = session.execute(select(_nodes.c.last_beat, _nodes.c.stopped_at).where(_nodes.c.id == node_id)).first()
+    row = session.execute(
+        select(_nodes.c.last_beat, _nodes.c.stopped_at).where(_nodes.c.id == node_id)
+    ).first()
     if row is None or row.stopped_at is not None or row.last_beat < now - DEAD_AFTER:
         raise OwnHeartbeatStale(node_id, None if row is None else row.last_beat, now)
 

@@ -243,7 +243,9 @@ _MARK_SENT = (
 )
 
 
-def mark_sent_many(session: Session, rows: Sequence[tuple[int, datetime]], *, must_exist: bool = True) -> None:
+def mark_sent_many(
+    session: Session, rows: Sequence[tuple[int, datetime]], *, must_exist: bool = True
+) -> None:
     """(outbox id, when sent) for each: one UPDATE statement, run for them all (every notification
     ends here, so no row and its rendered mail is loaded for it). `must_exist=False` for outcomes
     recorded late: a row erased meanwhile (`tickets erase`) has nothing left to record."""
