@@ -163,8 +163,12 @@ class Sender:
         sent = _SentRows()
         try:
             while len(results) < limit:
-                if self._unrecorded and not self._record_unrecorded():
-                    break  # the store is still away: nothing is claimed before it has these
+                if self._unrecorded:
+                    # This round's sent ones first (or among the kept): a lost claim given back
+                    # must never be one the relay already has.
+                    self._settle(sent)
+                    if not self._record_unrecorded():
+                        break  # the store is still away: nothing is claimed before it has these
                 batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
                 if not batch:
                     break
