@@ -415,6 +415,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     where = settings.source or "embedded defaults (no config file found)"
+    for notice in settings.notifications.notices:
+        print(f"ticketgate: note: {notice}", file=sys.stderr)
     print(f"config OK: {where}")
     return 0
 
