@@ -20,8 +20,16 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 TEST_SECRET = "test-secret-0123456789abcdef"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# For a test that takes `database_url` but is about something the store does not decide (a verdict
+# on headers, an argument refused before any write, TLS with a relay): it runs on SQLite only,
+# instead of once per database. Tests of what the store does (counts, claims, order, time zones,
+# concurrency) keep both.
+STORE_DOES_NOT_MATTER = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def write_config(

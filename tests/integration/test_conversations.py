@@ -29,7 +29,15 @@ from gateway.reply_address import reply_address
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from gateway.store.models import OutboxRow, utcnow
-from tests.helpers import TEST_SECRET, ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import (
+    STORE_DOES_NOT_MATTER,
+    TEST_SECRET,
+    ServeProcess,
+    free_port,
+    make_mail,
+    ticketgate,
+    write_config,
+)
 
 SUPPORT = "support@smilepass.example"
 MARIA = "Maria Lopez <maria@customer.example>"
@@ -219,6 +227,7 @@ def test_a_whole_conversation(desk: Desk) -> None:
     assert len(desk.show(ref)["messages"]) == 7
 
 
+@STORE_DOES_NOT_MATTER
 def test_spoofed_staff_is_a_customer(desk: Desk) -> None:
     desk.send(
         make_mail("Refund please", "I was charged twice.\n", sender=MARIA, message_id="<m1@customer.example>")
@@ -256,6 +265,7 @@ def test_spoofed_staff_is_a_customer(desk: Desk) -> None:
     assert shown["messages"][2]["role"] == "cc"
 
 
+@STORE_DOES_NOT_MATTER
 def test_hijack_attempts_with_a_copied_reference(desk: Desk) -> None:
     desk.send(
         make_mail(
@@ -332,6 +342,7 @@ def desk_in_process(tmp_path: Path, database_url: str) -> Iterator[InProcess]:
         running.runtime.close()
 
 
+@STORE_DOES_NOT_MATTER
 def test_a_staff_address_named_only_by_sender_gets_no_staff_rights(desk_in_process: InProcess) -> None:
     desk = desk_in_process
     opened = desk.deliver(make_mail("Export fails", sender=MARIA, message_id="<n1@customer.example>"))
@@ -401,6 +412,7 @@ def test_auto_close_after_the_quiet_days(desk_in_process: InProcess) -> None:
     assert desk.ticket(other.ticket_id)["status"] == "In Progress"
 
 
+@STORE_DOES_NOT_MATTER
 def test_staff_authenticated_by_dkim_from_their_own_mailbox(tmp_path: Path, database_url: str) -> None:
     import base64
 

@@ -28,7 +28,15 @@ from gateway.notify.planner import NotificationPlanner
 from gateway.reply_address import reply_address
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, OutboxRow, Ticket
-from tests.helpers import TEST_SECRET, ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import (
+    STORE_DOES_NOT_MATTER,
+    TEST_SECRET,
+    ServeProcess,
+    free_port,
+    make_mail,
+    ticketgate,
+    write_config,
+)
 from tests.integration.smtp_sink import SmtpSink
 from tests.integration.test_notifications import config_with, deliver, events, outbox_rows, parse, smtp_sender
 
@@ -348,6 +356,7 @@ def test_serve_sends_the_digest_at_its_first_round_once_the_time_has_passed(
     assert "1 new" in str(digest["Subject"])
 
 
+@STORE_DOES_NOT_MATTER
 def test_no_digest_without_digest_at(make_runtime: Callable[[str], Runtime]) -> None:
     runtime = make_runtime("")
     deliver(runtime, make_mail("[urgent] Checkout is down", sender="Eve <eve@customer.example>"))

@@ -18,7 +18,7 @@ import pytest
 from gateway.config import load_settings
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import STORE_DOES_NOT_MATTER, ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink
 from tests.integration.waits import wait_until_inbox_settled, wait_until_outbox_settled
 
@@ -117,6 +117,7 @@ def _forwarded_spam() -> bytes:
 # --- spam ---------------------------------------------------------------------------------------
 
 
+@STORE_DOES_NOT_MATTER
 def test_a_spam_verdict_keeps_the_mail_without_ticket_or_answer_until_it_is_released(
     gateway: Gateway,
 ) -> None:
@@ -241,6 +242,7 @@ def _signed(sender: str, auth_results: list[str], subject: str) -> bytes:
     return top + mail
 
 
+@STORE_DOES_NOT_MATTER
 def test_a_trusted_dmarc_failure_under_reject_opens_the_ticket_but_sends_no_acknowledgement(
     gateway: Gateway,
 ) -> None:

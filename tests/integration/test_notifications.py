@@ -32,7 +32,7 @@ from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF, parse_repl
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, Message, OutboxRow, Ticket, UndeliverableAddress, utcnow
-from tests.helpers import TEST_SECRET, make_mail, ticketgate, write_config
+from tests.helpers import STORE_DOES_NOT_MATTER, TEST_SECRET, make_mail, ticketgate, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink, free_port
 
 OURS = GatewayAddresses(["support@smilepass.example", "billing@smilepass.example"])
@@ -358,6 +358,7 @@ def _sender_to(runtime: Runtime, port: int, clock: Clock) -> Sender:
     )
 
 
+@STORE_DOES_NOT_MATTER
 def test_a_relay_that_is_down_is_logged_once_not_once_per_mail(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -406,6 +407,7 @@ def test_notifications_left_untried_by_an_outage_are_due_again_at_once_and_not_c
     assert len(sink.captured) == 5
 
 
+@STORE_DOES_NOT_MATTER
 def test_starttls_and_login_are_used_with_a_relay_that_offers_them(runtime: Runtime) -> None:
     authority = trustme.CA()
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -420,6 +422,7 @@ def test_starttls_and_login_are_used_with_a_relay_that_offers_them(runtime: Runt
     assert all(mail.tls and mail.authenticated for mail in sink.captured)
 
 
+@STORE_DOES_NOT_MATTER
 def test_a_password_is_never_sent_to_a_relay_without_starttls(runtime: Runtime, sink: SmtpSink) -> None:
     deliver(runtime, make_mail())
     sender = smtp_sender(runtime, sink, user="ticketgate", password="s3cret")
@@ -428,6 +431,7 @@ def test_a_password_is_never_sent_to_a_relay_without_starttls(runtime: Runtime, 
     assert sink.captured == []
 
 
+@STORE_DOES_NOT_MATTER
 def test_smtps_is_tls_from_the_first_byte(runtime: Runtime) -> None:
     authority = trustme.CA()
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -528,6 +532,7 @@ def test_a_bounce_with_a_forged_verp_token_marks_nothing(runtime: Runtime, sink:
 # --- loop protection ----------------------------------------------------------------------------
 
 
+@STORE_DOES_NOT_MATTER
 @pytest.mark.parametrize(
     ("sender", "headers", "mail_from"),
     [
@@ -582,6 +587,7 @@ def test_the_sixth_acknowledgement_in_an_hour_is_not_sent(runtime: Runtime) -> N
 # --- header injection through the whole pipeline ----------------------------------------------
 
 
+@STORE_DOES_NOT_MATTER
 def test_ticket_text_cannot_inject_a_header_or_a_recipient(runtime: Runtime, sink: SmtpSink) -> None:
     raw = (
         "From: =?utf-8?q?Mallory=0D=0ABcc=3A_victim=40evil=2Eexample?= <mallory@customer.example>\r\n"

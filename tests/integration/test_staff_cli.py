@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import make_mail, ticketgate, write_config
+from tests.helpers import STORE_DOES_NOT_MATTER, make_mail, ticketgate, write_config
 
 ANA = "ana@smilepass.example"
 MARIA = "maria@customer.example"
@@ -148,6 +148,7 @@ def test_note_is_internal_and_moves_an_open_ticket_to_in_progress(desk: Desk) ->
     assert desk.mails(ref, "staff_reply", MARIA) == []
 
 
+@STORE_DOES_NOT_MATTER
 def test_invalid_transition_is_refused_with_its_reason_and_nothing_changes(desk: Desk) -> None:
     ref = desk.open("Old question")
     assert desk.update(ref, "--status", "closed").returncode == 0
@@ -160,6 +161,7 @@ def test_invalid_transition_is_refused_with_its_reason_and_nothing_changes(desk:
     assert after["events"] == before["events"] and after["messages"] == before["messages"]
 
 
+@STORE_DOES_NOT_MATTER
 def test_unknown_values_and_non_staff_are_refused(desk: Desk) -> None:
     ref = desk.open("Export is slow")
     before = desk.show(ref)
