@@ -79,7 +79,9 @@ class Desk:
         while True:
             done = ticketgate("tickets", "show", ref, "--json", config=self.config)
             if done.returncode == 0 and len(done.json()["messages"]) >= messages:
-                return done.json()  # type: ignore[no-any-return]
+                # Read again: on PostgreSQL (READ COMMITTED) the read that saw the new message may
+                # have read the ticket's fields just before the same commit.
+                return self.show(ref)
             assert time.monotonic() < deadline, f"{ref} never reached {messages} messages:\n{self.output()}"
             time.sleep(0.2)
 
