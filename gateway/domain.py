@@ -112,6 +112,11 @@ class EventKind(StrEnum):
     BOUNCE_DELAYED = "bounce_delayed"
     ERASED = "erased"
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+    # SPEC §13 Copies and Merges
+    PARTICIPANT_ADDED = "participant_added"
+    PARTICIPANT_REMOVED = "participant_removed"
+    MERGED_INTO = "merged_into"  # on the merged ticket: it now lives in `new`
+    MERGED_FROM = "merged_from"  # on the ticket merged into: `new` was merged into it
 
 
 @dataclass(frozen=True)
@@ -278,6 +283,7 @@ class TicketOpened:
     has_screenshot: bool
     text: str  # the cleaned first message, so the acknowledgement can say what would help
     not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
+    copied: tuple[Address, ...] = ()  # the participants the opening mail made (SPEC §13): named in the ack
 
 
 @dataclass(frozen=True)
@@ -296,6 +302,7 @@ class StatusChanged:
     old: str
     new: str
     actor: str
+    merged_into: int | None = None  # Closed by `#merge`: the ticket it was merged into (SPEC §13)
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,8 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
     possible_follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    # SPEC §13 Merges: the ticket this one was merged into (it is Closed; later mail goes there).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
@@ -159,6 +161,24 @@ class Message(Base):
 
     # A sender's earlier images (logo detection) are looked up by lower-cased author address.
     __table_args__ = (Index("ix_messages_author_lower", func.lower(author_address)),)
+
+
+class Participant(Base):
+    """Someone copied on a ticket (SPEC §13 Copies): told of staff replies and status changes in Cc,
+    and their replies join the ticket. One row per ticket and lower-cased address; `added_by` is who
+    put them there (the requester, a staff address, or `merge SP-42`)."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    address: Mapped[str] = mapped_column(String(320))  # lower case
+    name: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(16), default="cc")
+    added_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
 
 
 class Attachment(Base):

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.domain import EventKind, Role, TicketOpened, Visibility
+from gateway.pipeline.copies import copied_on_opening
 from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
 from gateway.pipeline.requester import find_requester
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files
+from gateway.store import participants as people_store
 from gateway.store import tickets as store
 
 
@@ -68,6 +70,12 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    # SPEC §13 Copies: whoever else the opening mail was sent to is on the ticket from the start.
+    staff = deps.settings.staff
+    found = copied_on_opening(parsed, requester=plan.requester.address, ours=deps.ours, staff=staff)
+    copied = people_store.add_participants(run.session, ticket.id, found, added_by=actor)
+    for person in copied:
+        event(EventKind.PARTICIPANT_ADDED, actor, field="participant", new=person.address)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
@@ -79,6 +87,7 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         tags=plan.tags,
         has_screenshot=bool(files.screenshots),
         text=plan.text,
+        copied=tuple(copied),
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
