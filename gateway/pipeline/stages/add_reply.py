@@ -3,8 +3,8 @@ lifecycle apply (the plan is pipeline/reply_plan.py, the writes pipeline/writes/
 
 from __future__ import annotations
 
+from gateway.mail.quotes import trim_reply
 from gateway.pipeline.commands import parse_commands
-from gateway.pipeline.quotes import trim_reply
 from gateway.pipeline.reply_plan import plan_commands
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
