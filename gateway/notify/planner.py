@@ -51,6 +51,7 @@ from gateway.notify.message import (
     subject_for,
     thread_root_id,
 )
+from gateway.notify.planner_values import Shown
 from gateway.notify.render import Renderer, RenderError
 from gateway.notify.staff_files import staff_files
 from gateway.present import ticket_ref
@@ -125,8 +126,6 @@ class NotificationPlanner:
             elif isinstance(happening, ResponseOverdue):
                 overdue.response_overdue(self, session, happening)
 
-    # --- one method per happening ----------------------------------------------------------------
-
     # --- queueing ----------------------------------------------------------------------------------
 
     def queue_all(
@@ -140,7 +139,9 @@ class NotificationPlanner:
         inbox_id: int | None,
         trigger: int | None,
         extra: dict[str, Any],
+        shown: Shown | None = None,
     ) -> int:
+        """One row per recipient (each its own bounce address), all with the same `shown` To and Cc."""
         seen: set[str] = set()
         queued = 0
         for person in recipients:
@@ -148,8 +149,9 @@ class NotificationPlanner:
                 continue
             seen.add(person.address.lower())
             if self.queue(
-                session, ticket, template, person, audience, inbox_id=inbox_id, trigger=trigger, extra=extra
-            ):
+                session, ticket, template, person, audience, inbox_id=inbox_id, trigger=trigger,
+                extra=extra, shown=shown,
+            ):  # fmt: skip
                 queued += 1
         return queued
 
@@ -164,8 +166,10 @@ class NotificationPlanner:
         inbox_id: int | None,
         trigger: int | None,
         extra: dict[str, Any],
+        shown: Shown | None = None,
     ) -> OutboxRow | None:
-        """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded)."""
+        """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded).
+        `shown`: the To and Cc its headers show, when they are not just `to` (SPEC §13 Copies)."""
         address, why = self.mailable(session, to)
         if address is None:
             if why is None:
@@ -200,6 +204,7 @@ class NotificationPlanner:
             "_mail": {
                 **mail_files,
                 "to_name": to.name,
+                **(shown.context() if shown is not None else {}),
                 "reply_to": reply_address(
                     self.base_address,
                     prefix=self.prefix,
@@ -301,9 +306,11 @@ class NotificationPlanner:
         """(Re)build `row.raw` from its context; on a template error the row is failed with it."""
         context = {key: value for key, value in row.context.items() if key != "_mail"}
         mail = row.context["_mail"]
+        shown_to = mail.get("to_header")
         headers = Headers(
             sender=self.sender,
-            to=Address(row.to_address, mail["to_name"]),
+            to=Address(*shown_to) if shown_to else Address(row.to_address, mail["to_name"]),
+            cc=tuple(Address(*person) for person in mail.get("cc", ())),
             reply_to=mail["reply_to"],
             subject=row.subject,
             message_id=row.message_id,

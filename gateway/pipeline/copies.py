@@ -12,7 +12,7 @@ participant's own Cc adds nobody, so nobody can put themselves on someone else's
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from gateway.addresses import GatewayAddresses, bare, should_notify
 from gateway.config.settings import StaffSettings
@@ -80,8 +80,3 @@ def copied_on_reply(
 ) -> list[Address]:
     """The participants a reply from the requester or staff makes: its Cc."""
     return copied(mail.cc, requester=requester, ours=ours, staff=staff)
-
-
-def names(people: Sequence[Address]) -> list[str]:
-    """`Name <address>` or the address, for the acknowledgement and the receipt."""
-    return [f"{person.name} <{person.address}>" if person.name else person.address for person in people]

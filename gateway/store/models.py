@@ -129,6 +129,11 @@ class Ticket(Base):
     screenshots: Mapped[list[Screenshot]] = relationship(order_by="Screenshot.id")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
     rejected_attachments: Mapped[list[RejectedAttachment]] = relationship(order_by="RejectedAttachment.id")
+    participants: Mapped[list[Participant]] = relationship(order_by="Participant.id", viewonly=True)
+    # The tickets merged into this one (their `merged_into_id` is this id), for `tickets show`.
+    merged_from: Mapped[list[Ticket]] = relationship(
+        "Ticket", foreign_keys=[merged_into_id], order_by="Ticket.id", viewonly=True
+    )
 
     __table_args__ = (
         Index("ix_tickets_queue", "priority_rank", "tier_rank", "created_at"),

@@ -260,7 +260,7 @@ def queue(session: Session, *, status: str | None = None) -> Sequence[Ticket]:
     query = (
         select(Ticket)
         .options(selectinload(Ticket.screenshots), selectinload(Ticket.attachments))
-        .options(selectinload(Ticket.rejected_attachments))
+        .options(selectinload(Ticket.rejected_attachments), selectinload(Ticket.merged_from))
         .order_by(Ticket.priority_rank, Ticket.tier_rank, Ticket.created_at, Ticket.id)
     )
     if status is not None:
@@ -279,6 +279,8 @@ def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
             selectinload(Ticket.screenshots),
             selectinload(Ticket.attachments),
             selectinload(Ticket.rejected_attachments),
+            selectinload(Ticket.participants),
+            selectinload(Ticket.merged_from).selectinload(Ticket.messages),
         )
     )
 

@@ -5,6 +5,7 @@ a Security ticket calls for."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,11 @@ from gateway.domain import (
     TicketOpened,
 )
 from gateway.notify.hints import what_helps
+from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
 from gateway.store.models import Ticket
+from gateway.store.participants import other_open_tickets
 
 if TYPE_CHECKING:
     from gateway.notify.planner import NotificationPlanner
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 SECURITY_CATEGORY = SECURITY.casefold()
 # A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
 ON_CALL_CATEGORIES = frozenset({BILLING.casefold(), SECURITY_CATEGORY})
+ALSO_OPEN_SHOWN = 10  # "also open: SP-41, …": the oldest ten; `tickets list --requester` has them all
 
 
 def ticket_opened(
@@ -46,6 +50,12 @@ def ticket_opened(
         "text": text,
         "acknowledged": ack_note == "",
         "ack_note": ack_note,
+        "copied": _named(happening.copied),
+        # SPEC §13: staff see at once that the requester has other tickets open (a merge candidate).
+        "also_open": [
+            ticket_ref(planner.prefix, other.id)
+            for other in other_open_tickets(session, ticket.requester_address, excluding=ticket.id)
+        ][:ALSO_OPEN_SHOWN],
     }
     called_now = on_call(planner, ticket)
     called = {person.address.lower() for person in called_now}
@@ -106,6 +116,7 @@ def acknowledge(
             "helps": list(hints.helps),
             "device": hints.device,
             "has_screenshot": hints.has_screenshot,
+            "copied": _named(happening.copied),
         },
     )
     return "" if queued else f"{requester.address} is not notified"
@@ -131,3 +142,8 @@ def escalations(planner: NotificationPlanner, ticket: Ticket) -> list[tuple[str,
         key = contact.lower()
         found[key] = f"{found[key]}; {reason}" if key in found else reason
     return list(found.items())
+
+
+def _named(people: Sequence[Address]) -> list[str]:
+    """`Name <address>`, or the address alone, for the templates."""
+    return [f"{person.name} <{person.address}>" if person.name else person.address for person in people]

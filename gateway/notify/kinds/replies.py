@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain import (
@@ -16,9 +17,12 @@ from gateway.domain import (
     StatusChanged,
     Visibility,
 )
+from gateway.notify.planner_values import Shown
+from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
 from gateway.store.models import Message, Ticket
+from gateway.store.participants import participants
 
 if TYPE_CHECKING:
     from gateway.notify.planner import NotificationPlanner
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
+QUOTED_LINES = 40  # a long message is quoted up to here: the whole of it is on the ticket
 
 
 def reply_added(
@@ -44,17 +49,18 @@ def reply_added(
     if happening.role == Role.STAFF:
         if happening.visibility != Visibility.PUBLIC or not happening.notify:
             return False
-        recipients = [
-            person for person in requester_side(planner, session, ticket) if person.address.lower() != author
-        ]
+        shown = requester_side(planner, session, ticket)
+        recipients = [person for person in (shown.to, *shown.cc) if person.address.lower() != author]
         extra = {
             "text": text,
             "author_name": happening.author.name,
             "new_status": new_status if new_status in TOLD_STATUSES else None,
+            "merged_into": _merged_into_ref(planner, ticket, new_status),
+            "quoted": quoted_before(session, ticket.id, happening.message_db_id),
         }
         queued = planner.queue_all(
             session, ticket, "staff_reply", recipients, AUDIENCE_REQUESTER, inbox_id=inbox_id,
-            trigger=happening.message_db_id, extra=extra,
+            trigger=happening.message_db_id, extra=extra, shown=shown,
         )  # fmt: skip
         return queued > 0
     if happening.visibility != Visibility.PUBLIC:
@@ -83,29 +89,55 @@ def reply_added(
 def status_changed(
     planner: NotificationPlanner, session: Session, happening: StatusChanged, inbox_id: int | None
 ) -> None:
+    """Resolved or Closed (or merged, which closes): the requester, with the participants in Cc."""
     if happening.new not in TOLD_STATUSES or happening.old == happening.new:
         return
     ticket = session.get_one(Ticket, happening.ticket_id)
-    planner.queue(
-        session,
-        ticket,
-        "status_changed",
-        Address(ticket.requester_address, ticket.requester_name),
-        AUDIENCE_REQUESTER,
-        inbox_id=inbox_id,
-        trigger=None,
-        extra={"old": happening.old, "new": happening.new},
-    )
+    shown = requester_side(planner, session, ticket)
+    merged = ticket_ref(planner.prefix, happening.merged_into) if happening.merged_into else None
+    planner.queue_all(
+        session, ticket, "status_changed", [shown.to, *shown.cc], AUDIENCE_REQUESTER, inbox_id=inbox_id,
+        trigger=None, extra={"old": happening.old, "new": happening.new, "merged_into": merged}, shown=shown,
+    )  # fmt: skip
 
 
-def requester_side(planner: NotificationPlanner, session: Session, ticket: Ticket) -> list[Address]:
-    """The requester and everyone copied on the conversation (never staff)."""
-    people = [Address(ticket.requester_address, ticket.requester_name)]
-    for message in outbox.ticket_messages(session, ticket.id):
-        if (
-            message.role == Role.CC
-            and message.kind == "mail"
-            and not planner.settings.is_staff(message.author_address)
-        ):
-            people.append(Address(message.author_address, message.author_name))
-    return people
+def requester_side(planner: NotificationPlanner, session: Session, ticket: Ticket) -> Shown:
+    """The requester (To) and the ticket's participants (Cc: SPEC §13), unless
+    `notifications.copy_participants` is false; participants are never staff (pipeline/copies.py)."""
+    requester = Address(ticket.requester_address, ticket.requester_name)
+    if not planner.settings.notifications.copy_participants:
+        return Shown(requester, ())
+    people = participants(session, ticket.id)
+    return Shown(requester, tuple(Address(person.address, person.name) for person in people))
+
+
+def quoted_before(session: Session, ticket_id: int, message_db_id: int) -> dict[str, str] | None:
+    """The last public message on the ticket before `message_db_id`, for `staff_reply` to quote under
+    the staff text (SPEC §13 Quoting): never an internal note, never an auto-reply, never empty."""
+    message = session.scalars(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.id < message_db_id,
+            Message.kind == "mail",
+            Message.visibility == Visibility.PUBLIC.value,
+            Message.text != "",
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if message is None:
+        return None
+    lines = message.text.strip().splitlines()[:QUOTED_LINES]
+    return {
+        "author": message.author_name or message.author_address,
+        "date": message.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "text": "\n".join(lines),
+        "quoted_text": "\n".join(f"> {line}".rstrip() for line in lines),
+    }
+
+
+def _merged_into_ref(planner: NotificationPlanner, ticket: Ticket, new_status: str | None) -> str | None:
+    if new_status != Status.CLOSED.value or ticket.merged_into_id is None:
+        return None
+    return ticket_ref(planner.prefix, ticket.merged_into_id)
