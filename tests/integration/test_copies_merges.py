@@ -11,11 +11,23 @@ from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
+from gateway.domain import Envelope
+from gateway.present import ticket_json, ticket_summary_json
+from gateway.reply_address import reply_address
+from gateway.store import outbox as outbox_store
+from gateway.store import tickets as ticket_store
+from gateway.store.db import unit_of_work
+from tests.helpers import TEST_SECRET, ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink
+from tests.unit.test_copies import REQUESTER, entries, expected, mail_with
 
 SUPPORT = "support@smilepass.example"
 MARIA = "Maria Lopez <maria@customer.example>"
@@ -37,6 +49,20 @@ class Desk:
         self.sink = sink
         self.serve = ServeProcess(["--config", str(self.config)], tmp_path, port)
         self.port = port
+        # Waiting reads the database in process (a `ticketgate` run costs seconds on a loaded machine);
+        # what a test asserts about the CLI it reads from `ticketgate tickets show --json` itself.
+        self.runtime = build_runtime(load_settings(self.config, environ={}))
+
+    def stop(self) -> None:
+        self.runtime.close()
+        self.serve.stop()
+
+    def read(self, ref: str) -> dict[str, Any] | None:
+        with unit_of_work(self.runtime.inbox.sessions) as session:
+            ticket = ticket_store.load_ticket(session, int(ref.split("-")[1]))
+            if ticket is None:
+                return None
+            return ticket_json(ticket, "SP", outbox_store.for_ticket(session, ticket.id))
 
     def send(self, raw: bytes, *, to: str = SUPPORT, mail_from: str = "maria@customer.example") -> None:
         with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
@@ -50,20 +76,21 @@ class Desk:
     def until(self, ref: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            done = ticketgate("tickets", "show", ref, "--json", config=self.config)
-            if done.returncode == 0 and check(done.json()):
-                return done.json()  # type: ignore[no-any-return]
+            found = self.read(ref)
+            if found is not None and check(found):
+                return found
             assert time.monotonic() < deadline, f"{ref} never got there:\n{self.serve.output()}"
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def wait_count(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
-            found = ticketgate("tickets", "list", "--json", config=self.config).json()
+            with unit_of_work(self.runtime.inbox.sessions) as session:
+                found = [ticket_summary_json(t, "SP") for t in ticket_store.queue(session)]
             if len(found) >= count:
-                return found  # type: ignore[no-any-return]
+                return sorted(found, key=lambda t: t["id"])
             assert time.monotonic() < deadline, self.serve.output()
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def mails(self, template_subject: str, to: str, *, count: int = 1, timeout: float = 30) -> list[Captured]:
         """The mails the relay took for `to` whose subject contains `template_subject`, once there are
@@ -78,7 +105,7 @@ class Desk:
             if len(found) >= count:
                 return found
             assert time.monotonic() < deadline, f"no mail to {to}:\n{self.serve.output()}"
-            time.sleep(0.2)
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -93,7 +120,7 @@ def desk(tmp_path: Path, database_url: str, sink: SmtpSink) -> Iterator[Desk]:
     try:
         yield running
     finally:
-        running.serve.stop()
+        running.stop()
 
 
 def addresses(msg: EmailMessage, header: str) -> list[str]:
@@ -281,7 +308,7 @@ def test_merge_threads_later_mail_to_the_ticket_merged_into(desk: Desk) -> None:
         (ref41, "subject-ref"),
     ]
     assert len(desk.wait_count(2)) == 2  # no new ticket opened
-    assert len(desk.show(ref42)["messages"]) == 2  # the merged ticket took nothing more
+    assert len(desk.read(ref42)["messages"]) == 2  # type: ignore[index]  # the merged ticket took nothing more
 
     # Refused: the same ticket, an unknown one, a Closed one; each with its reason in the receipt.
     staff41 = reply_to(desk.mails(f"[{ref41}]", TRIAGE)[0].message)
@@ -299,8 +326,11 @@ def test_merge_threads_later_mail_to_the_ticket_merged_into(desk: Desk) -> None:
 
 def test_the_cli_merges_and_copies_like_a_staff_mail(tmp_path: Path, database_url: str) -> None:
     config = write_config(tmp_path, database_url)
+    files = []
     for subject in ("First", "Second"):
-        assert ticketgate("ingest", config=config, stdin=make_mail(subject, sender=MARIA)).returncode == 0
+        files.append(tmp_path / f"{subject}.eml")
+        files[-1].write_bytes(make_mail(subject, sender=MARIA))
+    assert ticketgate("ingest", *map(str, files), config=config).returncode == 0
     done = ticketgate(
         "tickets", "update", "SP-2", "--cc-add", "luis@customer.example", "--merge", "SP-1",
         "--as", "ana@smilepass.example", "--json", config=config,
@@ -311,14 +341,78 @@ def test_the_cli_merges_and_copies_like_a_staff_mail(tmp_path: Path, database_ur
     target = ticketgate("tickets", "show", "SP-1", "--json", config=config).json()
     assert target["links"]["merged_from"] == ["SP-2"]
     assert [p["address"] for p in target["participants"]] == ["luis@customer.example"]
+    assert [m["ticket"] for m in target["messages"]] == ["SP-1", "SP-2", "SP-2"]
     # Refused as a mail would be: nothing changes, one line, exit 65.
     refused = ticketgate(
-        "tickets", "update", "SP-1", "--merge", "SP-2", "--as", "ana@smilepass.example", config=config
-    )
-    assert refused.returncode == 65
-    assert "SP-2 is Closed" in refused.stderr and "Traceback" not in refused.stderr
-    staff_copy = ticketgate(
-        "tickets", "update", "SP-1", "--cc-add", "ana@smilepass.example", "--as", "ana@smilepass.example",
-        config=config,
+        "tickets", "update", "SP-1", "--merge", "SP-2", "--cc-add", "ana@smilepass.example",
+        "--as", "ana@smilepass.example", config=config,
     )  # fmt: skip
-    assert staff_copy.returncode == 65 and "is a staff address" in staff_copy.stderr
+    assert refused.returncode == 65
+    assert "SP-2 is Closed" in refused.stderr and "is a staff address" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+
+
+# --- property: generated copies through the real pipeline and store ------------------------------
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """The processor `serve` builds, on SQLite or PostgreSQL, driven mail by mail."""
+    extra = "[limits]\nnew_tickets_per_sender_per_hour = 100000\n"
+    config = write_config(tmp_path, database_url, extra)
+    # The staff side of tests/unit/test_copies.py, whose rule `expected` is.
+    text = config.read_text(encoding="utf-8").replace(
+        'addresses = ["ana@smilepass.example"]\ntriage = "triage@smilepass.example"',
+        'addresses = ["ana@smilepass.example", "ben@smilepass.example"]\n'
+        'triage = "triage@smilepass.example"\nsecurity_contact = "security@smilepass.example"\n'
+        'on_call = "oncall@smilepass.example"',
+    )
+    config.write_text(text, encoding="utf-8")
+    runtime = build_runtime(load_settings(config, environ={}))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(to=entries, cc=entries, reply_cc=entries, reply_by=st.sampled_from(["requester", "staff", "stranger"]))
+def test_generated_copies_make_exactly_the_expected_participants(
+    pipeline: Any,
+    to: list[tuple[str, str]],
+    cc: list[tuple[str, str]],
+    reply_cc: list[tuple[str, str]],
+    reply_by: str,
+) -> None:
+    processor = pipeline.processor("test")
+
+    def deliver(raw: bytes, rcpt: str, sender: str) -> Any:
+        [inbox_id] = pipeline.inbox.add_many([(raw, Envelope(sender, (rcpt,), "smtp"))])
+        [result] = processor.process_ids([inbox_id])
+        return result
+
+    opened = deliver(mail_with(to, cc, message_id=f"<{uuid4().hex}@customer.example>"), SUPPORT, REQUESTER)
+    assert opened.outcome == "ticket"
+
+    def participants() -> list[str]:
+        with unit_of_work(pipeline.inbox.sessions) as session:
+            ticket = ticket_store.load_ticket(session, opened.ticket_id)
+            assert ticket is not None
+            return [p["address"] for p in ticket_json(ticket, "SP")["participants"]]
+
+    assert participants() == expected(to + cc)
+
+    # A reply with a Cc: the requester's and authenticated staff's copy people on; a stranger's
+    # (here on the requester's reply address, which gives no rights) copies nobody.
+    sender = {"requester": REQUESTER, "staff": "ana@smilepass.example", "stranger": "eve@evil.example"}[
+        reply_by
+    ]
+    audience = "staff" if reply_by == "staff" else "requester"
+    rcpt = reply_address(
+        SUPPORT, prefix="SP", ticket_id=opened.ticket_id, audience=audience, secret=TEST_SECRET
+    )
+    raw = mail_with([], reply_cc, sender=sender, to_first=rcpt, message_id=f"<{uuid4().hex}@x.example>")
+    assert deliver(raw, rcpt, sender).ticket_id == opened.ticket_id
+    before = expected(to + cc)
+    added = [a for a in expected(reply_cc) if a not in before] if reply_by != "stranger" else []
+    assert participants() == before + added
