@@ -4,6 +4,7 @@ participants in Cc, `requester_reply` to whoever handles the ticket, and `status
 from __future__ import annotations
 
 import logging
+import textwrap
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
+QUOTE_WIDTH = 70  # 72 columns with the "> " mark
 QUOTED_LINES = 40  # a long message is quoted up to here: the whole of it is on the ticket
 
 
@@ -128,13 +130,24 @@ def quoted_before(session: Session, ticket_id: int, message_db_id: int) -> dict[
     ).first()
     if message is None:
         return None
-    lines = message.text.strip().splitlines()[:QUOTED_LINES]
+    text = "\n".join(message.text.strip().splitlines()[:QUOTED_LINES])
     return {
         "author": message.author_name or message.author_address,
         "date": message.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-        "text": "\n".join(lines),
-        "quoted_text": "\n".join(f"> {line}".rstrip() for line in lines),
+        "text": text,
+        "quoted_text": quote_lines(text),
     }
+
+
+def quote_lines(text: str) -> str:
+    """`text` as `> ` lines for the plain-text part, each wrapped to fit 72 columns with its mark
+    (a word is never broken; a blank line stays a bare `>`)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        wrapped = textwrap.wrap(line, QUOTE_WIDTH, break_long_words=False, break_on_hyphens=False)
+        out.extend(f"> {part}" for part in wrapped or [""])
+    out = [line.rstrip() for line in out]
+    return "\n".join(out)
 
 
 def _merged_into_ref(planner: NotificationPlanner, ticket: Ticket, new_status: str | None) -> str | None:
