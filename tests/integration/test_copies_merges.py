@@ -416,3 +416,15 @@ def test_generated_copies_make_exactly_the_expected_participants(
     before = expected(to + cc)
     added = [a for a in expected(reply_cc) if a not in before] if reply_by != "stranger" else []
     assert participants() == before + added
+
+
+def test_erasing_a_participant_takes_them_off_every_ticket(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url)
+    opening = make_mail("Payouts", sender=MARIA, headers={"Cc": "Luis Ortega <luis@customer.example>"})
+    assert ticketgate("ingest", config=config, stdin=opening).returncode == 0
+    erased = ticketgate("tickets", "erase", "--requester", "luis@customer.example", "--yes", config=config)
+    assert erased.returncode == 0, erased.stderr
+    shown = ticketgate("tickets", "show", "SP-1", "--json", config=config).json()
+    assert shown["participants"] == []
+    assert "luis@customer.example" not in str(shown["events"]) and "Ortega" not in str(shown["events"])
+    assert [e["field"] for e in shown["events"] if e["kind"] == "erased"] == ["participant"]
