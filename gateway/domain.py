@@ -114,6 +114,14 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
     ENCRYPTED = "encrypted"  # the mail was encrypted (S/MIME, PGP/MIME): its text could not be read
     ATTACHMENT_UNREADABLE = "attachment_unreadable"  # kept as a file, but its content not opened (TNEF)
+    # SPEC §13: a web form's mail read for its fields, a field value not understood, or why a mail
+    # from a form sender was not read as the form's; a staff forward that opened the ticket for the
+    # original sender (actor: the staff member), or why a staff forward was not read so.
+    FORM_READ = "form_read"
+    FORM_VALUE_UNKNOWN = "form_value_unknown"
+    FORM_NOT_READ = "form_not_read"
+    FORWARDED = "forwarded"
+    FORWARD_NOT_READ = "forward_not_read"
 
 
 @dataclass(frozen=True)

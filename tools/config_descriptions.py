@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "limits": ("[limits]", "What one mail, or one sender, may bring."),
     "storage": ("[storage]", "Where screenshot and attachment bytes go."),
     "processing": ("[processing]", "How processing runs beside intake."),
+    "forms": ("[[forms]]", "Web forms that mail the desk on a visitor's behalf: see [Web forms](forms.md)."),
     "imap": ("[[imap]]", "One table per mailbox to take mail from: see [IMAP intake](imap.md)."),
     "notifications": ("[notifications]", "Templates and delivery of notifications."),
     "metrics": ("[metrics]", "The Prometheus and health endpoints."),
@@ -53,8 +54,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "smtp.max_message_size": {"meaning": "bytes; announced with `SIZE`, `552 5.3.4` over it"},
     "smtp.max_recipients": {"meaning": "more get `452 4.5.3`"},
     "smtp.max_connections": {"meaning": "more get `421 4.3.2`"},
-    "smtp.command_timeout": {"meaning": "an idle client is disconnected after this long"},
-    "smtp.data_timeout": {"meaning": "the longest a client may take to send one mail's DATA"},
+    "smtp.command_timeout": {
+        "meaning": "an idle client hears `421 4.4.2` and is disconnected after this long"
+    },
+    "smtp.data_timeout": {
+        "meaning": "bounds the whole DATA phase: a client still sending when it passes hears `421 4.4.2` ([Faults and health](../operations/faults-and-health.md))"
+    },
     "smtp.max_connections_per_ip": {
         "meaning": "connections open at once from one client IP address; more get `421 4.7.0` and are closed"
     },
@@ -183,14 +188,20 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "notifications.templates_dir": {
         "meaning": "a folder of the deployment's own templates, tried before the built-in ones"
     },
-    "notifications.max_attempts": {"meaning": "delivery tries before a notification is `dead`"},
     "notifications.retry_base_seconds": {
         "meaning": "back-off after a 4xx or a connection failure: doubles each try, with jitter"
     },
-    "notifications.retry_max_seconds": {"meaning": "the back-off's cap"},
+    "notifications.retry_max_seconds": {
+        "meaning": "the back-off's cap (at most 3600: never more than an hour between two tries)"
+    },
     "notifications.deadline_hours": {
         "type": "number of hours",
-        "meaning": "a notification not sent by then is `dead`",
+        "meaning": "a notification is tried until then; one not sent by then is `dead`",
+    },
+    "notifications.max_attempts": {
+        "type": "integer",
+        "default": "not read",
+        "meaning": "accepted so older configs load; `serve` and `check-config` say it is no longer read (time decides, not a count of tries: `deadline_hours`)",
     },
     "notifications.max_attached_bytes": {
         "meaning": "originals of a mail's screenshots attached to one staff notification, in bytes; those over it are shown as thumbnails only (`0`: thumbnails only)"
@@ -223,5 +234,30 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "views.digest_at": {
         "default": "absent: no digest",
         "meaning": '`"HH:MM"`: the daily digest to triage at that local time ([Escalations, the daily digest, on call](../staff/lifecycle.md#escalations-the-daily-digest-on-call))',
+    },
+    "forms[].sender": {
+        "type": "address",
+        "meaning": "the address the form mails from, matched against `From` (case-insensitively); not a gateway or staff address, and each entry its own",
+    },
+    "forms[].title_field": {"default": '`"Title"`', "meaning": "the label of the ticket's title"},
+    "forms[].description_field": {
+        "default": '`"Description"`',
+        "meaning": "the label of the description (it may run over many lines)",
+    },
+    "forms[].priority_field": {"default": '`"Priority"`', "meaning": "the label of the priority"},
+    "forms[].category_field": {"default": '`"Category"`', "meaning": "the label of the category"},
+    "forms[].email_field": {
+        "default": '`"Email"`',
+        "meaning": "the label of the visitor's address, used when the mail has no usable `Reply-To`",
+    },
+    "forms[].name_field": {
+        "default": '`"Name"`',
+        "meaning": "the label of the visitor's name, used when `Reply-To` carries no display name",
+    },
+    "forms[].other_fields": {
+        "meaning": "the form's other labels: each ends a Description, and their values are not read"
+    },
+    "forms[].require_authentication": {
+        "meaning": "read the form only when its `From` domain is authenticated, the way staff mail is"
     },
 }

@@ -36,7 +36,7 @@ from gateway.config.reader import ConfigErrors, Table  # noqa: E402
 PAGE = ROOT / "docs" / "admin" / "config-reference.md"
 ACCESSORS = (
     "integer", "seconds", "boolean", "text", "optional_text", "required_text", "text_list",
-    "address_list", "address", "choice", "optional_choice", "table", "tables",
+    "address_list", "address", "choice", "optional_choice", "table", "tables", "has",
 )  # fmt: skip
 
 
@@ -89,23 +89,35 @@ def _key(table: Table, accessor: str, name: str, args: tuple[Any, ...], kwargs: 
         enum_type = args[0]
         options = tuple(str(member.value) for member in enum_type)
         default = args[1] if len(args) > 1 else None
+    elif accessor == "has":
+        return Key(path, accessor, None)
     elif accessor in ("integer", "seconds", "boolean", "text", "text_list", "address_list"):
         default = args[0] if args else kwargs.get("default")
     return Key(path, accessor, default, options, kwargs.get("minimum", 1 if accessor == "integer" else None))
 
 
-def read_keys() -> list[Key]:
-    """The keys of every section, as the loader reads them."""
-    data = {"imap": [{}], "customers": [{}]}
+def _run(data: dict[str, Any]) -> list[Key]:
     # The required keys are missing, so this raises: expected, the keys were read all the same.
     with recording() as found, suppress(ConfigErrors):
         loading.settings_from_mapping(data, environ={})
-    unique: dict[str, Key] = {}
+    return found
+
+
+def read_keys() -> list[Key]:
+    """The keys of every section, as the loader reads them: a first run finds the arrays of
+    tables (`[[imap]]`, …), a second gives each one empty table so that its keys are read too.
+    A key the loader only asks about (`t.has`) without reading it is listed as such."""
+    arrays = {key.path: [{}] for key in _run({}) if key.accessor == "tables"}
+    found = _run(arrays)
+    order: dict[str, None] = {}
+    chosen: dict[str, Key] = {}
     for key in found:
         if key.accessor in ("table", "tables") and key.path != "tags":
             continue  # a section: it gets a heading, not a row
-        unique.setdefault(key.path, key)
-    return list(unique.values())
+        order.setdefault(key.path)
+        if key.path not in chosen or chosen[key.path].accessor == "has":
+            chosen[key.path] = key
+    return [chosen[path] for path in order]
 
 
 def kind(key: Key) -> str:
@@ -122,6 +134,7 @@ def kind(key: Key) -> str:
         "address_list": "array of addresses",
         "address": "address",
         "table": "table",
+        "has": "any (only its presence is read)",
     }[key.accessor]
 
 

@@ -215,14 +215,27 @@ class ProcessingSettings:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """Templates and the outbox sender's retry policy (SPEC §7)."""
+    """Templates and the outbox sender's retry policy (SPEC §7, §15): a notification is tried until
+    its deadline, time decides when it is dead, not a count of tries."""
 
     templates_dir: str | None = None  # a deployment's own templates, tried before the built-in ones
-    max_attempts: int = 10  # delivery tries before a notification is dead
     retry_base_seconds: float = 60.0  # first back-off; later ones double, capped at retry_max_seconds
-    retry_max_seconds: float = 3600.0
+    retry_max_seconds: float = 3600.0  # at most an hour (SPEC §15)
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+    # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
+    ignored_max_attempts: int | None = None
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What `serve` and `check-config` tell the operator about these settings."""
+        if self.ignored_max_attempts is None:
+            return ()
+        return (
+            f"notifications.max_attempts = {self.ignored_max_attempts} is no longer read: a notification "
+            f"is tried until notifications.deadline_hours ({self.deadline_hours:g}) has passed; "
+            "remove the key",
+        )
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,34 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class FormSettings:
+    """One `[[forms]]` entry (SPEC §13): a web form that mails from `sender` with the visitor in
+    Reply-To, and the labels of its fields in the body (gateway/mail/forms.py reads them)."""
+
+    sender: str  # bare address, matched against From (case-insensitively)
+    title_field: str = "Title"
+    description_field: str = "Description"
+    priority_field: str = "Priority"
+    category_field: str = "Category"
+    email_field: str = "Email"
+    name_field: str = "Name"
+    other_fields: tuple[str, ...] = ()  # the form's other labels: they end a Description, are not read
+    require_authentication: bool = True  # DKIM or a trusted Authentication-Results, as for staff (§5)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """{field: label} of the fields read."""
+        return {
+            "title": self.title_field,
+            "description": self.description_field,
+            "priority": self.priority_field,
+            "category": self.category_field,
+            "email": self.email_field,
+            "name": self.name_field,
+        }
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, validated; `source` is the file read, None for the embedded defaults."""
 
@@ -271,10 +312,16 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
     views: ViewSettings = field(default_factory=ViewSettings)
+    forms: tuple[FormSettings, ...] = ()  # `[[forms]]`: web forms whose mail is read for its fields
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
         return self.staff.is_staff(address)
+
+    def form_for(self, address: str) -> FormSettings | None:
+        """The `[[forms]]` entry whose sender is `address` (a From), or None."""
+        wanted = bare_address(address)
+        return next((form for form in self.forms if form.sender.lower() == wanted), None)
 
     @property
     def uses_development_secret(self) -> bool:
