@@ -12,7 +12,8 @@ keeps, and know few of the languages mail arrives in; this module is our own. It
   own ``REPLY_MARKER`` or another desk's "reply above this line"; that header and everything after go;
 - the rules are written for families of mail, not for samples: each family has tests built from our own
   examples (tests/unit/test_quotes_families.py), and the corpus is split into a tuning half, looked at
-  while writing rules, and a checking half, only counted (bench/corpus_halves.py, README);
+  while writing rules, and a checking half, only counted (bench/corpus_halves.py,
+  docs/performance/mail-reading.md);
 - a header followed by a ``>`` block and then new text is an inline answer and stays, except at the very
   top of the mail, where it is a bottom-post: the header and that first quote go, the answer stays;
 - a header with nothing above it that is not followed by ``>`` lines (Gmail's unquoted bottom-post) is

@@ -32,7 +32,7 @@ OUTCOMES: tuple[str, ...] = (
     "spam",
     "flood",
     "my_tickets",
-    "queue",  # not in SPEC's list: `#queue` from staff to a plain address (README "Commands by mail")
+    "queue",  # not in SPEC's list: `#queue` from staff to a plain address (docs/staff/commands-by-mail.md)
     "quarantine",
     "pending",
 )
