@@ -112,6 +112,7 @@ class EventKind(StrEnum):
     BOUNCE_DELAYED = "bounce_delayed"
     ERASED = "erased"
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+    RULE = "rule"  # a `[[rules]]` entry fired on the mail that opened the ticket; `new` names it
 
 
 @dataclass(frozen=True)
@@ -375,6 +376,7 @@ class Outcome(StrEnum):
     SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
     FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
     MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
+    DROPPED = "dropped"  # a `[[rules]]` entry said drop = true: stored, no ticket, releasable
     QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
     QUARANTINE = "quarantine"
     RETRY = "retry"

@@ -404,7 +404,11 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from gateway.config.sections.rules import rule_warnings
+
     settings = _settings(args)
+    for key, warning in rule_warnings(settings.rules):  # allowed, but rarely what was meant
+        print(f"ticketgate: config warning: {key}: {warning}", file=sys.stderr)
     where = settings.source or "embedded defaults (no config file found)"
     print(f"config OK: {where}")
     return 0

@@ -92,7 +92,7 @@ class ClaimedItem:
     envelope: Envelope
     attempts: int
     received_at: datetime
-    released: bool = False  # `inbox release`: the spam verdict and the flood limit do not apply
+    released: bool = False  # `inbox release`: the spam verdict, the flood limit and a rule's drop do not apply
 
 
 @dataclass(frozen=True)

@@ -24,18 +24,20 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
     parsed, item, deps = mail.mail, run.item, run.deps
     defaults = deps.intake_defaults.get(item.envelope.source, IntakeDefaults())
     plan = plan_new_ticket(parsed, item.envelope, settings=deps.settings, ours=deps.ours, defaults=defaults)
+    routing = mail.routing  # a rule's priority and category win over subject tags (SPEC §14)
     ticket = store.create_ticket(
         run.session,
         title=plan.title,
         description=plan.description,
-        priority=plan.priority,
-        category=plan.category,
+        priority=routing.priority or plan.priority,
+        category=routing.category or plan.category,
         tier=plan.tier,
         requester_address=plan.requester.address,
         requester_name=plan.requester.name,
         created_at=item.received_at,
         follow_up_of_id=mail.thread.follow_up_of,
         possible_follow_up_of_id=mail.thread.possible_follow_up_of,
+        assignee=routing.assign,
     )
     message = store.add_message(
         run.session,
@@ -68,6 +70,10 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    for fired in routing.fired:
+        event(EventKind.RULE, "ticketgate", field="rule", new=fired.name)
+    if routing.assign is not None:
+        event(EventKind.ASSIGNED, f"rule {routing.assign_by}", field="assignee", new=routing.assign)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
@@ -75,10 +81,13 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         ticket_id=ticket.id,
         message_db_id=message.id,
         requester=plan.requester,
-        acknowledge=not mail.classification.suppress_notifications,
+        acknowledge=not mail.classification.suppress_notifications and routing.silenced_by is None,
         tags=plan.tags,
         has_screenshot=bool(files.screenshots),
         text=plan.text,
+        not_acknowledged_because=(
+            f"rule {routing.silenced_by!r} says acknowledge = false" if routing.silenced_by else ""
+        ),
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
