@@ -104,9 +104,9 @@ class Release:
 
 
 def release(session: Session, inbox_id: int) -> Release:
-    """Put a `spam`, `flood` or `dropped` mail back in the queue, marked so that the verdict, the limit
-    and a rule's drop are bypassed for it; any other outcome is refused. Its de-duplication key is dropped with it, or the
-    mail would be taken for a copy of itself."""
+    """Put a `spam`, `flood` or `dropped` mail back in the queue, marked so that the verdict, the
+    limit and a rule's drop are bypassed for it; any other outcome is refused. Its de-duplication
+    key is dropped with it, or the mail would be taken for a copy of itself."""
     now = utcnow()
     found = session.execute(
         select(InboxItem.state, InboxItem.outcome).where(InboxItem.id == inbox_id).with_for_update()

@@ -35,7 +35,9 @@ def read_rules(tables: list[Table], tickets: TicketSettings, staff: StaffSetting
         name = t.required_text("name", 'a name for the rule, such as "newsletters" (events name it)')
         label = f"rule {name!r}" if name else "this rule"
         if name and name.casefold() in seen:
-            t.problem("name", f"{label} has the same name as {seen[name.casefold()]} (names are case-insensitive)")
+            t.problem(
+                "name", f"{label} has the same name as {seen[name.casefold()]} (names are case-insensitive)"
+            )
         elif name:
             seen[name.casefold()] = t.path
         matches = tuple(m for key in MATCH_KEYS if (m := _match(t, key, label)) is not None)
@@ -46,10 +48,13 @@ def read_rules(tables: list[Table], tickets: TicketSettings, staff: StaffSetting
         drop = t.boolean("drop", False)
         acts = priority is not None or category is not None or assign is not None or not acknowledge
         if drop and acts:
-            t.problem("drop", f"{label}: drop = true stores the mail without a ticket, so it takes no other action")
+            t.problem(
+                "drop", f"{label}: drop = true stores the mail without a ticket, so it takes no other action"
+            )
         elif not drop and not acts and not _any_action_key(t):
             t.problem(
-                "name", f"{label} has no action: give priority, category, assign, acknowledge = false or drop = true"
+                "name",
+                f"{label} has no action: give priority, category, assign, acknowledge = false or drop = true",
             )
         t.finish()
         rules.append(
@@ -76,7 +81,9 @@ def rule_warnings(rules: tuple[RoutingRule, ...]) -> list[tuple[str, str]]:
             why = "each of its patterns (" + ", ".join(m.written for m in rule.matches) + ") matches any text"
         else:
             continue
-        warnings.append((f"rules[{index}]", f"rule {rule.name!r} matches every mail that opens a ticket: {why}"))
+        warnings.append(
+            (f"rules[{index}]", f"rule {rule.name!r} matches every mail that opens a ticket: {why}")
+        )
     return warnings
 
 
@@ -93,7 +100,10 @@ def _match(t: Table, key: str, label: str) -> RuleMatch | None:
     if key == "header":
         name, colon, rest = written.partition(":")
         if not colon or not _HEADER_NAME.fullmatch(name.strip()):
-            t.problem(key, f'{label}: expected "Header-Name: pattern", such as "List-Id: .*example", got {written!r}')
+            t.problem(
+                key,
+                f'{label}: expected "Header-Name: pattern", such as "List-Id: .*example", got {written!r}',
+            )
             return None
         header, pattern_text = name.strip().lower(), rest.strip()
     try:
@@ -110,7 +120,9 @@ def _category(t: Table, label: str, tickets: TicketSettings) -> str | None:
         return None
     found = find_category(given, tickets.categories)
     if found is None:
-        t.problem("category", f"{label}: {given!r} is not one of tickets.categories ({one_of(tickets.categories)})")
+        t.problem(
+            "category", f"{label}: {given!r} is not one of tickets.categories ({one_of(tickets.categories)})"
+        )
     return found
 
 
