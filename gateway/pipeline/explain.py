@@ -23,19 +23,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gateway.domain import Envelope, ParsedMail
 from gateway.errors import NotAMailError, ProcessingError, TransientError
 from gateway.mail.quotes import trim_reply
 from gateway.mail.requester import Requester, find_requester
-from gateway.pipeline.explain_steps import Step, describe
+from gateway.pipeline.explain_steps import Step, describe, fired_rules
 from gateway.pipeline.processor import _NO_TRANSACTION, OUTSIDE_TRANSACTION, STAGES
-from gateway.pipeline.stage_values import Decision, MailRun, Parsed, ProcessorDeps, Stage
+from gateway.pipeline.stage_values import (
+    Decision,
+    MailRun,
+    Outcome,
+    Parsed,
+    ProcessorDeps,
+    Stage,
+    Threaded,
+)
 from gateway.store.db import database_unavailable
 from gateway.store.dry_run import (
     Queued,
     add_explained_row,
     marks,
+    numbers_kept,
     queued_after,
     set_aside_seen,
     skipped_after,
@@ -134,32 +144,47 @@ def _explain(
     session = deps.sessions()
     try:
         session.begin()
-        if in_inbox:
-            set_aside_seen(session, item.id)
-        else:
-            item = dataclasses.replace(item, id=add_explained_row(session, item.raw, item.envelope))
-        before = marks(session)
-        run = MailRun(item, session, deps)
-        if decision is None:
-            decision = walk.run(value, run, stages[outside:])
-            value = walk.value
-        if walk.error is not None:
-            return _failed(walk, item)
-        if decision is None:
-            raise AssertionError("the last stage always decides")
-        if deps.notifier is not None and decision.happenings:
-            deps.notifier.plan(session, decision.happenings, inbox_id=item.id)
-        queued = tuple(queued_after(session, before, item.id))
-        not_sent = tuple(skipped_after(session, before, item.id))
-        steps.append(_notifications_step(queued, not_sent))
-        ticket = session.get(Ticket, decision.ticket_id) if decision.ticket_id is not None else None
-        stored = stored_text_after(session, before, item.id)
-        return _explained(walk, item, decision, ticket, stored, queued, not_sent)
+        with numbers_kept(session):
+            return _in_transaction(deps, walk, item, value, decision, session, stages[outside:], in_inbox)
     except SQLAlchemyError as exc:
         raise database_unavailable(exc) from exc
     finally:
         session.rollback()
         session.close()
+
+
+def _in_transaction(
+    deps: ProcessorDeps,
+    walk: _Walk,
+    item: ClaimedItem,
+    value: object,
+    decision: Decision | None,
+    session: Session,
+    stages: Sequence[tuple[str, Stage]],
+    in_inbox: bool,
+) -> Explanation:
+    """The stages that need the database, the planner, and what they left, before the rollback."""
+    if in_inbox:
+        set_aside_seen(session, item.id)
+    else:
+        item = dataclasses.replace(item, id=add_explained_row(session, item.raw, item.envelope))
+    before = marks(session)
+    run = MailRun(item, session, deps)
+    if decision is None:
+        decision = walk.run(value, run, stages)
+        value = walk.value
+    if walk.error is not None:
+        return _failed(walk, item)
+    if decision is None:
+        raise AssertionError("the last stage always decides")
+    if deps.notifier is not None and decision.happenings:
+        deps.notifier.plan(session, decision.happenings, inbox_id=item.id)
+    queued = tuple(queued_after(session, before, item.id))
+    not_sent = tuple(skipped_after(session, before, item.id))
+    walk.steps.append(_notifications_step(queued, not_sent))
+    ticket = session.get(Ticket, decision.ticket_id) if decision.ticket_id is not None else None
+    stored = stored_text_after(session, before, item.id)
+    return _explained(walk, run, decision, ticket, stored, queued, not_sent)
 
 
 class _Walk:
@@ -225,7 +250,7 @@ def _failed(walk: _Walk, item: ClaimedItem) -> Explanation:
 
 def _explained(
     walk: _Walk,
-    item: ClaimedItem,
+    run: MailRun,
     decision: Decision,
     ticket: Ticket | None,
     stored: str | None,
@@ -235,8 +260,11 @@ def _explained(
     mail = walk.mail
     if mail is None:
         raise AssertionError("a stage decided before parse_mail")
+    item = run.item
     trimmed = trim_reply(mail.text, html=mail.html)
     routing = getattr(walk.value, "routing", None)
+    if decision.outcome is Outcome.DROPPED and isinstance(walk.value, Threaded):
+        routing = fired_rules(walk.value, run)
     return Explanation(
         outcome=decision.outcome.value,
         ticket_id=decision.ticket_id,

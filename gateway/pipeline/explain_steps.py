@@ -15,6 +15,7 @@ from gateway.mail.requester import find_requester
 from gateway.mail.subject import parse_subject
 from gateway.mail.tags import merge_tags, tags_from_addresses
 from gateway.pipeline.new_ticket_plan import IntakeDefaults, recipient_addresses
+from gateway.pipeline.routing_rules import Routing, route
 from gateway.pipeline.stage_values import Classified, Decision, MailRun, Parsed, Threaded
 from gateway.pipeline.thread import ThreadedBy
 
@@ -141,6 +142,17 @@ def _apply_rules(_given: Threaded, out: Threaded, run: MailRun) -> tuple[str, st
     return "fired: " + ", ".join(routing.names), "; ".join(parts)
 
 
+def _dropped(given: Threaded, _out: Decision, run: MailRun) -> str:
+    """Which rules fired on a dropped mail (the stage keeps only the name of the dropping one)."""
+    routing = fired_rules(given, run)
+    return "; ".join(f"{fired.name}: {', '.join(fired.because) or 'no match key'}" for fired in routing.fired)
+
+
+def fired_rules(mail: Threaded, run: MailRun) -> Routing:
+    """The rules that fire on `mail`, as apply_rules reads them (for a mail it dropped)."""
+    return route(mail.mail, run.item.envelope, requester=mail.sender, rules=run.deps.settings.rules)
+
+
 def _check_flood(_given: Threaded, out: Threaded, run: MailRun) -> tuple[str, str]:
     limit = run.deps.settings.limits.new_tickets_per_sender_per_hour
     if limit == 0:
@@ -233,4 +245,5 @@ _DECIDED: dict[str, Callable[[Any, Decision, MailRun], str]] = {
     "open_ticket": _new_ticket,
     "check_forged_sender": _new_ticket,
     "add_reply": _reply,
+    "apply_rules": _dropped,
 }

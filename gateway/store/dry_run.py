@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, Insert, delete, event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.domain import Envelope, EventKind
 from gateway.store.blobs import BlobNotFoundError, BlobStore
 from gateway.store.inbox import add_rows
 from gateway.store.models import Event, Message, OutboxRow, SeenMail
-from gateway.store.rows import execute
+from gateway.store.rows import connection, execute
+
+# The numbers people see: ticket references (SP-42) and inbox ids (`inbox list`).
+_KEPT_NUMBERS = frozenset({"tickets", "inbox"})
 
 
 class DryBlobStore:
@@ -124,3 +129,51 @@ def skipped_after(session: Session, before: Marks, inbox_id: int) -> Sequence[st
         .order_by(Event.id),
     )
     return [str(note) for (note,) in rows if note]
+
+
+@contextmanager
+def numbers_kept(session: Session) -> Iterator[None]:
+    """Keep the ticket and inbox numbers a rolled-back transaction would use up.
+
+    PostgreSQL's sequences are not transactional: a ticket row inserted and rolled back would still
+    have taken its number, and the next real ticket would skip one. So, in this transaction only,
+    a row inserted into `tickets` or `inbox` without an id gets the number the sequence would give
+    next, read without taking it (`last_value`). A writer that takes that number meanwhile waits on
+    the unique index until this transaction rolls back, then goes on. SQLite needs none of this:
+    its next id is one past the largest, which the rollback restores."""
+    conn = connection(session)
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    next_ids: dict[str, int] = {}
+
+    def numbered(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("id") is None:
+            if table.name not in next_ids:
+                next_ids[table.name] = _peek(conn, table.name)
+            row = {**row, "id": next_ids[table.name]}
+            next_ids[table.name] += 1
+        return row
+
+    def before_execute(
+        _conn: Connection, elem: Any, multiparams: Any, params: Any, _options: Any
+    ) -> tuple[Any, Any, Any]:
+        if isinstance(elem, Insert) and getattr(elem.table, "name", None) in _KEPT_NUMBERS:
+            if multiparams:
+                multiparams = [numbered(elem.table, dict(row)) for row in multiparams]
+            elif params:
+                params = numbered(elem.table, dict(params))
+        return elem, multiparams, params
+
+    event.listen(conn, "before_execute", before_execute, retval=True)
+    try:
+        yield
+    finally:
+        event.remove(conn, "before_execute", before_execute)
+
+
+def _peek(conn: Connection, table: str) -> int:
+    """The value the table's id sequence gives next, without taking it."""
+    sequence = conn.exec_driver_sql(f"SELECT pg_get_serial_sequence('{table}', 'id')").scalar_one()
+    last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {sequence}").one()
+    return int(last) + 1 if called else int(last)
