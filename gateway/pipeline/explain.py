@@ -205,6 +205,8 @@ class _Walk:
                 out = stage(value, run)
             except TransientError:
                 raise
+            except OSError as exc:  # the blob store's disk: processing would try again later
+                raise TransientError(f"blob store: {exc}") from exc
             except Exception as exc:  # what the processor would quarantine: said, not raised
                 self.error, self.failed_stage = exc, name
                 self.steps.append(Step(name, "quarantine", quarantine_reason(exc)))
@@ -224,8 +226,6 @@ def quarantine_reason(exc: Exception) -> str:
         return f"not a mail: {exc}"
     if isinstance(exc, ProcessingError):
         return str(exc)
-    if isinstance(exc, OSError):
-        return f"blob store: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
