@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gateway.domain import Envelope, ParsedMail
+from gateway.domain import Address, Envelope, ParsedMail
 from gateway.errors import NotAMailError, ProcessingError, TransientError
 from gateway.mail.quotes import trim_reply
 from gateway.mail.requester import Requester, find_requester
@@ -268,7 +268,7 @@ def _explained(
     return Explanation(
         outcome=decision.outcome.value,
         ticket_id=decision.ticket_id,
-        requester=find_requester(mail, item.envelope),
+        requester=_requester(mail, item, decision, ticket, walk.steps),
         title=ticket.title if ticket is not None else None,
         priority=ticket.priority if ticket is not None else None,
         category=ticket.category if ticket is not None else None,
@@ -279,6 +279,20 @@ def _explained(
         notifications=queued,
         not_sent=not_sent,
     )
+
+
+def _requester(
+    mail: ParsedMail, item: ClaimedItem, decision: Decision, ticket: Ticket | None, steps: list[Step]
+) -> Requester:
+    """Who the mail is from (the header it came from); for a ticket opened for someone else (a web
+    form's visitor, a forwarded mail's sender) that person, with the stage that read them as source."""
+    found = find_requester(mail, item.envelope)
+    if decision.outcome is not Outcome.TICKET or ticket is None:
+        return found
+    if ticket.requester_address.lower() == found.address.address.lower():
+        return found
+    decided_by = next((s.stage for s in reversed(steps) if s.stage != "notifications"), "")
+    return Requester(Address(ticket.requester_address, ticket.requester_name), decided_by)
 
 
 def _notifications_step(queued: tuple[Queued, ...], not_sent: tuple[str, ...]) -> Step:

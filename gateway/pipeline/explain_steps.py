@@ -234,6 +234,8 @@ _PASSED: dict[str, Callable[[Any, Any, MailRun], tuple[str, str]]] = {
     "add_reply": _nothing("joins no ticket"),
     "staff_queue": _nothing("not a #queue request"),
     "apply_rules": _apply_rules,
+    "read_form": _nothing("not a form's mail", "From is no [[forms]] sender (or forms are not configured)"),
+    "open_forward": _nothing("not a staff forward", "not a forward from authenticated staff"),
     "check_flood": _check_flood,
     "check_forged_sender": _nothing(
         "no forgery verdict",
