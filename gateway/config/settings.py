@@ -216,14 +216,27 @@ class ProcessingSettings:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """Templates and the outbox sender's retry policy (SPEC §7)."""
+    """Templates and the outbox sender's retry policy (SPEC §7, §15): a notification is tried until
+    its deadline, time decides when it is dead, not a count of tries."""
 
     templates_dir: str | None = None  # a deployment's own templates, tried before the built-in ones
-    max_attempts: int = 10  # delivery tries before a notification is dead
     retry_base_seconds: float = 60.0  # first back-off; later ones double, capped at retry_max_seconds
-    retry_max_seconds: float = 3600.0
+    retry_max_seconds: float = 3600.0  # at most an hour (SPEC §15)
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+    # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
+    ignored_max_attempts: int | None = None
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What `serve` and `check-config` tell the operator about these settings."""
+        if self.ignored_max_attempts is None:
+            return ()
+        return (
+            f"notifications.max_attempts = {self.ignored_max_attempts} is no longer read: a notification "
+            f"is tried until notifications.deadline_hours ({self.deadline_hours:g}) has passed; "
+            "remove the key",
+        )
 
 
 @dataclass(frozen=True)
