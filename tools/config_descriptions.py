@@ -24,6 +24,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "storage": ("[storage]", "Where screenshot and attachment bytes go."),
     "processing": ("[processing]", "How processing runs beside intake."),
     "forms": ("[[forms]]", "Web forms that mail the desk on a visitor's behalf: see [Web forms](forms.md)."),
+    "rules": (
+        "[[rules]]",
+        "Routing rules, applied in order to a mail that opens a ticket: see [Routing rules](rules.md).",
+    ),
     "imap": ("[[imap]]", "One table per mailbox to take mail from: see [IMAP intake](imap.md)."),
     "notifications": ("[notifications]", "Templates and delivery of notifications."),
     "metrics": ("[metrics]", "The Prometheus and health endpoints."),
@@ -259,5 +263,50 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "forms[].require_authentication": {
         "meaning": "read the form only when its `From` domain is authenticated, the way staff mail is"
+    },
+    "rules[].name": {
+        "meaning": "the rule's name; unique (case-insensitive); each rule that fires is a `rule` event naming it"
+    },
+    "rules[].from": {
+        "meaning": "searched in the requester's address, in `Name <address>`, and in each `From` header as written",
+        "type": "regular expression",
+    },
+    "rules[].to": {
+        "meaning": "searched in each `To` address (bare and `Name <address>`), the envelope recipients (`RCPT TO`) and `Delivered-To`",
+        "type": "regular expression",
+    },
+    "rules[].cc": {
+        "meaning": "searched in each `Cc` address (bare and `Name <address>`); a mail without `Cc` does not match",
+        "type": "regular expression",
+    },
+    "rules[].subject": {
+        "meaning": "searched in the decoded subject as written, before prefixes, references and tags are taken out",
+        "type": "regular expression",
+    },
+    "rules[].body": {
+        "meaning": "searched in the mail's text (an HTML-only mail as its text), quotes and signature included",
+        "type": "regular expression",
+    },
+    "rules[].header": {
+        "meaning": "searched in each value of that header (decoded); a mail without the header does not match",
+        "type": '`"Name: regular expression"`',
+    },
+    "rules[].priority": {
+        "meaning": "the ticket's priority",
+        "type": "`Low`, `Medium`, `High`, `Urgent` (any case)",
+    },
+    "rules[].category": {
+        "meaning": "the ticket's category",
+        "type": "one of `tickets.categories` (any case)",
+    },
+    "rules[].assign": {
+        "meaning": "the ticket's assignee (an `assigned` event, actor `rule NAME`)",
+        "type": "one of `staff.addresses`",
+    },
+    "rules[].acknowledge": {
+        "meaning": "`false`: the requester gets no `ticket_created`; staff's `staff_new_ticket` says \"rule 'NAME' says acknowledge = false\""
+    },
+    "rules[].drop": {
+        "meaning": "`true`: outcome `dropped` — stored, no ticket, no notification, listed by `inbox list`, releasable with `inbox release`; takes no other action"
     },
 }
