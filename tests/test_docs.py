@@ -106,3 +106,43 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "site" / "admin" / "config-reference.html").is_file()
+
+
+def _port_tool() -> ModuleType:
+    path = ROOT / "tools" / "port_readme_hunks.py"
+    spec = importlib.util.spec_from_file_location("port_readme_hunks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_branchs_readme_edit_lands_in_the_page_its_text_moved_to() -> None:
+    tool = _port_tool()
+    staff = ROOT / "docs" / "staff" / "example.md"
+    admin = ROOT / "docs" / "admin" / "example.md"
+    pages = {
+        staff: "# Staff\n\n| `#note` | internal |\n| `#queue` | the queue |\n",
+        admin: "# Admin\n\nThe relay is tried 10 times.\nSame line.\n",
+    }
+    diff = (
+        "--- a/README.md\n+++ b/README.md\n@@ -1,3 +1,4 @@\n"
+        " | `#note` | internal |\n"
+        "+| `#merge REF` | merge ([the page](docs/staff/copies-and-merges.md#merge)) |\n"
+        " | `#queue` | the queue |\n"
+        "@@ -9,2 +10,2 @@\n"
+        "-The relay is tried 10 times.\n"
+        "+The relay is tried for 48 hours.\n"
+        "@@ -20,1 +21,1 @@\n"
+        "-Nowhere in docs.\n"
+        "+Still nowhere.\n"
+    )
+    left = tool.port(diff, pages)
+    assert pages[staff] == (
+        "# Staff\n\n| `#note` | internal |\n"
+        "| `#merge REF` | merge ([the page](copies-and-merges.md#merge)) |\n"
+        "| `#queue` | the queue |\n"
+    )
+    assert pages[admin] == "# Admin\n\nThe relay is tried for 48 hours.\nSame line.\n"
+    assert len(left) == 1 and "Nowhere in docs." in left[0]
