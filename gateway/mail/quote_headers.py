@@ -240,7 +240,14 @@ def _is_flattened_field_block(line: str) -> bool:
 
 
 def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) -> Header | None:
-    """A quote header ending on line ``last``, over as few lines as it needs (clients wrap them)."""
+    """A quote header ending on line ``last``, over as few lines as it needs (clients wrap them).
+
+    Going up, a header known by its verb that already names a date and a time is whole: it does not
+    reach across a blank line into the paragraph above, whose first words may read like a date
+    ("42 the 2026. Thanks …", "3 March 2026 the card failed.") and would make it a date-first header
+    swallowing the sender's text; nor into a line right above it that ends a sentence. Without a date
+    and a time the lines below are not a whole header ("mailto:Jan <jan@x.org> wrote:" under
+    "On 31 Mar 2016 at 11:16 Jan" in rendered HTML)."""
     end_line = lines[last]
     if len(end_line) > MAX_HEADER_CHARS or not _HEADER_END.search(end_line.rstrip(INVISIBLE)):
         return None
@@ -251,12 +258,17 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
     window = " ".join(lines[lowest : last + 1])
     if "@" not in window and not _VERB_HINT.search(window.lower()):
         return None
+    complete = False  # the header found so far names a date and a time: nothing above it is needed
     for first in range(last, lowest - 1, -1):
         line = lines[first]
         if is_blank(line):
+            if complete:
+                break  # a paragraph break above a whole header: what is above is the sender's
             continue
         if first < last and (is_quote(line) or len(line) > MAX_HEADER_CHARS):
             break
+        if complete and _ends_sentence(line):
+            break  # a sentence right above a whole header is the sender's last line
         joined = _joined(lines[first : last + 1])
         if len(joined) > MAX_HEADER_CHARS:
             break
@@ -268,9 +280,22 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
             return Header(first, last + 1, Kind.ATTRIBUTION)
         if unanchored is None and is_verb_attribution(joined) and not is_quote(line):
             unanchored = first
+            complete = bool(_TIME_RE.search(joined) and _YEAR_OR_DATE.search(joined))
     if unanchored is None:
         return None
     return Header(_extend_up(lines, unanchored, first_allowed), last + 1, Kind.ATTRIBUTION)
+
+
+# A line that ends in a date's abbreviated month ("Le lun. 30 nov.") or a time's "a.m." does not end
+# a sentence: a client may wrap a header there.
+_ABBREVIATION_END = re.compile(r"(?:\d\.?\s+[^\W\d_]{2,5}|(?<![^\W\d_])[^\W\d_])\.$")
+
+
+def _ends_sentence(line: str) -> bool:
+    text = line.strip(INVISIBLE)
+    if text.endswith(("!", "?")):
+        return True
+    return text.endswith(".") and not _ABBREVIATION_END.search(text)
 
 
 def _reads_as_prose(joined: str) -> bool:
