@@ -198,11 +198,39 @@ def find_headers(lines: Sequence[str]) -> dict[int, Header]:
             _marker_header(lines, index)
             or _attribution_ending_at(lines, index, free_from)
             or _field_block(lines, index)
+            or _dated_name_header(lines, index)
         )
         if header is not None:
             headers[header.start] = header
             free_from = header.end
     return headers
+
+
+# Gmail's and others' date-first attribution without a verb, and without an address when the client left
+# it out: "2016-03-03 17:21 GMT+01:00 Some One:", "[30.11.2026 09:14] Jan Novák:", "09:14, 30.11.2026,
+# Jan:". A date, a time, perhaps a zone, then a name (letters, no digits, no address) and a colon.
+_ZONE = r"(?:\s*(?:GMT|UTC)\s?[+-]\d{1,2}(?::?\d{2})?|\s*[+-]\d{4}|\s+(?:GMT|UTC|[A-Z]{2,4}T))"
+_DATED_NAME = re.compile(
+    rf"[\[(]?(?:{_TIME},?\s+{_DATE}|{_DATE}[\])]?,?\s+(?:(?:at|um|à|às|om|kl\.?|o|v)\s+)?{_TIME}){_ZONE}?[\])]?,?"
+    r"\s+(?:(?:от|de|from|von)\s+)?([^\W\d_](?:[^\W\d_]|['’.\- ]){0,60}?)\s*[:：]",
+    re.IGNORECASE,
+)
+_MAX_NAME_WORDS = 5
+
+
+def _dated_name_header(lines: Sequence[str], index: int) -> Header | None:
+    """A date-first attribution that names someone without an address or a verb: only right above a
+    ``>`` block (no other sign says it is not the sender's own "30.11.2026 09:14 Ana:" note)."""
+    text = lines[index].strip(INVISIBLE)
+    if not text.endswith((":", "：")) or not (text[:1].isdigit() or text.startswith(("[", "("))):
+        return None
+    match = _DATED_NAME.fullmatch(text)
+    if match is None or _PERSON.search(match.group(1)):
+        return None
+    if len(match.group(1).split()) > _MAX_NAME_WORDS:
+        return None
+    following = next((line for line in lines[index + 1 :] if not is_blank(line)), "")
+    return Header(index, index + 1, Kind.ATTRIBUTION) if is_quote(following) else None
 
 
 def _marker_header(lines: Sequence[str], index: int) -> Header | None:

@@ -82,3 +82,66 @@ def test_the_customers_words_are_never_all_that_is_removed(
     opening = f"{number} the {when}. Thanks for the quick help."
     reply = f"{opening}\n\n{name} <{address}>, 01.11.{when} 00:00 tarihinde şunu yazdı:\n> Hi\n"
     assert new_part(reply) == opening
+
+
+# --- date-first attributions with a name and no verb, with or without the address ---------------------
+
+DATED_NAMES = [
+    "2016-03-03 17:21 GMT+01:00 Some One <some@one.example>:",
+    "2016-03-03 17:21 GMT+01:00 Some One:",
+    "2016-03-03 17:21 Some One:",
+    "03.03.2016 17:21, Some One:",
+    "3 March 2016, 17:21, Some One:",
+    "[03.03.2016 17:21] Zoë O'Brien:",
+    "09:14, 30.11.2026, Jan Novák:",
+    "30.11.2026, 09:14 +0100, от Иван Петров:",
+    "2026/11/30 9:14 PM UTC Ana Lima:",
+]
+
+
+@pytest.mark.parametrize("header", DATED_NAMES)
+def test_a_date_first_attribution_with_only_a_name_cuts_the_quote_below(header: str) -> None:
+    assert new_part(f"Thanks, it works.\n\n{header}\n> Does it work now?\n> Jan\n") == "Thanks, it works."
+
+
+@pytest.mark.parametrize("header", DATED_NAMES[1:])
+def test_a_date_first_attribution_with_only_a_name_over_an_answer_is_a_bottom_post(header: str) -> None:
+    assert new_part(f"{header}\n> Does it work now?\n\nYes, since this morning.\n") == (
+        "Yes, since this morning."
+    )
+
+
+DATED_NAME_LOOK_ALIKES = [
+    # Not above a quote: the sender's own note, kept.
+    "Log of the failure.\n\n30.11.2026 09:14 Payment service:\n\nTimeout after 30 s.",
+    # A person word: prose.
+    "Thanks.\n\n30.11.2026 09:14 we called:\n> the bank said no",
+    # No time: a date and a word, not an attribution.
+    "Thanks.\n\n30.11.2026 Refund:\n> 40 EUR",
+    # Digits in the "name": a log line.
+    "Thanks.\n\n2026-11-30 09:14 error 500 in step 3:\n> retry",
+]
+
+
+@pytest.mark.parametrize("reply", DATED_NAME_LOOK_ALIKES)
+def test_dated_lines_that_are_not_attributions_stay(reply: str) -> None:
+    kept = reply.split("\n>")[0] if "\n>" in reply else reply
+    assert new_part(reply) == kept
+
+
+@BOUNDED
+@given(
+    new_text,
+    st.sampled_from(["2026-11-30", "30.11.2026", "11/30/2026", "30 Nov 2026", "2026/11/30"]),
+    st.sampled_from(["09:14", "9:14 AM", "17:21:05"]),
+    st.sampled_from(["", " GMT+01:00", " +0100", " UTC"]),
+    st.sampled_from(NAMES),
+    st.sampled_from(["", *ADDRESSES]),
+    history(),
+)
+def test_any_date_first_attribution_with_a_name_cuts_the_history(
+    text: str, date: str, time: str, zone: str, name: str, address: str, quoted: str
+) -> None:
+    header = f"{date} {time}{zone} {name}" + (f" <{address}>" if address else "") + ":"
+    quoted = "\n".join(line if line.startswith(">") else f"> {line}" for line in quoted.split("\n"))
+    assert new_part(f"{text}\n\n{header}\n{quoted}\n") == text
