@@ -108,7 +108,7 @@ _HEADER_END = re.compile(r"(?:[:：>]|wrote|-{2,})\s*$", re.IGNORECASE)
 _CONTINUATION = re.compile(rf"^(?:[a-z<(:：]|mailto:|{EMAIL})")
 # Decoration clients put around the words of a marker line: "-----Original Message-----",
 # "===== Original Message =====", "***** Forwarded Message *****", "--- Original message: ---".
-_DECORATION = "-=_*~#—–─━═"
+_DECORATION = "-=_*~#+—–─━═"
 _DECOR_LEFT = rf"^\s*[{_DECORATION}<\[(]*\s*"
 _DECOR_RIGHT = rf"\s*[:：]?\s*[{_DECORATION}>\])]*\s*$"
 _ORIGINAL_MESSAGE = re.compile(
@@ -270,7 +270,7 @@ def _is_flattened_field_block(line: str) -> bool:
 def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) -> Header | None:
     """A quote header ending on line ``last``, over as few lines as it needs (clients wrap them).
 
-    Going up, a header known by its verb that already names a date and a time is whole: it does not
+    Going up, a header known by its verb that already names a date (a time too, often) is whole: it does not
     reach across a blank line into the paragraph above, whose first words may read like a date
     ("42 the 2026. Thanks …", "3 March 2026 the card failed.") and would make it a date-first header
     swallowing the sender's text; nor into a line right above it that ends a sentence. Without a date
@@ -287,6 +287,7 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
     if "@" not in window and not _VERB_HINT.search(window.lower()):
         return None
     complete = False  # the header found so far names a date and a time: nothing above it is needed
+    below = lines[last]  # the line under the one looked at
     for first in range(last, lowest - 1, -1):
         line = lines[first]
         if is_blank(line):
@@ -295,8 +296,9 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
             continue
         if first < last and (is_quote(line) or len(line) > MAX_HEADER_CHARS):
             break
-        if complete and _ends_sentence(line):
+        if complete and _ends_sentence(line, below):
             break  # a sentence right above a whole header is the sender's last line
+        below = line
         joined = _joined(lines[first : last + 1])
         if len(joined) > MAX_HEADER_CHARS:
             break
@@ -314,16 +316,11 @@ def _attribution_ending_at(lines: Sequence[str], last: int, first_allowed: int) 
     return Header(_extend_up(lines, unanchored, first_allowed), last + 1, Kind.ATTRIBUTION)
 
 
-# A line that ends in a date's abbreviated month ("Le lun. 30 nov.") or a time's "a.m." does not end
-# a sentence: a client may wrap a header there.
-_ABBREVIATION_END = re.compile(r"(?:\d\.?\s+[^\W\d_]{2,5}|(?<![^\W\d_])[^\W\d_])\.$")
-
-
-def _ends_sentence(line: str) -> bool:
-    text = line.strip(INVISIBLE)
-    if text.endswith(("!", "?")):
-        return True
-    return text.endswith(".") and not _ABBREVIATION_END.search(text)
+def _ends_sentence(line: str, below: str) -> bool:
+    """Whether ``line`` ends a sentence of its own above the header line ``below``. A client may wrap a
+    header inside its date, after an abbreviated month ("Le lun. 30 nov." / "2026 à 09:14, Jan …"):
+    the line below then goes on with the year."""
+    return line.strip(INVISIBLE).endswith((".", "!", "?")) and not below.strip(INVISIBLE)[:1].isdigit()
 
 
 def _reads_as_prose(joined: str) -> bool:

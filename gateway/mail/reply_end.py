@@ -106,8 +106,15 @@ def _is_intro(line: str) -> bool:
     )
 
 
+# A lone dot that mail add-ons (Streak, Mixmax and the like: "ᐧ") leave under the last line; no one
+# ends a message with it.
+_TRACKER_MARKS = frozenset("ᐧ·•‧⋅")
+
+
 def _is_separator(line: str) -> bool:
-    return bool(SEPARATOR.match(line) or DECORATED.match(line))
+    """A line of signs alone (3+ of ``- = _ * ~ # +`` …), words between signs, or a tracker's dot."""
+    mark = line.strip(INVISIBLE)
+    return bool(SEPARATOR.match(line) or DECORATED.match(line)) or (len(mark) == 1 and mark in _TRACKER_MARKS)
 
 
 def _is_link(line: str) -> bool:

@@ -145,3 +145,45 @@ def test_any_date_first_attribution_with_a_name_cuts_the_history(
     header = f"{date} {time}{zone} {name}" + (f" <{address}>" if address else "") + ":"
     quoted = "\n".join(line if line.startswith(">") else f"> {line}" for line in quoted.split("\n"))
     assert new_part(f"{text}\n\n{header}\n{quoted}\n") == text
+
+
+# --- decoration lines after the last sentence ----------------------------------------------------------
+
+DECORATIONS = ["ᐧ", "***", "####", "~~~~~", "======", "++++++++", "* * *", "-=-=-=-=", "•", "_____"]
+
+
+@pytest.mark.parametrize("decoration", DECORATIONS)
+def test_a_decoration_line_after_the_last_sentence_is_removed(decoration: str) -> None:
+    text = "The refund failed twice.\n\nThanks,\nMaria"
+    assert new_part(f"{text}\n{decoration}\n") == text
+    assert new_part(f"{text}\n\n{decoration}\n\n") == text
+
+
+DECORATION_LOOK_ALIKES = [
+    "The refund failed again???",
+    "Is it fixed?\n???",
+    "Thanks!\n:)",
+    "Thanks!\n👍",
+    "Thanks\n!!!",
+    "Version\n1.2.3",
+    "Order\n#4711",
+    "+1",
+    "Between the paragraphs\n***\nthe sign line stays",
+]
+
+
+@pytest.mark.parametrize("reply", DECORATION_LOOK_ALIKES)
+def test_signs_that_say_something_stay(reply: str) -> None:
+    assert new_part(reply) == reply
+
+
+decoration_line = st.one_of(
+    st.tuples(st.sampled_from("-=_*~#+"), st.integers(3, 40)).map(lambda pair: pair[0] * pair[1]),
+    st.sampled_from(["ᐧ", "•", "·"]),
+)
+
+
+@BOUNDED
+@given(new_text, st.lists(decoration_line, min_size=1, max_size=3), st.sampled_from(["\n", "\n\n"]))
+def test_any_run_of_decoration_lines_at_the_end_is_removed(text: str, lines: list[str], gap: str) -> None:
+    assert new_part(text + gap + gap.join(lines) + "\n") == text
