@@ -47,6 +47,9 @@ class TrimmedReply:
 
     text: str  # the new part, stripped of leading/trailing blank lines
     removed: str  # what was cut (quote, signature, boilerplate), for debugging
+    # When the new part is a forward with nothing written above it: the forwarded mail's own text, its
+    # marker and header block left out (the ticket's description shows it; ``text`` keeps the whole).
+    forwarded: str | None = None
 
 
 def trim_reply(text: str, *, html: str | None = None) -> TrimmedReply:
@@ -54,13 +57,19 @@ def trim_reply(text: str, *, html: str | None = None) -> TrimmedReply:
     source = choose_source(text, html)
     lines = split_lines(source)
     cut = _find_marker(lines)
-    scan = _Scan(_rewrapped_quotes(lines[:cut]))
-    start, end = scan.new_part(0)
+    part = _Scan(_rewrapped_quotes(lines[:cut])).new_part(0)
     # The sender's lines stay as written; the spaces a rendering of HTML leaves at line ends are noise.
     rendered = source is not text
+    kept = part.kept()
+    chosen = set(kept)
+    removed = [line for index, line in enumerate(lines) if index not in chosen]
+    forwarded = None
+    if part.forwarded is not None:
+        forwarded = output(lines[part.forwarded[0] : part.forwarded[1]], rendered=rendered) or None
     return TrimmedReply(
-        text=output(lines[start:end], rendered=rendered),
-        removed=output([*lines[:start], *lines[end:]], rendered=rendered),
+        text=output([lines[index] for index in kept], rendered=rendered),
+        removed=output(removed, rendered=rendered),
+        forwarded=forwarded,
     )
 
 
@@ -124,13 +133,38 @@ def _is_signature_delimiter(line: str) -> bool:
 # --- the scan -----------------------------------------------------------------------------------------
 
 
+# Ranges of lines dropped from inside a new part, as a chain ``((first, after), rest)`` or ``()``: each
+# level of answers adds one link, so a mail of many inline answers builds it in linear time.
+_Dropped = tuple[()] | tuple[tuple[int, int], "_Dropped"]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The new part of some lines: ``[start, end)``, less the ``dropped`` ranges inside it; ``forwarded``,
+    when the part is a forward with nothing written above it, is the range of the forwarded text."""
+
+    start: int
+    end: int
+    dropped: _Dropped = ()
+    forwarded: tuple[int, int] | None = None
+
+    def kept(self) -> list[int]:
+        """The indexes of the lines in the new part, in order."""
+        dropped: set[int] = set()
+        chain = self.dropped
+        while chain:
+            (first, after), chain = chain
+            dropped.update(range(first, after))
+        return [index for index in range(self.start, self.end) if index not in dropped]
+
+
 class _Scan:
     """Finds the new part of ``lines``: reads top-down to the first header that starts quoted history."""
 
     def __init__(self, lines: Sequence[str]) -> None:
         self._lines = lines
         self._headers = find_headers(lines)
-        self._memo: dict[int, tuple[int, int]] = {}
+        self._memo: dict[int, _Part] = {}
         # A header's decision needs the new part of the lines after it; working out those suffixes
         # last-first keeps the recursion one level deep, however many headers a mail has.
         for position in sorted(self._suffixes_needed(), reverse=True):
@@ -143,6 +177,8 @@ class _Scan:
             quote = self._quote_after(header)
             if quote is not None:
                 needed.add(quote)
+            if header.kind is Kind.FORWARD:
+                needed.add(self._forwarded_text_start(header))
         return needed
 
     def _quote_after(self, header: Header) -> int | None:
@@ -162,14 +198,27 @@ class _Scan:
             position += 1
         return end
 
-    def new_part(self, begin: int) -> tuple[int, int]:
-        """The [start, end) range of the new part of ``lines[begin:]``."""
+    def _after_blanks(self, position: int) -> int:
+        while position < len(self._lines) and is_blank(self._lines[position]):
+            position += 1
+        return position
+
+    def _forwarded_text_start(self, header: Header) -> int:
+        """Where the forwarded mail's own text starts: after the forward marker and the header block
+        (From:/Date:/Subject: …) under it, if there is one."""
+        position = self._after_blanks(header.end)
+        block = self._headers.get(position)
+        return block.end if block is not None and block.kind is Kind.BLOCK else header.end
+
+    def new_part(self, begin: int) -> _Part:
+        """The new part of ``lines[begin:]``."""
         if begin not in self._memo:
-            start, end = self._read(begin)
-            self._memo[begin] = trim_end(self._lines, start, end)
+            part = self._read(begin)
+            start, end = trim_end(self._lines, part.start, part.end)
+            self._memo[begin] = _Part(start, end, part.dropped, part.forwarded)
         return self._memo[begin]
 
-    def _read(self, begin: int) -> tuple[int, int]:
+    def _read(self, begin: int) -> _Part:
         lines = self._lines
         seen = False  # anything above the current line but blanks
         for index in range(begin, len(lines)):
@@ -179,22 +228,30 @@ class _Scan:
                 if is_blank(line):
                     continue
                 if not is_quote(line) and _is_signature_delimiter(line):
-                    return begin, index
+                    return _Part(begin, index)
                 seen = True
                 continue
             if header.kind is Kind.CUT:
-                return begin, index
+                return _Part(begin, index)
             if header.kind is Kind.FORWARD:
-                return (begin, index) if seen else (begin, len(lines))
+                if seen:
+                    return _Part(begin, index)
+                # Kept whole (forwarding is how people hand us a mail); the forwarded text is noted.
+                forwarded = self.new_part(self._forwarded_text_start(header))
+                return _Part(begin, len(lines), forwarded=(forwarded.start, forwarded.end))
             quote_end = self._quote_after(header)
             if quote_end is not None:
-                rest_start, rest_end = self.new_part(quote_end)
-                if rest_start == rest_end:
-                    return begin, index  # header, quote, nothing new after: history
-                if seen or any(is_quote(line) for line in lines[rest_start:rest_end]):
-                    return begin, rest_end  # an inline answer: kept as written
-                return rest_start, rest_end  # a bottom-post: the header and the quote go
+                rest = self.new_part(quote_end)
+                if rest.start == rest.end:
+                    return _Part(begin, index)  # header, quote, nothing new after: history
+                if seen:
+                    # Answers under the sender's own opening: the attribution line goes, quotes stay.
+                    dropped = (header.start, self._after_blanks(header.end))
+                    return _Part(begin, rest.end, (dropped, rest.dropped))
+                if any(is_quote(line) for line in lines[rest.start : rest.end]):
+                    return _Part(begin, rest.end, rest.dropped)  # inline answers from the top: as written
+                return rest  # a bottom-post: the header and the quote go
             if seen:
-                return begin, index
+                return _Part(begin, index)
             return self.new_part(header.end)  # a header at the very top: the message follows it
-        return begin, len(lines)
+        return _Part(begin, len(lines))

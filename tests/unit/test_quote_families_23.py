@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.mail.quotes import trim_reply
-from tests.unit.test_quotes_properties import ADDRESSES, BOUNDED, NAMES, history, new_text
+from tests.unit.test_quotes_properties import (
+    ADDRESSES,
+    BOUNDED,
+    NAMES,
+    history,
+    history_lines,
+    new_text,
+    paragraph,
+)
 
 
 def new_part(text: str) -> str:
@@ -187,3 +195,108 @@ decoration_line = st.one_of(
 @given(new_text, st.lists(decoration_line, min_size=1, max_size=3), st.sampled_from(["\n", "\n\n"]))
 def test_any_run_of_decoration_lines_at_the_end_is_removed(text: str, lines: list[str], gap: str) -> None:
     assert new_part(text + gap + gap.join(lines) + "\n") == text
+
+
+# --- inline answers: the attribution line goes, the quotes and answers stay ------------------------------
+
+ATTRIBUTIONS = [
+    "On Mon, 30 Nov 2026 at 09:14, Jan Novák <jan@example.cz> wrote:",
+    "Am 30.11.2026 um 09:14 schrieb Jan Novák <jan@example.cz>:",
+    "Le 30/11/2026 à 09:14, Jan Novák a écrit :",
+    "2026-11-30 9:14 GMT+01:00 Jan Novák <jan@example.cz>:",
+    "On Mon, 30 Nov 2026 at 09:14, Jan Novák <\njan@example.cz> wrote:",
+]
+ANSWERS = "> Does the refund work?\nYes, since today.\n\n> And the card?\nStill failing.\n\nMaria"
+
+
+@pytest.mark.parametrize("header", ATTRIBUTIONS)
+@pytest.mark.parametrize("gap", ["\n", "\n\n"], ids=["tight", "blank"])
+def test_the_attribution_above_inline_answers_goes_and_the_answers_stay(header: str, gap: str) -> None:
+    opening = "Hi Jan,\nmy answers are below."
+    assert new_part(f"{opening}\n\n{header}{gap}{ANSWERS}\n") == f"{opening}\n\n{ANSWERS}"
+
+
+@pytest.mark.parametrize("header", ATTRIBUTIONS)
+def test_one_answer_under_an_opening_loses_the_attribution_too(header: str) -> None:
+    reply = f"Hi Jan,\n\n{header}\n> Does the refund work?\n\nYes, since today.\n"
+    assert new_part(reply) == "Hi Jan,\n\n> Does the refund work?\n\nYes, since today."
+
+
+def test_inline_answers_from_the_very_top_keep_their_attribution() -> None:
+    """With nothing of the sender's above it, the attribution is the only line saying whose questions
+    are answered: kept, as the crisp corpus expects (its `email_tricky_18_inline_reply`)."""
+    reply = f"{ATTRIBUTIONS[0]}\n{ANSWERS}"
+    assert new_part(reply) == reply
+
+
+def test_history_under_the_last_answer_still_goes_with_its_own_attribution() -> None:
+    reply = (
+        f"Hi Jan,\n\n{ATTRIBUTIONS[0]}\n{ANSWERS}\n\n"
+        "On Sun, 29 Nov 2026 at 18:00, Ana <ana@example.org> wrote:\n> Older history\n"
+    )
+    assert new_part(reply) == f"Hi Jan,\n\n{ANSWERS}"
+
+
+@BOUNDED
+@given(
+    new_text,
+    st.sampled_from(ATTRIBUTIONS),
+    st.lists(st.tuples(history_lines, paragraph), min_size=1, max_size=4),
+)
+def test_any_interleaved_answers_keep_every_quote_and_answer(
+    opening: str, header: str, exchanges: list[tuple[list[str], str]]
+) -> None:
+    body = "\n\n".join(
+        "\n".join(f"> {line}" for line in quoted) + "\n\n" + answer for quoted, answer in exchanges
+    )
+    removed = trim_reply(f"{opening}\n\n{header}\n{body}\n")
+    assert removed.text == f"{opening}\n\n{body}"
+    assert removed.removed == header
+
+
+# --- a body that is only a forward: the description is the forwarded text ------------------------------
+
+FORWARD_HEADS = [
+    "---------- Forwarded message ---------\nFrom: Bank <noreply@bank.example>\n"
+    "Date: Mon, 30 Nov 2026 at 09:14\nSubject: Payment failed\nTo: <jan@example.cz>",
+    "Begin forwarded message:\n\nFrom: Bank <noreply@bank.example>\nSubject: Payment failed\n"
+    "Date: 30 November 2026 at 09:14:00 CET\nTo: jan@example.cz",
+    "-------- Weitergeleitete Nachricht --------\nBetreff: \tZahlung\nDatum: \tMon, 30 Nov 2026 09:14\n"
+    "Von: \tBank <noreply@bank.example>\nAn: \tjan@example.cz",
+    "-------- Message transféré --------\nSujet : Paiement\nDate : Mon, 30 Nov 2026 09:14:00 +0100\n"
+    "De : Bank <noreply@bank.example>",
+    "---------- Forwarded message ---------",
+]
+FORWARDED = "Your payment of 40 EUR failed.\n\nPlease try another card."
+
+
+@pytest.mark.parametrize("head", FORWARD_HEADS)
+def test_a_forward_with_nothing_above_keeps_the_whole_and_names_the_forwarded_text(head: str) -> None:
+    body = f"{head}\n\n{FORWARDED}\n"
+    trimmed = trim_reply(body)
+    assert trimmed.text == body.strip()  # the message keeps the whole forward
+    assert trimmed.forwarded == FORWARDED
+
+
+def test_the_forwarded_text_loses_its_own_quote_and_signature() -> None:
+    trimmed = trim_reply(f"{FORWARD_HEADS[0]}\n\n{FORWARDED}\n\n-- \nBank\n\n> an older mail\n")
+    assert trimmed.forwarded == FORWARDED
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"Can you help?\n\n{FORWARD_HEADS[0]}\n\n{FORWARDED}",  # written above: that is the new text
+        f"{FORWARDED}",  # no forward at all
+        f"Thanks.\n\nOn Mon, 30 Nov 2026, Jan <jan@example.cz> wrote:\n> {FORWARDED}",
+    ],
+)
+def test_only_a_forward_with_nothing_above_has_a_forwarded_text(body: str) -> None:
+    assert trim_reply(body).forwarded is None
+
+
+@BOUNDED
+@given(st.sampled_from(FORWARD_HEADS), new_text, st.sampled_from(["\n", "\r\n"]))
+def test_any_forward_alone_names_exactly_the_forwarded_text(head: str, text: str, newline: str) -> None:
+    trimmed = trim_reply(f"{head}\n\n{text}\n".replace("\n", newline))
+    assert trimmed.forwarded == text
