@@ -64,7 +64,8 @@ def plan_new_ticket(
     defaults: IntakeDefaults = IntakeDefaults(),
 ) -> NewTicket:
     vocabulary = settings.tickets.vocabulary
-    text = trim_reply(mail.text, html=mail.html).text
+    trimmed = trim_reply(mail.text, html=mail.html)
+    text = trimmed.text
     subject = parse_subject(
         mail.subject,
         vocabulary=vocabulary,
@@ -83,7 +84,9 @@ def plan_new_ticket(
     customer = settings.customers.lookup(requester.address)
     return NewTicket(
         title=subject.title,
-        description=make_description(text),
+        # A forward with nothing written above it: what happened is the forwarded mail's text, not
+        # the forward's marker and header block (the message keeps the whole).
+        description=make_description(trimmed.forwarded or text),
         text=text,
         priority=priority,
         category=category,
