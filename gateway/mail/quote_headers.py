@@ -218,6 +218,11 @@ _DATED_NAME = re.compile(
 _MAX_NAME_WORDS = 5
 
 
+def is_field_line(line: str) -> bool:
+    """A header field line of a quoted or forwarded mail ("From: …", "Betreff: …", "Sujet : …")."""
+    return bool(_FIELD.match(line) or _ANY_DATED_FIELD.match(line))
+
+
 def _dated_name_header(lines: Sequence[str], index: int) -> Header | None:
     """A date-first attribution that names someone without an address or a verb: only right above a
     ``>`` block (no other sign says it is not the sender's own "30.11.2026 09:14 Ana:" note)."""

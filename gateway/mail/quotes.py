@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.domain import REPLY_MARKER
-from gateway.mail.quote_headers import Header, Kind, find_headers
+from gateway.mail.quote_headers import Header, Kind, find_headers, is_field_line
 from gateway.mail.quote_html import choose_source
 from gateway.mail.quote_lines import INVISIBLE, is_blank, is_quote, output, split_lines
 from gateway.mail.reply_end import trim_end
@@ -208,7 +208,16 @@ class _Scan:
         (From:/Date:/Subject: …) under it, if there is one."""
         position = self._after_blanks(header.end)
         block = self._headers.get(position)
-        return block.end if block is not None and block.kind is Kind.BLOCK else header.end
+        if block is not None and block.kind is Kind.BLOCK:
+            return block.end
+        # Fields too few to be a block on their own ("Subject: …" and "Date: …"): under a forward
+        # marker, the lines up to the first blank one are the forwarded mail's header.
+        lines = self._lines
+        if position < len(lines) and is_field_line(lines[position]):
+            while position < len(lines) and not is_blank(lines[position]):
+                position += 1
+            return position
+        return header.end
 
     def new_part(self, begin: int) -> _Part:
         """The new part of ``lines[begin:]``."""
