@@ -13,11 +13,14 @@ keeps, and know few of the languages mail arrives in; this module is our own. It
 - the rules are written for families of mail, not for samples: each family has tests built from our own
   examples (tests/unit/test_quotes_families.py), and the corpus is split into a tuning half, looked at
   while writing rules, and a checking half, only counted (bench/corpus_halves.py, README);
-- a header followed by a ``>`` block and then new text is an inline answer and stays, except at the very
-  top of the mail, where it is a bottom-post: the header and that first quote go, the answer stays;
+- a header followed by a ``>`` block and then new text is an inline answer: under the sender's own
+  opening the header line goes and the quotes and answers stay (issue 23); at the very top of the mail
+  with more quotes among the answers it stays as written; with one quote and then only the answer it
+  is a bottom-post: the header and that quote go, the answer stays;
 - a header with nothing above it that is not followed by ``>`` lines (Gmail's unquoted bottom-post) is
   dropped and what follows is read as the message; a forward with nothing above it is kept whole
-  (forwarding is how people hand us a mail: for a forward the new text is what was written above it);
+  (forwarding is how people hand us a mail: for a forward the new text is what was written above it),
+  and its forwarded text is named apart, for the ticket's description;
 - then the end is cleaned: trailing ``>`` lines, a signature after a ``-- `` line, and mobile/client
   boilerplate ("Sent from my iPhone", "Get Outlook for Android", "Von meinem iPhone gesendet" …, but not
   a sentence that goes on after it: "Sent from my iPhone, the upload fails").
@@ -65,7 +68,7 @@ def trim_reply(text: str, *, html: str | None = None) -> TrimmedReply:
     removed = [line for index, line in enumerate(lines) if index not in chosen]
     forwarded = None
     if part.forwarded is not None:
-        forwarded = output(lines[part.forwarded[0] : part.forwarded[1]], rendered=rendered) or None
+        forwarded = output([lines[index] for index in part.forwarded.kept()], rendered=rendered) or None
     return TrimmedReply(
         text=output([lines[index] for index in kept], rendered=rendered),
         removed=output(removed, rendered=rendered),
@@ -146,7 +149,7 @@ class _Part:
     start: int
     end: int
     dropped: _Dropped = ()
-    forwarded: tuple[int, int] | None = None
+    forwarded: _Part | None = None
 
     def kept(self) -> list[int]:
         """The indexes of the lines in the new part, in order."""
@@ -247,7 +250,7 @@ class _Scan:
                     return _Part(begin, index)
                 # Kept whole (forwarding is how people hand us a mail); the forwarded text is noted.
                 forwarded = self.new_part(self._forwarded_text_start(header))
-                return _Part(begin, len(lines), forwarded=(forwarded.start, forwarded.end))
+                return _Part(begin, len(lines), forwarded=forwarded)
             quote_end = self._quote_after(header)
             if quote_end is not None:
                 rest = self.new_part(quote_end)
