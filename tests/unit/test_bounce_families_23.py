@@ -11,7 +11,7 @@ flufl.bounce, must recognise them:
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.addresses import GatewayAddresses
@@ -19,7 +19,7 @@ from gateway.domain import Envelope
 from gateway.mail.bounce import read_bounce
 from gateway.mail.parse import parse_mail
 from gateway.pipeline.classify import MailKind, classify
-from tests.unit.test_quotes_properties import BOUNDED
+from tests.unit.test_quotes_properties import BOUNDED, EXAMPLES
 
 OURS = GatewayAddresses(["support@smilepass.example"])
 NO_ENVELOPE = Envelope(mail_from="", rcpt_tos=(), source="imap:support")
@@ -28,6 +28,11 @@ OUR_MAIL = (
     "Subject: [SP-9] Your ticket\r\nMessage-ID: <tg.SP-9.o31.ab12cd34ef56@smilepass.example>\r\n"
     "\r\nHello, your ticket SP-9 was updated.\r\n"
 )
+
+
+# A third of the property files' examples: the families are narrow, and the suite's time is shared
+# (TICKETGATE_PROPERTY_EXAMPLES raises both for a longer run).
+FAMILY = settings(BOUNDED, max_examples=max(EXAMPLES // 3, 30))
 
 
 def kind(raw: bytes) -> MailKind:
@@ -74,7 +79,7 @@ def test_a_person_without_a_usable_address_still_writes_a_ticket(sender: str) ->
     assert kind(raw) is MailKind.NORMAL
 
 
-@BOUNDED
+@FAMILY
 @given(
     st.sampled_from(["MAILER-DAEMON", "mailer-daemon", "Mailer_Daemon", "MAILERDAEMON", "mailer.daemon"]),
     st.sampled_from(["", " (Mail Delivery System)", " (Mail Delivery Subsystem)", " (MTA)"]),
@@ -182,7 +187,7 @@ def test_an_attached_mail_without_delivery_words_is_a_customers_mail() -> None:
     assert kind(raw) is MailKind.NORMAL
 
 
-@BOUNDED
+@FAMILY
 @given(
     st.sampled_from(GATEWAY_SENDERS),
     st.sampled_from(GATEWAY_WORDS),
@@ -248,7 +253,7 @@ def test_a_report_whose_status_part_lost_its_semicolon_gives_the_status_code() -
     assert read_bounce(parse_mail(raw), NO_ENVELOPE, ours=OURS).status == "5.1.1"
 
 
-@BOUNDED
+@FAMILY
 @given(
     st.sampled_from(TOPS),
     st.sampled_from(TEXT_TYPES),

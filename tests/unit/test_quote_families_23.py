@@ -7,7 +7,7 @@ One block per family, each with its look-alikes and a bounded hypothesis propert
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.mail.quotes import trim_reply
@@ -15,12 +15,17 @@ from tests.unit.test_quotes_families import FORWARDS
 from tests.unit.test_quotes_properties import (
     ADDRESSES,
     BOUNDED,
+    EXAMPLES,
     NAMES,
     history,
     history_lines,
     new_text,
     paragraph,
 )
+
+# A third of the property files' examples: the families are narrow, and the suite's time is shared
+# (TICKETGATE_PROPERTY_EXAMPLES raises both for a longer run).
+FAMILY = settings(BOUNDED, max_examples=max(EXAMPLES // 3, 30))
 
 
 def new_part(text: str) -> str:
@@ -70,7 +75,7 @@ year = st.integers(1990, 2039)
 word = st.sampled_from(["the", "invoices", "March", "Nov", "payments", "items", "refunds", "of"])
 
 
-@BOUNDED
+@FAMILY
 @given(
     day, word, year, new_text, st.sampled_from(WHOLE_ATTRIBUTIONS), history(), st.sampled_from(["\n\n", "\n"])
 )
@@ -83,7 +88,7 @@ def test_any_number_word_year_opening_survives_any_whole_attribution(
     assert new_part(f"{text}{gap}{header}\n{quoted}\n") == text
 
 
-@BOUNDED
+@FAMILY
 @given(st.sampled_from(NAMES), st.sampled_from(ADDRESSES), day, year)
 def test_the_customers_words_are_never_all_that_is_removed(
     name: str, address: str, number: int, when: int
@@ -138,7 +143,7 @@ def test_dated_lines_that_are_not_attributions_stay(reply: str) -> None:
     assert new_part(reply) == kept
 
 
-@BOUNDED
+@FAMILY
 @given(
     new_text,
     st.sampled_from(["2026-11-30", "30.11.2026", "11/30/2026", "30 Nov 2026", "2026/11/30"]),
@@ -192,7 +197,7 @@ decoration_line = st.one_of(
 )
 
 
-@BOUNDED
+@FAMILY
 @given(new_text, st.lists(decoration_line, min_size=1, max_size=3), st.sampled_from(["\n", "\n\n"]))
 def test_any_run_of_decoration_lines_at_the_end_is_removed(text: str, lines: list[str], gap: str) -> None:
     assert new_part(text + gap + gap.join(lines) + "\n") == text
@@ -238,7 +243,7 @@ def test_history_under_the_last_answer_still_goes_with_its_own_attribution() -> 
     assert new_part(reply) == f"Hi Jan,\n\n{ANSWERS}"
 
 
-@BOUNDED
+@FAMILY
 @given(
     new_text,
     st.sampled_from(ATTRIBUTIONS),
@@ -296,7 +301,7 @@ def test_only_a_forward_with_nothing_above_has_a_forwarded_text(body: str) -> No
     assert trim_reply(body).forwarded is None
 
 
-@BOUNDED
+@FAMILY
 @given(st.sampled_from([*FORWARD_HEADS, *FORWARDS]), new_text, st.sampled_from(["\n", "\r\n"]))
 def test_what_the_description_shows_of_any_forward_alone_is_the_forwarded_text(
     head: str, text: str, newline: str
