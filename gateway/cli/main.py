@@ -30,6 +30,7 @@ from gateway.present import (
 )
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobUnreadable, blob_problem
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
 from gateway.store.models import Ticket, utcnow
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TransientError as exc:
         print(f"ticketgate: temporary failure, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except BlobUnreadable as exc:  # a command that met a damaged store says so, in one line
+        print(f"ticketgate: {blob_problem(exc)}", file=sys.stderr)
+        return EX_NOTFOUND
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -228,9 +232,14 @@ def _tickets_screenshot(args: argparse.Namespace) -> int:
             )
             return EX_NOTFOUND
         chosen = shots[args.number - 1]
-        data = runtime.deps.blobs.get(
-            chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
-        )
+        ref = ticket_ref(prefix, ticket.id)
+        try:
+            data = runtime.deps.blobs.get(
+                chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
+            )
+        except BlobUnreadable as exc:
+            print(f"ticketgate: {ref} screenshot {args.number}: {blob_problem(exc)}", file=sys.stderr)
+            return EX_NOTFOUND
         if args.out == "-":
             sys.stdout.buffer.write(data)
         else:

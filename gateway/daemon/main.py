@@ -50,6 +50,9 @@ class _WakingInbox:
         self._wake.set()
         return ids
 
+    def probe_write(self) -> None:
+        self._inbox.probe_write()
+
 
 def run_daemon(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; the process exit code."""
@@ -182,7 +185,7 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    operations = Operations(settings, smtp, processing.not_running)
+    operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
     await operations.start()
     sd_notify("READY=1")
     log.info("ready")

@@ -62,7 +62,14 @@ def test_status_of_a_desk_with_no_daemon(tmp_path: Path, database_url: str) -> N
     shown = ticketgate("status", "--json", config=config)
     assert shown.returncode == 0, shown.stderr
     status = shown.json()
-    assert status["intake"] == {"listen": f"127.0.0.1:{port}", "lmtp": False, "listening": False}
+    assert status["intake"] == {
+        "listen": f"127.0.0.1:{port}",
+        "lmtp": False,
+        "listening": False,
+        "writable": True,  # a test write went through (SPEC §15)
+        "cannot_write_since": None,
+        "write_error": None,
+    }
     assert status["inbox"]["by_state"] == {"done": 2}
     assert status["inbox"]["pending"] == 0
     assert status["inbox"]["oldest_pending_at"] is None
@@ -90,6 +97,19 @@ def test_status_says_listening_while_serve_runs_and_names_a_dead_database(tmp_pa
         assert node["pid"] == serve.process.pid and node["last_beat"] and node["stopped_at"] is None
     finally:
         assert serve.stop() == 0
+
+    # A restart replaces its own earlier row (one row per node, not one per run), and people read
+    # its times with their zone.
+    again = ServeProcess(["--config", str(config)], tmp_path, port)
+    try:
+        [node] = ticketgate("status", "--json", config=config).json()["nodes"]
+        assert node["pid"] == again.process.pid and node["started_at"].endswith("Z")
+    finally:
+        assert again.stop() == 0
+    shown_nodes = ticketgate("status", config=config).stdout
+    assert "nodes:         1" in shown_nodes
+    [line] = [line for line in shown_nodes.splitlines() if f"pid {again.process.pid}" in line]
+    assert "None" not in line and "started " in line and line.endswith("Z") and ", stopped " in line
 
     gone = write_config(tmp_path, f"sqlite:///{tmp_path / 'no-such-dir' / 'tg.db'}")
     shown = ticketgate("status", config=gone)
