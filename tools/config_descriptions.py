@@ -210,6 +210,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "notifications.max_attached_bytes": {
         "meaning": "originals of a mail's screenshots attached to one staff notification, in bytes; those over it are shown as thumbnails only (`0`: thumbnails only)"
     },
+    "notifications.copy_participants": {
+        "meaning": "`staff_reply` and `status_changed` also go to the ticket's participants, shown in `Cc` ([Copies, merges and quoting](../staff/copies-and-merges.md)); `false`: to the requester alone",
+    },
     "metrics.listen": {
         "default": "absent: off",
         "meaning": "`HOST:PORT` where `serve` answers `GET /metrics`, `/healthz`, `/readyz` ([Metrics and health](../operations/index.md#metrics-and-health)); no login: keep it on loopback or a management network",
