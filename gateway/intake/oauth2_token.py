@@ -175,9 +175,7 @@ class OAuth2TokenSource:
         new_refresh = answer.get("refresh_token")
         if isinstance(new_refresh, str) and new_refresh and self.settings.grant == "refresh_token":
             self._rotated_refresh_token = new_refresh  # providers that rotate them void the old one
-        log.info(
-            "oauth2: new access token from %s, valid for %.0fs", self.settings.token_url, lifetime
-        )
+        log.info("oauth2: new access token from %s, valid for %.0fs", self.settings.token_url, lifetime)
 
 
 def _check_status(session: Any) -> None:
@@ -190,9 +188,7 @@ def _check_status(session: Any) -> None:
             except ValueError:
                 answer = None
             if not (isinstance(answer, dict) and "error" in answer):
-                raise TokenUnavailable(
-                    f"token endpoint {response.url} answered HTTP {response.status_code}"
-                )
+                raise TokenUnavailable(f"token endpoint {response.url} answered HTTP {response.status_code}")
         return response
 
     session.register_compliance_hook("access_token_response", hook)

@@ -46,7 +46,9 @@ def imap_health_lines(health: dict[str, dict[str, Any]]) -> list[str]:
         if row["token_error"]:
             lines.append(f"        last refresh error {_iso(row['token_error_at'])}: {row['token_error']}")
         for message in row["unreconciled_detail"][:10]:
-            lines.append(f"        {message.get('folder')}: {message.get('message_id')} ({message.get('why')})")
+            lines.append(
+                f"        {message.get('folder')}: {message.get('message_id')} ({message.get('why')})"
+            )
     return lines
 
 

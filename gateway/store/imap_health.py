@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import TransientError
 from gateway.store.db import make_session_factory, unit_of_work
-from gateway.store.models import ImapHealth, utcnow
+from gateway.store.models import ImapHealth, InboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +92,33 @@ def read_imap_health(engine: Engine) -> dict[str, dict[str, Any]]:
             "unreconciled_detail": json.loads(row.unreconciled_detail or "[]"),
         }
     return found
+
+
+def held_message_ids(engine: Engine, message_ids: Sequence[str]) -> set[str]:
+    """Which of `message_ids` the inbox holds, whatever the row's state: processed rows by their
+    recorded Message-ID, rows not yet processed (pending, processing, quarantined) by reading the
+    Message-ID header of their raw mail, since only processing records it."""
+    wanted = set(message_ids)
+    held: set[str] = set()
+    if not wanted:
+        return held
+    from gateway.mail.header_fields import message_id
+    from gateway.mail.rawmail import message_id_of
+
+    with engine.connect() as connection:
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            held.update(
+                connection.execute(
+                    select(InboxItem.message_id).where(InboxItem.message_id.in_(chunk))
+                ).scalars()
+            )
+        unprocessed = connection.execute(
+            select(InboxItem.raw).where(InboxItem.message_id.is_(None), InboxItem.state != "done")
+        ).scalars()
+        for raw in unprocessed:
+            found = message_id(message_id_of(raw))
+            if found in wanted:
+                held.add(found)
+    return held

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import OAuth2Settings
-from gateway.daemon.runtime import Runtime
-from gateway.config import load_settings
-from gateway.daemon.runtime import build_runtime
+from gateway.config import OAuth2Settings, load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.intake.imap import ImapPoller
-from gateway.store.imap_state import ImapStateStore
 from gateway.intake.oauth2_token import OAuth2TokenSource, TokenUnavailable
 from gateway.store.imap_health import ImapHealthStore, read_imap_health
+from gateway.store.imap_state import ImapStateStore
 from tests.helpers import free_port, ticketgate, write_config
 from tests.integration.dovecot import Dovecot, TokenIntrospection, running_dovecot
 from tests.integration.test_imap_intake import (
@@ -165,7 +163,9 @@ def test_a_failing_token_endpoint_stops_only_its_mailbox_with_back_off(
         on_token=health.token_recorder("support"),
     )
     with RunningPoller(poller) as running, poller_for(runtime, other, name="imap-billing"):
-        wait_for(lambda: len(oauth_dovecot.messages("Processed", user="billing")) == 1, what="the other mailbox")
+        wait_for(
+            lambda: len(oauth_dovecot.messages("Processed", user="billing")) == 1, what="the other mailbox"
+        )
         wait_for(lambda: len(endpoint.requests) >= 3, what="retries")
         assert running.thread.is_alive() and count(oauth_dovecot, "INBOX") == 1
         asked = len(endpoint.requests)

@@ -63,7 +63,7 @@ def read_oauth2(t: Table) -> OAuth2Settings | None:
             t.problem(
                 "tenant",
                 "required for Microsoft client credentials (app-only): your directory (tenant) id "
-                "or domain, such as \"contoso.onmicrosoft.com\"",
+                'or domain, such as "contoso.onmicrosoft.com"',
             )
         tenant_part = tenant or MICROSOFT_DELEGATED_TENANT
         token_url = token_url or MICROSOFT_TOKEN_URL.format(tenant=tenant_part)
