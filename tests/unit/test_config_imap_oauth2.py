@@ -57,7 +57,7 @@ def test_microsoft_delegated_uses_the_common_tenant_and_the_user_scope(tmp_path:
     ).imap
     assert account.oauth2 is not None and account.oauth2.grant == "refresh_token"
     assert "/common/" in account.oauth2.token_url
-    assert account.oauth2.scope == "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access"
+    assert account.oauth2.scope == "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/to
 # App-only (client credentials) asks for the resource's `.default`: the application permissions an
 # administrator granted (IMAP.AccessAsApp). Delegated asks for the user's IMAP permission itself.
 MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
-MICROSOFT_DELEGATED_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access"
+MICROSOFT_DELEGATED_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 MICROSOFT_DELEGATED_TENANT = "common"
 
 
