@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.cli import explain as explain_cli
+from gateway.cli import init as init_cli
 from gateway.cli import ops as ops_cli
 from gateway.cli import tickets as cli_tickets
 from gateway.cli.imap import add_imap_commands
@@ -31,6 +33,7 @@ from gateway.present import (
 )
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobUnreadable, blob_problem
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
 from gateway.store.models import Ticket, utcnow
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # mail-parser warns about every MIME part it leaves to us; those are not operator news.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    init_cli.say_when_no_config(args)
     try:
         return handler(args)
     except ConfigError as exc:
@@ -74,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TransientError as exc:
         print(f"ticketgate: temporary failure, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except BlobUnreadable as exc:  # a command that met a damaged store says so, in one line
+        print(f"ticketgate: {blob_problem(exc)}", file=sys.stderr)
+        return EX_NOTFOUND
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     o_retry.set_defaults(handler=_outbox_retry)
 
     add_inbox_commands(commands, common)
+    explain_cli.register(commands, common)
+    init_cli.register(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -230,9 +239,14 @@ def _tickets_screenshot(args: argparse.Namespace) -> int:
             )
             return EX_NOTFOUND
         chosen = shots[args.number - 1]
-        data = runtime.deps.blobs.get(
-            chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
-        )
+        ref = ticket_ref(prefix, ticket.id)
+        try:
+            data = runtime.deps.blobs.get(
+                chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
+            )
+        except BlobUnreadable as exc:
+            print(f"ticketgate: {ref} screenshot {args.number}: {blob_problem(exc)}", file=sys.stderr)
+            return EX_NOTFOUND
         if args.out == "-":
             sys.stdout.buffer.write(data)
         else:
@@ -406,8 +420,14 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from gateway.config.sections.rules import rule_warnings
+
     settings = _settings(args)
+    for key, warning in rule_warnings(settings.rules):  # allowed, but rarely what was meant
+        print(f"ticketgate: config warning: {key}: {warning}", file=sys.stderr)
     where = settings.source or "embedded defaults (no config file found)"
+    for notice in settings.notifications.notices:
+        print(f"ticketgate: note: {notice}", file=sys.stderr)
     print(f"config OK: {where}")
     return 0
 

@@ -51,6 +51,9 @@ class _WakingInbox:
         self._wake.set()
         return ids
 
+    def probe_write(self) -> None:
+        self._inbox.probe_write()
+
 
 def run_daemon(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; the process exit code."""
@@ -97,6 +100,8 @@ def _announce(settings: Settings) -> None:
         log.info("config: %s", settings.source)
     if settings.uses_development_secret:
         log.warning("gateway.secret is the development secret: set your own before real use")
+    for notice in settings.notifications.notices:
+        log.warning("%s", notice)
 
 
 class _Processing(Protocol):
@@ -183,7 +188,7 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    operations = Operations(settings, smtp, processing.not_running)
+    operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
     await operations.start()
     sd_notify("READY=1")
     log.info("ready")
