@@ -135,3 +135,25 @@ def test_the_scheduler_reconciles_on_its_interval_and_sets_the_gauge(
     (family,) = metrics._metrics().imap_unreconciled.collect()
     assert family.name == "ticketgate_imap_unreconciled"
     assert [(s.labels, s.value) for s in family.samples] == [({"mailbox": "support"}, 1.0)]
+
+
+def test_an_unreachable_mailbox_is_named_and_exits_75(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = f"""
+[[imap]]
+name = "gone"
+host = "127.0.0.1"
+port = {free_port()}
+tls = "none"
+username = "support"
+password = "p"
+"""
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path / 'tg.db'}", extra, listen=f"127.0.0.1:{free_port()}"
+    )
+    code, out = cli(capsys, config, "imap", "reconcile", "--json")
+    (box,) = json.loads(out)["mailboxes"]
+    assert code == 75 and box["mailbox"] == "gone" and "ConnectionRefusedError" in box["error"]
+    code, out = cli(capsys, config, "imap", "reconcile")
+    assert code == 75 and out.startswith("gone: not reconciled: ConnectionRefusedError")
