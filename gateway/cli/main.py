@@ -14,6 +14,7 @@ from gateway.cli import explain as explain_cli
 from gateway.cli import init as init_cli
 from gateway.cli import ops as ops_cli
 from gateway.cli import tickets as cli_tickets
+from gateway.cli.imap import add_imap_commands
 from gateway.cli.inbox import add_inbox_commands
 from gateway.cli.storage import add_storage_commands
 from gateway.config import Settings, load_settings
@@ -160,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     ops_cli.register_db(db_sub, common, _settings)
 
     add_storage_commands(commands, common)
+    add_imap_commands(commands, common, _settings)
 
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
     check.set_defaults(handler=_check_config)

@@ -187,6 +187,25 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class OAuth2Settings:
+    """`[[imap]] oauth2 = {...}`: how ticketgate gets an XOAUTH2 access token itself (SPEC §14).
+
+    `grant` is "client_credentials" (Microsoft 365 app-only) when no refresh token is given, else
+    "refresh_token"; `token_url` and `scope` are already filled in from the provider's presets."""
+
+    provider: Literal["microsoft", "google", "generic"]
+    grant: Literal["client_credentials", "refresh_token"]
+    token_url: str
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    client_secret_command: str | None
+    refresh_token: str | None = field(repr=False)
+    refresh_token_command: str | None
+    scope: str | None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
 class ImapAccount:
     """One IMAP mailbox to take mail from, with the defaults its tickets get."""
 
@@ -204,6 +223,7 @@ class ImapAccount:
     category: str | None
     priority: Priority | None
     poll_interval: float  # seconds between checks when the server has no IDLE
+    oauth2: OAuth2Settings | None = None  # the built-in token fetch (XOAUTH2), instead of a command
 
 
 @dataclass(frozen=True)
@@ -212,6 +232,7 @@ class ProcessingSettings:
     max_attempts: int
     retry_base_seconds: float
     processes: int = 1  # worker processes of `serve`; 0 runs the processor threads in `serve` itself
+    imap_reconcile_minutes: int = 10  # the scheduler compares IMAP folders with the inbox; 0: off
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,23 @@ class ImapPoll(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class ImapHealth(Base):
+    """Per IMAP account, what `status` shows beside the poll (SPEC §14): the built-in OAuth2 token's
+    expiry, last refresh and last refresh error, and the last reconciliation of its folders with the
+    inbox (when, how many messages were unreconciled, and which, as JSON)."""
+
+    __tablename__ = "imap_health"
+
+    account: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_refreshed_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_error: Mapped[str | None] = mapped_column(Text, default=None)
+    token_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    reconciled_at: Mapped[datetime | None] = mapped_column(default=None)
+    unreconciled: Mapped[int | None] = mapped_column(Integer, default=None)
+    unreconciled_detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
 class Blob(Base):
     """Screenshot and attachment bytes kept in the database (`storage.blobs = "database"`), named by
     their SHA-256, so every node sharing the database reaches them (SPEC §9)."""

@@ -57,6 +57,7 @@ def read_processing(t: Table) -> ProcessingSettings:
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
         processes=t.integer("processes", 1, minimum=0),
+        imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
     )
     t.finish()
     return settings
