@@ -1,7 +1,7 @@
 """imap_health: each IMAP account's OAuth2 token state and last reconciliation, for `status`
 
 Revision ID: 0010_imap_health
-Revises: 0008_done_once
+Revises: 0009_participants_links
 Create Date: 2026-12-07 15:30:00
 
 SPEC §14: `status` shows each mailbox's token expiry and last refresh error, and what the last
@@ -17,7 +17,7 @@ from alembic import op
 import gateway.store.models
 
 revision = "0010_imap_health"
-down_revision = "0008_done_once"
+down_revision = "0009_participants_links"
 branch_labels = None
 depends_on = None
 
