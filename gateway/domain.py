@@ -112,6 +112,7 @@ class EventKind(StrEnum):
     BOUNCE_DELAYED = "bounce_delayed"
     ERASED = "erased"
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+    RULE = "rule"  # a `[[rules]]` entry fired on the mail that opened the ticket; `new` names it
     ENCRYPTED = "encrypted"  # the mail was encrypted (S/MIME, PGP/MIME): its text could not be read
     ATTACHMENT_UNREADABLE = "attachment_unreadable"  # kept as a file, but its content not opened (TNEF)
     # SPEC §13: a web form's mail read for its fields, a field value not understood, or why a mail
@@ -122,6 +123,11 @@ class EventKind(StrEnum):
     FORM_NOT_READ = "form_not_read"
     FORWARDED = "forwarded"
     FORWARD_NOT_READ = "forward_not_read"
+    # SPEC §13 Copies and Merges
+    PARTICIPANT_ADDED = "participant_added"
+    PARTICIPANT_REMOVED = "participant_removed"
+    MERGED_INTO = "merged_into"  # on the merged ticket: it now lives in `new`
+    MERGED_FROM = "merged_from"  # on the ticket merged into: `new` was merged into it
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,7 @@ class TicketOpened:
     has_screenshot: bool
     text: str  # the cleaned first message, so the acknowledgement can say what would help
     not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
+    copied: tuple[Address, ...] = ()  # the participants the opening mail made (SPEC §13): named in the ack
 
 
 @dataclass(frozen=True)
@@ -310,6 +317,7 @@ class StatusChanged:
     old: str
     new: str
     actor: str
+    merged_into: int | None = None  # Closed by `#merge`: the ticket it was merged into (SPEC §13)
 
 
 @dataclass(frozen=True)
@@ -389,6 +397,7 @@ class Outcome(StrEnum):
     SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
     FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
     MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
+    DROPPED = "dropped"  # a `[[rules]]` entry said drop = true: stored, no ticket, releasable
     QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
     QUARANTINE = "quarantine"
     RETRY = "retry"

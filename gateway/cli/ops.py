@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gateway.config import Settings
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.errors import TransientError
+from gateway.ops.imap_health_status import imap_health_json, imap_health_lines
 from gateway.ops.status import Snapshot, WriteCheck, check_writes, listening, read_engine, snapshot
 from gateway.present import print_json
 
@@ -70,6 +71,7 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     try:
         snap = snapshot(engine)
         writes = check_writes(engine, settings.metrics.listen)
+        health = _imap_health(engine)
     except TransientError as exc:
         if as_json:
             print_json(
@@ -82,10 +84,19 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     finally:
         engine.dispose()
     if as_json:
-        print_json(status_json(settings, snap, is_listening, writes))
+        print_json(
+            {**status_json(settings, snap, is_listening, writes), "imap_health": imap_health_json(health)}
+        )
     else:
-        print(status_text(settings, snap, is_listening, writes))
+        print("\n".join([status_text(settings, snap, is_listening, writes), *imap_health_lines(health)]))
     return EX_OK if writes.ok else EX_TEMPFAIL
+
+
+def _imap_health(engine: Any) -> dict[str, dict[str, Any]]:
+    """Each mailbox's token and reconciliation state (gateway/ops/imap_health_status.py)."""
+    from gateway.store.imap_health import read_imap_health
+
+    return read_imap_health(engine)
 
 
 def _intake(settings: Settings, is_listening: bool) -> dict[str, Any]:
@@ -285,7 +296,7 @@ def backup_command(settings: Settings, target: Path) -> int:
         print(
             "ticketgate: db backup copies SQLite databases only; for PostgreSQL use its own tools, e.g.\n"
             f"    pg_dump --format=custom --file={target} '{url.render_as_string(hide_password=True)}'\n"
-            "(restore with pg_restore --clean --dbname=…; README 'Backup and restore')",
+            "(restore with pg_restore --clean --dbname=…; docs/operations/index.md)",
             file=sys.stderr,
         )
         return EX_FAILED

@@ -88,6 +88,9 @@ def register(
     update.add_argument("--priority", help="low, medium, high or urgent (or a tag word)")
     update.add_argument("--category", help="a category name or a tag word")
     update.add_argument("--assign", metavar="ADDRESS", help="staff ADDRESS, 'me' (--as), 'none'")
+    update.add_argument("--cc-add", action="append", default=[], metavar="ADDRESS", help="copy ADDRESS")
+    update.add_argument("--cc-remove", action="append", default=[], metavar="ADDRESS", help="uncopy ADDRESS")
+    update.add_argument("--merge", metavar="REF", help="merge this ticket into REF (it is closed)")
     text = update.add_mutually_exclusive_group()
     text.add_argument("--note", metavar="TEXT", help="an internal note (the requester is not told)")
     text.add_argument(
@@ -291,6 +294,10 @@ def _command_lines(args: argparse.Namespace, *, internal: bool) -> list[str]:
         )
         if value is not None
     ]
+    lines += [f"#cc add {address.strip()}" for address in args.cc_add]
+    lines += [f"#cc remove {address.strip()}" for address in args.cc_remove]
+    if args.merge is not None:
+        lines.append(f"#merge {args.merge.strip()}")
     if internal and args.note is not None:
         lines.append("#note")
     return lines
@@ -310,6 +317,7 @@ def _apply_update(
     from gateway.pipeline.happenings import CommandResult
     from gateway.pipeline.reply_plan import plan_commands
     from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
+    from gateway.pipeline.writes.copies_merges import copy_refusal, merge_targets
 
     settings = runtime.settings
     notifier = runtime.deps.notifier  # built before the ticket is locked, not while it is
@@ -324,6 +332,8 @@ def _apply_update(
             staff=staff,
             staff_addresses=settings.staff.addresses,
             staff_reply_status=settings.tickets.staff_reply_status,
+            merge_targets=merge_targets(session, block, ticket_id=ticket.id, prefix=prefix),
+            refuse_copy=copy_refusal(ticket, settings, runtime.deps.ours),
         )
         if plan.refused:
             raise _Refused("; ".join(f"{r.line}: {r.reason}" for r in plan.refused) + "; nothing changed")
@@ -345,6 +355,8 @@ def _apply_update(
             subject=f"[{ref}] {ticket.title}",
             threaded_by=THREADED_BY_CLI,
             notify=True,
+            settings=settings,
+            ours=runtime.deps.ours,
         )
         # The receipt a staff mail would get by mail is what this command prints.
         happenings = [h for h in applied.happenings if not isinstance(h, CommandResult)]

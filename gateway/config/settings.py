@@ -12,6 +12,7 @@ from datetime import time
 from email.utils import getaddresses
 from enum import StrEnum
 from pathlib import Path
+from re import Pattern
 from typing import Literal
 
 from gateway.addresses import split_address
@@ -186,6 +187,25 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class OAuth2Settings:
+    """`[[imap]] oauth2 = {...}`: how ticketgate gets an XOAUTH2 access token itself (SPEC §14).
+
+    `grant` is "client_credentials" (Microsoft 365 app-only) when no refresh token is given, else
+    "refresh_token"; `token_url` and `scope` are already filled in from the provider's presets."""
+
+    provider: Literal["microsoft", "google", "generic"]
+    grant: Literal["client_credentials", "refresh_token"]
+    token_url: str
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    client_secret_command: str | None
+    refresh_token: str | None = field(repr=False)
+    refresh_token_command: str | None
+    scope: str | None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
 class ImapAccount:
     """One IMAP mailbox to take mail from, with the defaults its tickets get."""
 
@@ -203,6 +223,7 @@ class ImapAccount:
     category: str | None
     priority: Priority | None
     poll_interval: float  # seconds between checks when the server has no IDLE
+    oauth2: OAuth2Settings | None = None  # the built-in token fetch (XOAUTH2), instead of a command
 
 
 @dataclass(frozen=True)
@@ -211,6 +232,7 @@ class ProcessingSettings:
     max_attempts: int
     retry_base_seconds: float
     processes: int = 1  # worker processes of `serve`; 0 runs the processor threads in `serve` itself
+    imap_reconcile_minutes: int = 10  # the scheduler compares IMAP folders with the inbox; 0: off
 
 
 @dataclass(frozen=True)
@@ -223,6 +245,8 @@ class NotificationSettings:
     retry_max_seconds: float = 3600.0  # at most an hour (SPEC §15)
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+    # SPEC §13 Copies: staff_reply and status_changed also go to the ticket's participants, in Cc.
+    copy_participants: bool = True
     # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
     ignored_max_attempts: int | None = None
 
@@ -260,6 +284,37 @@ class LoggingSettings:
     """`[logging]`: "text" (readable lines) or "json" (one object per line, for log collectors)."""
 
     format: Literal["text", "json"] = "text"
+
+
+MATCH_KEYS: tuple[str, ...] = ("from", "to", "cc", "subject", "body", "header")
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One match key of a routing rule: `key` is one of MATCH_KEYS; `header` the header's name
+    (lower case) for key "header"; `pattern` compiled case-insensitive, searched, not anchored."""
+
+    key: str
+    pattern: Pattern[str]
+    header: str | None = None
+
+    @property
+    def written(self) -> str:
+        """As the config wrote it, for explanations: `subject ~ "invoice"`, `List-Id ~ ".*x"`."""
+        return f"{self.header or self.key} ~ {self.pattern.pattern!r}"
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """`[[rules]]` (SPEC §14): every match must hold; then the actions apply to the new ticket."""
+
+    name: str
+    matches: tuple[RuleMatch, ...]
+    priority: Priority | None = None
+    category: str | None = None
+    assign: str | None = None
+    acknowledge: bool = True
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,6 +367,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
     views: ViewSettings = field(default_factory=ViewSettings)
+    rules: tuple[RoutingRule, ...] = ()  # `[[rules]]`, in the order written
     forms: tuple[FormSettings, ...] = ()  # `[[forms]]`: web forms whose mail is read for its fields
 
     def is_staff(self, address: str) -> bool:

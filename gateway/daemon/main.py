@@ -29,6 +29,7 @@ from gateway.intake.writer import InboxWriter
 from gateway.ops import metrics
 from gateway.ops.heartbeat import Heartbeat
 from gateway.ops.systemd import sd_notify
+from gateway.store.imap_health import ImapHealthStore
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 
@@ -212,10 +213,15 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
 def _start_imap_pollers(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> list[threading.Thread]:
     """One poller thread per `[[imap]]` account; each wakes the workers after it commits mail."""
     state = ImapStateStore(runtime.engine)
+    health = ImapHealthStore(runtime.engine)
     threads: list[threading.Thread] = []
     for account in runtime.settings.imap:
         poller = ImapPoller(
-            account, state, max_message_size=runtime.settings.smtp.max_message_size, on_commit=wake.set
+            account,
+            state,
+            max_message_size=runtime.settings.smtp.max_message_size,
+            on_commit=wake.set,
+            on_token=health.token_recorder(account.name),
         )
         thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{account.name}", daemon=True)
         thread.start()

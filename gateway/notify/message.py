@@ -97,6 +97,9 @@ class Headers:
     in_reply_to: str | None
     references: Sequence[str]
     auto_submitted: str  # AUTO_REPLIED or AUTO_GENERATED
+    # SPEC §13 Copies: the ticket's participants, shown in Cc of every copy (each copy is still
+    # delivered to its own recipient, with its own bounce address).
+    cc: Sequence[Address] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def _header_lines(headers: Headers) -> list[tuple[str, str | Header]]:
     lines: list[tuple[str, str | Header]] = [
         ("From", mailbox(headers.sender)),
         ("To", mailbox(headers.to)),
+        *([("Cc", ", ".join(mailbox(person) for person in headers.cc))] if headers.cc else []),
         ("Reply-To", mailbox(Address(address=headers.reply_to, name=headers.sender.name))),
         ("Subject", subject if subject.isascii() else Header(subject, "utf-8")),
         ("Date", formatdate(usegmt=True)),
@@ -169,7 +173,7 @@ def _alternative_bytes(header_lines: Sequence[tuple[str, str | Header]], rendere
     (`policy.compat32` with CRLF: headers folded at 78 by `email.header.Header`, bodies 7bit or
     quoted-printable UTF-8, a random boundary found in neither body). The generator behind
     `as_bytes` re-reads every part's parameters several times; this was ~70 % of queueing an
-    acknowledgement inside the processing transaction (README "Performance")."""
+    acknowledgement inside the processing transaction (docs/performance/index.md)."""
     bodies = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
     boundary = _boundary(bodies)
     head = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]

@@ -57,6 +57,7 @@ def read_processing(t: Table) -> ProcessingSettings:
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
         processes=t.integer("processes", 1, minimum=0),
+        imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
     )
     t.finish()
     return settings
@@ -103,6 +104,7 @@ def read_notifications(t: Table) -> NotificationSettings:
         retry_max_seconds=retry_max,
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
         max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
+        copy_participants=t.boolean("copy_participants", defaults.copy_participants),
     )
     t.finish()
     return settings
