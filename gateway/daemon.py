@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import signal
 import threading
 from collections.abc import Sequence
@@ -27,9 +28,11 @@ from gateway.intake.writer import InboxWriter
 from gateway.operations import Operations
 from gateway.runtime import Runtime, build_runtime
 from gateway.scheduler import Scheduler
+from gateway.store import outbox_wake
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 from gateway.systemd import sd_notify
+from gateway.wake import WakeSignal
 from gateway.workers import Wakeable, WorkerProcesses
 
 log = logging.getLogger(__name__)
@@ -138,26 +141,32 @@ class _ProcessorThreads:
 
 async def _serve(runtime: Runtime) -> int:
     settings = runtime.settings
+    # The sender's wake-up: set after each commit that queued notifications, here and in the
+    # worker processes (gateway/store/outbox_wake.py).
+    sender_wake = WakeSignal(multiprocessing.get_context("spawn"), waiters=1)
     processing: _Processing = (
         WorkerProcesses(
             settings,
             count=settings.processing.processes,
             log_level=logging.getLogger().getEffectiveLevel(),
             node_id=runtime.inbox.node_id,
+            sender_wake=sender_wake,
         )
         if settings.processing.processes > 0
         else _ProcessorThreads(runtime)
     )
     processing.start()
+    stop_waking = outbox_wake.on_commit(runtime.inbox.sessions, sender_wake.set)
     try:
-        return await _run(runtime, processing)
+        return await _run(runtime, processing, sender_wake)
     finally:
+        stop_waking()
         # Also when intake could not start (its port taken): a worker process left waiting for
         # its stop signal would keep the daemon from exiting.
         await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
 
 
-async def _run(runtime: Runtime, processing: _Processing) -> int:
+async def _run(runtime: Runtime, processing: _Processing, sender_wake: WakeSignal) -> int:
     settings = runtime.settings
     stop_workers = threading.Event()
     writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
@@ -166,11 +175,15 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     log.info("%s intake listening on %s:%d", "LMTP" if smtp.lmtp else "SMTP", smtp.host, smtp.port)
     stop_pollers = threading.Event()
     pollers = _start_imap_pollers(runtime, processing.wake, stop_pollers)
-    # The outbox sender: one thread, since it mostly waits on the relay.
+    # The outbox sender: one thread, since it mostly waits on the relay (or for a wake-up).
     sender = threading.Thread(
-        target=runtime.sender("sender").run, args=(stop_workers,), name="outbox-sender", daemon=True
+        target=runtime.sender("sender").run,
+        args=(stop_workers, settings.notifications.poll_seconds, sender_wake),
+        name="outbox-sender",
+        daemon=True,
     )
     sender.start()
+    listener = _start_listener(runtime, sender_wake, stop_workers)
     log.info("outbox sender delivering through %s", settings.outbound.relay)
     # The scheduler (auto-close, escalations, the digest); on PostgreSQL an advisory lock lets one
     # node at a time do a round.
@@ -198,10 +211,27 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
         await asyncio.to_thread(poller.join)
     await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
     stop_workers.set()
+    sender_wake.set()
     await asyncio.to_thread(sender.join)
+    if listener is not None:
+        await asyncio.to_thread(listener.join)
     await asyncio.to_thread(scheduler.join)
     log.info("stopped")
     return 0
+
+
+def _start_listener(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> threading.Thread | None:
+    """PostgreSQL: a thread that wakes the sender when any node (or command) queues notifications."""
+    if runtime.engine.dialect.name != "postgresql":
+        return None
+    thread = threading.Thread(
+        target=outbox_wake.listen_for_queued,
+        args=(runtime.engine, wake.set, stop),
+        name="outbox-listener",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _start_imap_pollers(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> list[threading.Thread]:

@@ -223,6 +223,8 @@ class NotificationSettings:
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+    # The sender's look for due rows when nothing woke it (retries coming due, a dead node's claims).
+    poll_seconds: float = 1.0
 
 
 @dataclass(frozen=True)

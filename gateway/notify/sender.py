@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,6 +74,10 @@ class SendResult:
     status: str  # sent, retry, failed, dead
     detail: str = ""
     outage: bool = False  # the relay itself was unreachable: the round stops here
+
+
+class Waitable(Protocol):
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def _unexpected(exc: Exception) -> DeliveryError:
@@ -135,14 +140,20 @@ class Sender:
             self._settle(sent)
         return results
 
-    def run(self, stop: threading.Event, idle_poll: float = 1.0) -> None:
-        """The daemon's sending loop: drain what is due, then wait a little (or until stopped)."""
+    def run(self, stop: threading.Event, idle_poll: float = 1.0, wake: Waitable | None = None) -> None:
+        """The daemon's sending loop: drain what is due, then wait until woken (`wake`: rows were
+        queued; gateway/store/outbox_wake.py), for at most `idle_poll`, or until stopped (whoever
+        sets `stop` sets `wake` too)."""
         while not stop.is_set():
             results = self.send_due()
             if results and not any(result.outage for result in results):
                 continue
-            # Idle, or the relay is down: the back-off of each row decides when it is tried again.
-            stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+            if results or wake is None:
+                # The relay is down: the back-off of each row decides when it is tried again, and
+                # new mail would only meet the same wall.
+                stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+            else:
+                wake.wait(idle_poll)
 
     def _claim(self, limit: int) -> list[outbox.ClaimedNotification]:
         try:

@@ -92,6 +92,7 @@ def read_notifications(t: Table) -> NotificationSettings:
         retry_max_seconds=t.seconds("retry_max_seconds", defaults.retry_max_seconds),
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
         max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
+        poll_seconds=t.seconds("poll_seconds", defaults.poll_seconds),
     )
     t.finish()
     return settings
