@@ -1,7 +1,7 @@
 """End-to-end intake benchmark: `ticketgate serve` on a fresh database, N mails over C SMTP connections.
 
 Run from the project root: ``.venv/bin/python bench/bench_intake.py --mails 2000 --connections 8``.
-It writes a temporary config, starts ``python -m gateway.cli serve`` on a free port, sends the mails
+It writes a temporary config, starts ``python -m gateway.cli.main serve`` on a free port, sends the mails
 from C client threads (smtplib; a new connection per mail unless ``--reuse``), then polls the inbox
 table (read-only) until every accepted mail is processed. It prints accepted mails/s, mails/s until
 every ticket is committed, accept latency, CPU time per mail and memory of the serve process.
@@ -238,7 +238,7 @@ def start_serve(
     env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with log_path.open("wb") as log:
-        command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)]
+        command = [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)]
         if mode != "serve":
             command = [sys.executable, str(Path(__file__).resolve()), "--run-server", mode, str(config)]
         proc = subprocess.Popen(
@@ -362,9 +362,9 @@ def run_partial_server(mode: str, config: Path) -> int:
 
     from gateway.addresses import GatewayAddresses
     from gateway.config import load_settings
+    from gateway.daemon.runtime import build_runtime
     from gateway.intake.smtp import start_smtp
     from gateway.intake.writer import InboxWriter
-    from gateway.runtime import build_runtime
 
     settings = load_settings(config)
 

@@ -2,7 +2,7 @@
 
 Run from the project root (an empty database is made for each run on the server named):
 ``.venv/bin/python bench/bench_nodes.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test``.
-For each node count it creates a fresh database, starts that many ``python -m gateway.cli serve``
+For each node count it creates a fresh database, starts that many ``python -m gateway.cli.main serve``
 (each with its own SMTP port, `processing.processes` at its default, blobs in the database,
 notifications to a folder), sends the mails from C client threads spread over the nodes' ports
 (smtplib, one connection per thread and node), and polls the database (read-only) until every
@@ -130,7 +130,7 @@ def one_run(admin_url: str, nodes: int, count: int, threads: int, senders: int) 
             node_config(Path(tmp) / f"node-{n}", url, port, f"node-{n}") for n, port in enumerate(ports)
         ]
         subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "db", "upgrade", "--config", str(configs[0])],
+            [sys.executable, "-m", "gateway.cli.main", "db", "upgrade", "--config", str(configs[0])],
             check=True,
             capture_output=True,
             cwd=ROOT,

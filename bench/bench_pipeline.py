@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_intake import DEFAULT_MIX, machine, make_mails, parse_mix, write_config  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
+from gateway.daemon.runtime import build_runtime  # noqa: E402
 from gateway.domain import Envelope  # noqa: E402
-from gateway.pipeline.parse import parse_mail  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
+from gateway.mail.parse import parse_mail  # noqa: E402
 
 ENVELOPE = Envelope(
     mail_from="maria@customer.example", rcpt_tos=("support@smilepass.example",), source="smtp"

@@ -32,9 +32,9 @@ from flufl.bounce import all_failures  # noqa: E402
 from bench.corpus_halves import halves  # noqa: E402
 from gateway.addresses import GatewayAddresses  # noqa: E402
 from gateway.domain import Envelope  # noqa: E402
-from gateway.pipeline.bounce import read_bounce  # noqa: E402
+from gateway.mail.bounce import read_bounce  # noqa: E402
+from gateway.mail.parse import parse_mail  # noqa: E402
 from gateway.pipeline.classify import MailKind, classify  # noqa: E402
-from gateway.pipeline.parse import parse_mail  # noqa: E402
 
 OURS = GatewayAddresses(["support@smilepass.example"])
 NO_ENVELOPE = Envelope(mail_from="", rcpt_tos=("support@smilepass.example",), source="pipe")

@@ -32,12 +32,12 @@ sys.path.insert(0, str(ROOT))  # a plain script: make the project importable wit
 
 from bench.corpus_halves import halves  # noqa: E402
 from gateway.config import settings_from_mapping  # noqa: E402
+from gateway.daemon.runtime import build_runtime  # noqa: E402
 from gateway.domain import Envelope  # noqa: E402
 from gateway.errors import NotAMailError  # noqa: E402
 from gateway.intake.pipe import read_inputs  # noqa: E402
+from gateway.mail.parse import parse_mail  # noqa: E402
 from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, plan_new_ticket  # noqa: E402
-from gateway.pipeline.parse import parse_mail  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
 from gateway.store.db import unit_of_work  # noqa: E402
 from gateway.store.models import Ticket  # noqa: E402
 
@@ -59,7 +59,7 @@ _LATIN1_SUPPLEMENT = re.compile("[\u00a0-\u00ff]")
 # Latin-1: Cyrillic "р" and Greek "π" turn into "ð", Big5 and GBK lead bytes into "¤", "¡", "ª"...
 _RARE_IN_WESTERN_TEXT = re.compile("[\u00a1-\u00bf\u00d0\u00d7\u00de\u00f0\u00f7\u00fe]")
 # Known reply/forward prefix words followed by an optional counter, optional spaces and a colon. Kept
-# apart from gateway/pipeline/subject.py on purpose: the measure must not share the rule it measures.
+# apart from gateway/mail/subject.py on purpose: the measure must not share the rule it measures.
 _PREFIX_LEFT = re.compile(
     r"^\s*(?:re|aw|sv|vs|wg|fwd?|tr|rif|odp|pd|ynt|antw|antwort|réf|rép|enc|res|rv|vá|atb|"
     r"回复|回覆|答复|转发|轉發|返信|転送|회신|전달|отв|ответ|пересл)"

@@ -37,7 +37,7 @@ def child(count: int, senders: int) -> None:
 
     import gateway.pipeline.processor as processor_module
     from gateway.config import load_settings
-    from gateway.runtime import build_runtime
+    from gateway.daemon.runtime import build_runtime
 
     processor_module.BATCH_SECONDS, processor_module.HANDOVER_SECONDS = 3600.0, 0.0
     mails = make_mails(count, 1, parse_mix(DEFAULT_MIX), "instructions", senders)

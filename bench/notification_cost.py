@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_intake import machine, write_config  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
+from gateway.daemon.runtime import build_runtime  # noqa: E402
 from gateway.domain import REPLY_MARKER, Address  # noqa: E402
 from gateway.notify.message import (  # noqa: E402
     AUTO_REPLIED,
@@ -36,7 +37,6 @@ from gateway.notify.message import (  # noqa: E402
     subject_for,
 )
 from gateway.notify.render import Renderer  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
 from gateway.store import outbox  # noqa: E402
 from gateway.store.db import make_session_factory, unit_of_work  # noqa: E402
 from gateway.store.models import utcnow  # noqa: E402

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
 
-from gateway.pipeline.html_text import html_to_text  # noqa: E402
-from gateway.pipeline.quotes import trim_reply  # noqa: E402
+from gateway.mail.html_text import html_to_text  # noqa: E402
+from gateway.mail.quotes import trim_reply  # noqa: E402
 from tests.integration.test_corpus_quotes import (  # noqa: E402
     CHECKING,
     FOLDERS,

@@ -217,7 +217,7 @@ REPLY_MARKER = "-- reply above this line --"
 
 
 # --- a mail's attachments, sorted -------------------------------------------------------------
-# Made by gateway/pipeline/screenshots.py, stored by gateway/store/files.py.
+# Made by gateway/mail/screenshots.py, stored by gateway/store/files.py.
 
 
 @dataclass(frozen=True)
@@ -362,3 +362,29 @@ Happening = (
     | QueueRequested
     | ResponseOverdue
 )
+
+
+# What became of one inbox item (the processor's answer; logs and the CLI show it).
+class Outcome(StrEnum):
+    TICKET = "ticket"
+    REPLY = "reply"
+    DUPLICATE = "duplicate"
+    BOUNCE = "bounce"
+    ABUSE_REPORT = "abuse_report"
+    AUTO_REPLY = "auto_reply"
+    SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
+    FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
+    MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
+    QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
+    QUARANTINE = "quarantine"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What became of one inbox item; `detail` is for people (CLI output, logs)."""
+
+    inbox_id: int
+    outcome: Outcome
+    ticket_id: int | None = None
+    detail: str = ""

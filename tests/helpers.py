@@ -78,7 +78,7 @@ def ticketgate(
     *args: str, config: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None
 ) -> Run:
     """Run the installed `ticketgate` command (as a user would) and capture what it prints."""
-    command = [sys.executable, "-m", "gateway.cli", *args]
+    command = [sys.executable, "-m", "gateway.cli.main", *args]
     if config is not None:
         command += ["--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
@@ -158,7 +158,7 @@ class ServeProcess:
         self.log = cwd / "serve.log"
         self._log_handle = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", *args],
+            [sys.executable, "-m", "gateway.cli.main", "serve", *args],
             cwd=cwd,
             env=env,
             stdout=self._log_handle,

@@ -29,12 +29,12 @@ from typing import Any, Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from gateway import metrics
 from gateway.backoff import BackoffPolicy, FailureStreak
 from gateway.config import ImapAccount
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.rawmail import message_id_of
+from gateway.mail.rawmail import message_id_of
+from gateway.ops import metrics
 from gateway.store.imap_state import Checkpoint, FetchedMail, MailboxLock
 
 log = logging.getLogger(__name__)

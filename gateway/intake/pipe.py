@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.rawmail import looks_like_mail
+from gateway.mail.rawmail import looks_like_mail
 from gateway.store.inbox import InboxStore
 
 EX_OK = 0

@@ -23,12 +23,12 @@ from aiosmtpd.smtp import SMTP, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 
-from gateway import metrics
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.writer import InboxWriter
-from gateway.rawmail import message_id_of
+from gateway.mail.rawmail import message_id_of
+from gateway.ops import metrics
 from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)

@@ -24,12 +24,12 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import metrics
 from gateway.backoff import BackoffPolicy
 from gateway.config import NotificationSettings
 from gateway.errors import TransientError
 from gateway.notify.blob_parts import fill_blob_parts
 from gateway.notify.relay import DeliveryError, Outgoing, Relay, RelaySession
+from gateway.ops import metrics
 from gateway.store import outbox
 from gateway.store.blobs import BlobStore
 from gateway.store.db import unit_of_work

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gateway.store import files as file_store
 from gateway.store.blobs import BlobNotFoundError, BlobStore
 
-THUMBNAIL_SIDE = 320  # as gateway/pipeline/screenshots.py THUMBNAIL_SIZE (notify may not import it)
+THUMBNAIL_SIDE = 320  # as gateway/mail/screenshots.py THUMBNAIL_SIZE (notify may not import it)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 
-from gateway.pipeline.auth_results import AuthResult, trusted_results
+from gateway.mail.auth_results import AuthResult, trusted_results
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
 from gateway.domain import Address, Envelope, ParsedMail, Priority, Tier
-from gateway.pipeline.description import make_description
-from gateway.pipeline.quotes import trim_reply
-from gateway.pipeline.requester import UNKNOWN_SENDER, find_requester
-from gateway.pipeline.subject import parse_subject
-from gateway.pipeline.tags import merge_tags, tags_from_addresses
+from gateway.mail.description import make_description
+from gateway.mail.quotes import trim_reply
+from gateway.mail.requester import UNKNOWN_SENDER, find_requester
+from gateway.mail.subject import parse_subject
+from gateway.mail.tags import merge_tags, tags_from_addresses
 
 __all__ = ["UNKNOWN_SENDER", "IntakeDefaults", "NewTicket", "plan_new_ticket", "requester_of"]
 
@@ -43,7 +43,7 @@ class NewTicket:
 
 
 def requester_of(mail: ParsedMail, envelope: Envelope) -> Address:
-    """From, else Sender, Reply-To, the envelope sender, else unknown@invalid (gateway.pipeline.requester)."""
+    """From, else Sender, Reply-To, the envelope sender, else unknown@invalid (gateway.mail.requester)."""
     found = find_requester(mail, envelope).address
     return Address(found.address.strip(), found.name.strip())
 

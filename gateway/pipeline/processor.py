@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from gateway import metrics
 from gateway.backoff import BackoffPolicy
 from gateway.domain import ParsedMail
 from gateway.errors import NotAMailError, ProcessingError, TransientError
-from gateway.logs import mail_fields
+from gateway.ops import metrics
+from gateway.ops.logs import mail_fields
 from gateway.pipeline.stage_values import (
     Decision,
     MailRun,

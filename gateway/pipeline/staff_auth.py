@@ -7,7 +7,7 @@ A From header is trivially forged, so the address alone grants nothing. It count
    shorter than the body, which would leave text appended after signing unsigned (SPEC §11);
 3. or the topmost `Authentication-Results` header from a configured trusted server
    (`staff.trusted_authserv_ids`) says `dmarc=pass` (for this From domain when it names one) or
-   `dkim=pass` aligned with From; read per RFC 8601 (gateway.pipeline.auth_results), so a pass inside
+   `dkim=pass` aligned with From; read per RFC 8601 (gateway.mail.auth_results), so a pass inside
    a quoted string or a comment is none. Lower headers claiming a trusted name came with the mail
    from anyone and are ignored. The trusted server should also remove such headers claiming its name
    from incoming mail (RFC 8601 §5), as OpenDMARC, Rspamd and Exchange do.
@@ -27,7 +27,7 @@ from dkim.canonicalization import CanonicalizationPolicy, InvalidCanonicalizatio
 
 from gateway.config import StaffSettings
 from gateway.domain import ParsedMail
-from gateway.pipeline.auth_results import (
+from gateway.mail.auth_results import (
     AuthResult,
     AuthResultsSyntaxError,
     TrustedResults,

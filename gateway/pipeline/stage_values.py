@@ -12,45 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
-from gateway.domain import Address, Happening, ParsedMail
+from gateway.domain import Address, Happening, Outcome, ParsedMail
+from gateway.domain import ProcessResult as ProcessResult  # re-exported for the processor
 from gateway.pipeline.classify import Classification
 from gateway.pipeline.new_ticket_plan import IntakeDefaults
 from gateway.pipeline.staff_auth import DnsFunc, StaffAuth
 from gateway.pipeline.thread import ThreadMatch
 from gateway.store.blobs import BlobStore
 from gateway.store.inbox import ClaimedItem, InboxStore
-
-
-class Outcome(StrEnum):
-    TICKET = "ticket"
-    REPLY = "reply"
-    DUPLICATE = "duplicate"
-    BOUNCE = "bounce"
-    ABUSE_REPORT = "abuse_report"
-    AUTO_REPLY = "auto_reply"
-    SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
-    FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
-    MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
-    QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
-    QUARANTINE = "quarantine"
-    RETRY = "retry"
-
-
-@dataclass(frozen=True)
-class ProcessResult:
-    """What became of one inbox item; `detail` is for people (CLI output, logs)."""
-
-    inbox_id: int
-    outcome: Outcome
-    ticket_id: int | None = None
-    detail: str = ""
 
 
 @dataclass(frozen=True)

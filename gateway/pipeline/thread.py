@@ -19,8 +19,8 @@ from typing import Protocol
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail, Status, TagVocabulary
+from gateway.mail.subject import parse_subject
 from gateway.pipeline.new_ticket_plan import recipient_addresses
-from gateway.pipeline.subject import parse_subject
 from gateway.reply_address import ReplyToken, parse_reply_detail
 
 

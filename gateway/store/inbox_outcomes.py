@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import LargeBinary, Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.rawmail import top_header_fields
+from gateway.mail.rawmail import top_header_fields
 from gateway.store.inbox import DONE, PENDING, PROCESSING, QUARANTINED
 from gateway.store.models import InboxItem, SeenMail, utcnow
 

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline import processor as processor_module
 from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
 from gateway.pipeline.stage_values import P
-from gateway.runtime import build_runtime
 from tests.helpers import make_mail, write_config
 
 ENVELOPE = Envelope(

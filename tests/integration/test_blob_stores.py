@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.store.blobs import BlobCorruptError, BlobNotFoundError, FileBlobStore
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.db_blobs import DatabaseBlobStore

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
+from gateway.daemon.scheduler import AutoCloser
 from gateway.domain import Envelope
 from gateway.pipeline.processor import Processor
 from gateway.present import ticket_json
 from gateway.reply_address import reply_address
-from gateway.runtime import build_runtime
-from gateway.scheduler import AutoCloser
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from gateway.store.models import OutboxRow, utcnow

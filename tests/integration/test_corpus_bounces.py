@@ -19,8 +19,8 @@ import pytest
 
 from bench.corpus_halves import halves
 from gateway.config import settings_from_mapping
+from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
-from gateway.runtime import build_runtime
 from gateway.store import outbox
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow

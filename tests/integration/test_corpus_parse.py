@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import NotAMailError
-from gateway.pipeline.html_text import html_to_text
-from gateway.pipeline.parse import looks_like_mail, parse_mail
+from gateway.mail.html_text import html_to_text
+from gateway.mail.parse import looks_like_mail, parse_mail
 
 pytestmark = pytest.mark.corpus
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import settings_from_mapping
+from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
-from gateway.runtime import build_runtime
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from tests.helpers import TEST_SECRET

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.corpus_halves import halves
-from gateway.pipeline.quotes import trim_reply
+from gateway.mail.quotes import trim_reply
 
 pytestmark = pytest.mark.corpus
 

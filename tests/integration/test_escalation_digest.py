@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
+from gateway.daemon.scheduler import Scheduler
 from gateway.notify.digest import queue_digest
 from gateway.notify.planner import NotificationPlanner
 from gateway.reply_address import reply_address
-from gateway.runtime import Runtime, build_runtime
-from gateway.scheduler import Scheduler
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, OutboxRow, Ticket
 from tests.helpers import TEST_SECRET, ServeProcess, free_port, make_mail, ticketgate, write_config
@@ -409,7 +409,7 @@ def test_two_schedulers_racing_on_postgresql_escalate_and_digest_once(
         def node(runtime: Runtime) -> None:
             planner = runtime.deps.notifier
             assert isinstance(planner, NotificationPlanner)
-            from gateway.escalation import escalate_overdue
+            from gateway.daemon.escalation import escalate_overdue
 
             barrier.wait()
             with unit_of_work(runtime.inbox.sessions) as session:

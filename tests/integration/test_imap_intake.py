@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from gateway.config import ImapAccount, load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
 from gateway.intake.imap import ImapPoller, PollerTiming
 from gateway.intake.smtp import SmtpLimits
-from gateway.runtime import Runtime, build_runtime
 from gateway.store.db import make_engine
 from gateway.store.imap_state import Checkpoint, FetchedMail, ImapStateStore, MailboxLock
 from gateway.store.inbox import InboxSummary
@@ -177,7 +177,7 @@ def serve_process() -> Iterator[Callable[[Path], subprocess.Popen[bytes]]]:
             k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,

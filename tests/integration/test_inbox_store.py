@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Settings, settings_from_mapping
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline.processor import Outcome
-from gateway.runtime import Runtime, build_runtime
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from tests.helpers import TEST_SECRET, make_mail

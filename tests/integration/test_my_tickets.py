@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.config import load_settings
-from gateway.runtime import Runtime, build_runtime
+from gateway.daemon.runtime import Runtime, build_runtime
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink
 from tests.integration.waits import wait_until_inbox_settled, wait_until_outbox_settled

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from gateway.daemon.runtime import Runtime, build_runtime
+from gateway.daemon.scheduler import AutoCloser
 from gateway.pipeline.processor import Outcome, Processor
-from gateway.runtime import Runtime, build_runtime
-from gateway.scheduler import AutoCloser
 from gateway.store import nodes
 from gateway.store import outbox as outbox_store
 from gateway.store.db import unit_of_work

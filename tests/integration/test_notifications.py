@@ -22,13 +22,13 @@ from sqlalchemy import func, select
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import NotificationSettings, RelayTarget, load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Address, Envelope
 from gateway.notify.relay import DirRelay, SmtpRelay
 from gateway.notify.sender import Sender
 from gateway.pipeline.happenings import CommandResult, ReplyAdded, StatusChanged
 from gateway.pipeline.processor import ProcessResult
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF, parse_reply_detail, parse_verp_detail
-from gateway.runtime import Runtime, build_runtime
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, Message, OutboxRow, Ticket, UndeliverableAddress, utcnow

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 
 from gateway.config import settings_from_mapping
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline.processor import Outcome
-from gateway.runtime import Runtime, build_runtime
 from tests.helpers import TEST_SECRET
 
 EXAMPLES = int(os.environ.get("TICKETGATE_FUZZ_EXAMPLES", "40"))

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
 from gateway.pipeline.stage_values import Decision, P, Threaded
 from gateway.pipeline.stages.open_ticket import open_ticket
-from gateway.runtime import build_runtime
 from tests.helpers import make_mail, ticketgate, write_config
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
 from gateway.intake.pipe import read_inputs, store_inputs
 from gateway.present import ticket_json, ticket_summary_json
-from gateway.runtime import Runtime, build_runtime
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work

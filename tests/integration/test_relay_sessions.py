@@ -16,9 +16,9 @@ import pytest
 import trustme
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.notify.relay import DeliveryError, DirRelay, Outgoing
 from gateway.notify.sender import CLAIM_BATCH, Sender
-from gateway.runtime import Runtime, build_runtime
 from tests.helpers import make_mail
 from tests.integration.smtp_sink import SmtpSink
 from tests.integration.test_notifications import Clock, config_with, deliver, outbox_rows, smtp_sender

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline.processor import Outcome
-from gateway.runtime import build_runtime
 from gateway.store.models import Event
 from tests.helpers import make_mail, ticketgate, write_config
 

@@ -77,7 +77,7 @@ def test_an_installed_wheel_renders_the_acknowledgement(wheel: Path, tmp_path: P
     assert where.returncode == 0, where.stderr
     assert all(line.startswith(str(target)) for line in where.stdout.decode().split()), where.stdout
 
-    ingested = run("-m", "gateway.cli", "ingest", "--config", str(config), stdin=make_mail())
+    ingested = run("-m", "gateway.cli.main", "ingest", "--config", str(config), stdin=make_mail())
     assert ingested.returncode == 0, ingested.stderr.decode()
     mails = [message_from_bytes(p.read_bytes(), policy=default) for p in (work / "outgoing").glob("*.eml")]
     [ack] = [m for m in mails if m["To"].addresses[0].addr_spec == "maria@customer.example"]

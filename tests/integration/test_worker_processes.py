@@ -147,7 +147,7 @@ def test_serve_exits_and_leaves_no_worker_when_its_port_is_taken(tmp_path: Path,
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
         serve = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

@@ -8,7 +8,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pipeline.address_token import first_address_token
+from gateway.mail.address_token import first_address_token
 
 # The regular expression the fallback used before: the reference for what counts as a token.
 _REFERENCE = re.compile(r"[^\s<>\"'(),;:\[\]@]+@[^\s<>\"'(),;:\[\]]+")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pipeline.auth_results import (
+from gateway.mail.auth_results import (
     AuthResultsSyntaxError,
     authserv_id_of,
     parse_header,
     raw_header_values,
     trusted_results,
 )
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.parse import parse_mail
 from tests.helpers import make_mail
 
 TRUSTED = ("mx.smilepass.example",)

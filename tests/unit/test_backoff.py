@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.backoff import JITTER_FLOOR, BackoffPolicy, FailureStreak
+from gateway.daemon.workers import RESTART_BACKOFF
 from gateway.intake.imap import PollerTiming
 from gateway.notify.sender import backoff as notification_backoff
 from gateway.pipeline.processor import RETRY_CAP_SECONDS
 from gateway.pipeline.processor import _backoff as processing_backoff
-from gateway.workers import RESTART_BACKOFF
 
 seconds = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
 failures = st.integers(min_value=0, max_value=10**30)

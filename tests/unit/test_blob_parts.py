@@ -11,11 +11,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from gateway.mail.screenshots import THUMBNAIL_SIZE
 from gateway.notify.blob_parts import fill_blob_parts
 from gateway.notify.message import BLOB_HEADER, FilePart, build_message
 from gateway.notify.render import Rendered
 from gateway.notify.staff_files import THUMBNAIL_SIDE, human_size
-from gateway.pipeline.screenshots import THUMBNAIL_SIZE
 from gateway.store.blobs import FileBlobStore
 from tests.unit.test_notify_message import headers
 

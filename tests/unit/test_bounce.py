@@ -13,8 +13,8 @@ import pytest
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.bounce import BounceReport, read_bounce
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.bounce import BounceReport, read_bounce
+from gateway.mail.parse import parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "classify"
 OURS = GatewayAddresses(["support@smilepass.example"])

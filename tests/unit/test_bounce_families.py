@@ -15,9 +15,9 @@ import pytest
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
-from gateway.pipeline.bounce import read_bounce, returned_message_ids
+from gateway.mail.bounce import read_bounce, returned_message_ids
+from gateway.mail.parse import parse_mail
 from gateway.pipeline.classify import MailKind, classify
-from gateway.pipeline.parse import parse_mail
 
 OURS = GatewayAddresses(["support@smilepass.example"])
 # IMAP and pipe intake know no envelope: the harder case, with no null sender to go by.

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.parse import parse_mail
 from gateway.pipeline.classify import Classification, MailKind, classify, should_notify
-from gateway.pipeline.parse import parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "classify"
 OURS = GatewayAddresses(["support@smilepass.example", "billing@smilepass.example"])

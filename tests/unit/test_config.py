@@ -575,7 +575,7 @@ def test_config_option_counts_before_and_after_the_command(
 ) -> None:
     """`ticketgate --config F check-config` once fell back to the embedded defaults: the
     subcommand's parser overwrote the value with its own empty default."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     bad = tmp_path / "bad.toml"
     bad.write_text('[gateway]\nsecret = "%s"\n[views]\ntimezone = "Mars/Base"\n' % ("x" * 32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pipeline.description import make_description
+from gateway.mail.description import make_description
 
 
 def test_short_text_is_untouched() -> None:

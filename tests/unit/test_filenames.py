@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from gateway.pipeline.filenames import sanitize_filename
+from gateway.mail.filenames import sanitize_filename
 
 
 def clean(name: str | None, max_length: int = 120) -> str:

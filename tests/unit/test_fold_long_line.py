@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pipeline.parse import parse_mail
-from gateway.rawmail import MAX_LINE, fold_long_line
+from gateway.mail.parse import parse_mail
+from gateway.mail.rawmail import MAX_LINE, fold_long_line
 
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 

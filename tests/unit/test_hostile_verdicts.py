@@ -10,11 +10,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from gateway.cli_inbox import parse_since
+from gateway.cli.inbox import parse_since
 from gateway.config import DEFAULT_SPAM_HEADERS, ConfigErrors, settings_from_mapping
+from gateway.mail.rawmail import top_header_fields
 from gateway.pipeline.forged_sender import forged_sender
 from gateway.pipeline.spam import spam_verdict
-from gateway.rawmail import top_header_fields
 
 TRUSTED = ("mx.smilepass.example",)
 

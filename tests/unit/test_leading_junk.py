@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import NotAMailError
-from gateway.pipeline.parse import parse_mail
-from gateway.rawmail import JUNK_WINDOW_LINES, content_hash, looks_like_mail
+from gateway.mail.parse import parse_mail
+from gateway.mail.rawmail import JUNK_WINDOW_LINES, content_hash, looks_like_mail
 
 MAIL = (
     b"From: Maria Lopez <maria@customer.example>\r\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pipeline.mime_limits import MailOverLimit, check_mime_limits
+from gateway.mail.mime_limits import MailOverLimit, check_mime_limits
 
 
 @dataclass(frozen=True)

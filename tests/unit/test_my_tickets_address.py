@@ -7,7 +7,7 @@ import pytest
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.parse import parse_mail
 from gateway.pipeline.stages.my_tickets import asks_for_tickets
 from tests.helpers import make_mail
 

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.domain import Address
 from gateway.errors import NotAMailError
-from gateway.pipeline.html_text import html_to_text
-from gateway.pipeline.parse import content_hash, looks_like_mail, parse_mail
+from gateway.mail.html_text import html_to_text
+from gateway.mail.parse import content_hash, looks_like_mail, parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "parse"
 

@@ -12,10 +12,10 @@ THREAD = "Thread._bootstrap (threading.py:1002);Thread.run (threading.py:982)"
 PROCESSOR = f"{THREAD};Processor.run (gateway/pipeline/processor.py:81)"
 RAW = "\n".join(
     [
-        f"{PROCESSOR};parse_mail (gateway/pipeline/parse.py:484) 30",
+        f"{PROCESSOR};parse_mail (gateway/mail/parse.py:484) 30",
         f"{PROCESSOR};unit_of_work (gateway/store/db.py:218);do_commit (sqlalchemy/engine/default.py:700) 50",
         f"{PROCESSOR};Event.wait (threading.py:622) 500",
-        "<module> (gateway/cli.py:1);run_daemon (gateway/daemon.py:60);"
+        "<module> (gateway/cli/main.py:1);run_daemon (gateway/daemon/main.py:60);"
         "SMTP._handle_client (aiosmtpd/smtp.py:700) 20",
     ]
 )
@@ -35,5 +35,5 @@ def test_shares_per_thread_and_per_function_leave_idle_waits_out(tmp_path: Path)
     assert "   20.0%  run_daemon" in out
     assert "Processor.run: largest inclusive shares" in out
     assert "   62.5%  unit_of_work (gateway/store/db.py)" in out  # 50 of the thread's 80
-    assert "   37.5%  parse_mail (gateway/pipeline/parse.py)" in out
+    assert "   37.5%  parse_mail (gateway/mail/parse.py)" in out
     assert "   62.5%  do_commit (sqlalchemy/engine/default.py)" in out.split("largest self shares")[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pipeline.html_text import html_to_text
-from gateway.pipeline.quotes import REPLY_MARKER, trim_reply
+from gateway.mail.html_text import html_to_text
+from gateway.mail.quotes import REPLY_MARKER, trim_reply
 
 
 def new_part(text: str, html: str | None = None) -> str:

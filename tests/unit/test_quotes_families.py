@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pipeline.quotes import trim_reply
+from gateway.mail.quotes import trim_reply
 
 NEW = "Thanks, the refund arrived this morning.\n\nKind regards,\nMaria"
 

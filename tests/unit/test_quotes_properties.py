@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.pipeline.quotes import REPLY_MARKER, trim_reply
+from gateway.mail.quotes import REPLY_MARKER, trim_reply
 
 EXAMPLES = int(os.environ.get("TICKETGATE_PROPERTY_EXAMPLES", "150"))
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

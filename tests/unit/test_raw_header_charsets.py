@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.parse import parse_mail
 
 
 def raw_mail(subject: str, name: str, charset: str, *, declare: str | None, body: str | None = None) -> bytes:

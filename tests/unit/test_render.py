@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from gateway.mail.quotes import REPLY_MARKER
 from gateway.notify.hints import DEVICE, HAPPENED, SCREENSHOT, TRYING, what_helps
 from gateway.notify.render import Renderer, RenderError
-from gateway.pipeline.quotes import REPLY_MARKER
 
 BASE: dict[str, Any] = {
     "marker": REPLY_MARKER,

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.domain import Envelope
-from gateway.pipeline.parse import parse_mail
-from gateway.pipeline.requester import UNKNOWN_SENDER, Requester, find_requester
+from gateway.mail.parse import parse_mail
+from gateway.mail.requester import UNKNOWN_SENDER, Requester, find_requester
 
 PIPE = Envelope(mail_from="", rcpt_tos=("support@smilepass.example",), source="pipe")
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile, PngImagePlugin
 
 from gateway.domain import ParsedAttachment
-from gateway.pipeline.screenshots import (
+from gateway.mail.screenshots import (
     THUMBNAIL_SIZE,
     ImageLimits,
     PlainAttachment,

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from dkim.canonicalization import CanonicalizationPolicy
 
 from gateway.config import StaffSettings
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.parse import parse_mail
 from gateway.pipeline.staff_auth import (
     StaffMethod,
     aligned,

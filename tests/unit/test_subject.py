@@ -17,7 +17,7 @@ from gateway.domain import (
     TagMeaning,
     TagVocabulary,
 )
-from gateway.pipeline.subject import SubjectInfo, cap_title, parse_subject
+from gateway.mail.subject import SubjectInfo, cap_title, parse_subject
 
 
 def parse(subject: str, *, prefix: str = "SP", body: str = "", read_tags: bool = True) -> SubjectInfo:

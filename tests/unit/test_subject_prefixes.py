@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.domain import DEFAULT_VOCABULARY
-from gateway.pipeline.subject import parse_subject
+from gateway.mail.subject import parse_subject
 
 
 def title(subject: str) -> str:

@@ -15,7 +15,7 @@ from gateway.domain import (
     TagMeaning,
     TagVocabulary,
 )
-from gateway.pipeline.tags import lookup_all, merge_tags, tags_from_addresses
+from gateway.mail.tags import lookup_all, merge_tags, tags_from_addresses
 
 OURS = GatewayAddresses(["support@smilepass.example", "billing@smilepass.example"])
 

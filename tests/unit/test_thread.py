@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import DEFAULT_VOCABULARY, Envelope, Status
-from gateway.pipeline.parse import parse_mail
+from gateway.mail.parse import parse_mail
 from gateway.pipeline.thread import ThreadedBy, TicketRef, find_thread, reply_token_of
 from gateway.reply_address import reply_address
 from tests.helpers import TEST_SECRET, make_mail

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 
-from gateway.wake import StopFlag, WakeSignal
+from gateway.daemon.wake import StopFlag, WakeSignal
 
 
 def _wait_forever(wake: WakeSignal, stop: StopFlag) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.signs import auto_reply_subject, auto_reply_subject_alone
 from gateway.pipeline.rules import auto_submitted_keyword, envelope_sender, first_header, precedence
-from gateway.pipeline.rules.signs import auto_reply_subject, auto_reply_subject_alone
 
 name = "auto-reply-subject"
 description = "An out-of-office subject, shaped as auto-responders shape it or with an automated-mail header."

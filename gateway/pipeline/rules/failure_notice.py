@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.bounce import notice_recipients
-from gateway.pipeline.rules.signs import bounce_subject, failure_statement
+from gateway.mail.bounce import notice_recipients
+from gateway.mail.signs import bounce_subject, failure_statement
 
 name = "failure-notice"
 description = "A bounce subject and a delivery-failure statement or failed-recipient list in the body."

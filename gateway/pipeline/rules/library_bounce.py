@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.bounce import library_failed_addresses
+from gateway.mail.bounce import library_failed_addresses
+from gateway.mail.signs import bounce_like, mail_system_name
 from gateway.pipeline.rules import (
     auto_submitted_keyword,
     envelope_sender,
     is_machine_local_part,
     precedence,
 )
-from gateway.pipeline.rules.signs import bounce_like, mail_system_name
 
 name = "library-bounce"
 description = "flufl.bounce reads failed recipients, and a bounce word, machine sender or automated header."

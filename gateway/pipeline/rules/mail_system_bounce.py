@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.bounce import notice_recipients
-from gateway.pipeline.rules.signs import failure_statement, mail_system_name, mta_signature
+from gateway.mail.bounce import notice_recipients
+from gateway.mail.signs import failure_statement, mail_system_name, mta_signature
 
 name = "mail-system-bounce"
 description = "From a mail system's name and a delivery-failure statement or failed recipients in the body."

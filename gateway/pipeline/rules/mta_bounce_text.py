@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.rules.signs import bounce_subject, mta_signature
+from gateway.mail.signs import bounce_subject, mta_signature
 
 name = "mta-bounce-text"
 description = "A bounce subject at the start of the subject and an MTA's bounce wording in the body."

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.signs import bounce_like
 from gateway.pipeline.rules import envelope_sender
-from gateway.pipeline.rules.signs import bounce_like
 
 name = "null-sender-bounce"
 description = "Null envelope sender (MAIL FROM:<> or Return-Path: <>) and a bounce-like subject or body."

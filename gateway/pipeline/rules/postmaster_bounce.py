@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.signs import bounce_like
 from gateway.pipeline.rules import is_postmaster
-from gateway.pipeline.rules.signs import bounce_like
 
 name = "postmaster-bounce"
 description = "From: postmaster (a bounce, or another report; never a ticket)."

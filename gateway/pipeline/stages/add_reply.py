@@ -3,7 +3,7 @@ lifecycle apply (the plan is pipeline/reply_plan.py, the writes pipeline/writes/
 
 from __future__ import annotations
 
-from gateway.pipeline.quotes import trim_reply
+from gateway.mail.quotes import trim_reply
 from gateway.pipeline.reply_plan import plan_reply
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.domain import EventKind, TicketOpened
+from gateway.mail.rawmail import top_header_fields
 from gateway.pipeline.forged_sender import forged_sender
 from gateway.pipeline.stage_values import Decision, MailRun, Threaded
 from gateway.pipeline.stages.open_ticket import open_new_ticket
-from gateway.rawmail import top_header_fields
 from gateway.store import tickets as store
 
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from gateway.mail.rawmail import top_header_fields
 from gateway.pipeline.spam import spam_verdict
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, P
-from gateway.rawmail import top_header_fields
 
 
 def check_spam(mail: P, run: MailRun) -> P | Decision:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.domain import BounceReceived
-from gateway.pipeline.bounce import read_bounce, returned_message_ids
+from gateway.mail.bounce import read_bounce, returned_message_ids
 from gateway.pipeline.classify import MailKind, classify
 from gateway.pipeline.stage_values import Classified, Decision, MailRun, Outcome, Parsed, grow
 

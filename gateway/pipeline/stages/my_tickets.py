@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail, TicketsRequested
+from gateway.mail.requester import find_requester
 from gateway.pipeline.new_ticket_plan import recipient_addresses
-from gateway.pipeline.requester import find_requester
 from gateway.pipeline.stage_values import Classified, Decision, MailRun, Outcome
 from gateway.store import outbox
 

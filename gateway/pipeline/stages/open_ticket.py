@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.domain import EventKind, Role, TicketOpened, Visibility
+from gateway.mail.requester import find_requester
 from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
-from gateway.pipeline.requester import find_requester
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.pipeline.mime_limits import check_mime_limits
-from gateway.pipeline.parse import parse_mail as parse
+from gateway.mail.mime_limits import check_mime_limits
+from gateway.mail.parse import parse_mail as parse
+from gateway.mail.rawmail import looks_like_mail
 from gateway.pipeline.stage_values import MailRun, Parsed
-from gateway.rawmail import looks_like_mail
 from gateway.store import tickets as store
 from gateway.store.inbox import ClaimedItem
 

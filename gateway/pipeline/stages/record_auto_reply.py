@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.domain import Role, Visibility
+from gateway.mail.quotes import trim_reply
 from gateway.pipeline.classify import MailKind
-from gateway.pipeline.quotes import trim_reply
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.store import tickets as store
 from gateway.store.models import Ticket

@@ -11,8 +11,8 @@ text, and learns nothing of the queue.
 from __future__ import annotations
 
 from gateway.domain import QueueRequested
+from gateway.mail.quotes import trim_reply
 from gateway.pipeline.commands import Field, parse_commands
-from gateway.pipeline.quotes import trim_reply
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 
 

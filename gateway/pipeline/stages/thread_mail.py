@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Address, Status
+from gateway.mail.requester import find_requester
 from gateway.pipeline.classify import MailKind
 from gateway.pipeline.new_ticket_plan import requester_of
-from gateway.pipeline.requester import find_requester
 from gateway.pipeline.staff_auth import NOT_STAFF, StaffAuth, authenticate_staff
 from gateway.pipeline.stage_values import Classified, MailRun, Threaded, grow
 from gateway.pipeline.thread import TicketRef, find_thread, reply_token_of

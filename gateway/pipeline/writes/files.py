@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.domain import Address, SortedAttachments
-from gateway.pipeline.screenshots import ImageLimits, sort_attachments
+from gateway.mail.screenshots import ImageLimits, sort_attachments
 from gateway.pipeline.stage_values import MailRun, Parsed
 from gateway.store import tickets as store
 from gateway.store.files import add_files

@@ -1,7 +1,7 @@
 """The composition root of `ticketgate serve`: SMTP/LMTP intake, the processing workers, shutdown.
 
 Intake and processing meet only in the inbox table: the SMTP side commits and answers, then
-wakes the workers, which claim rows in worker processes of their own (gateway/workers.py; or on
+wakes the workers, which claim rows in worker processes of their own (gateway/daemon/workers.py; or on
 threads of this process with `processing.processes = 0`). On SIGTERM the listener stops first
 (open transactions finish or get 421), the writer commits what it holds, then the workers stop.
 """
@@ -16,24 +16,24 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway import metrics
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
+from gateway.daemon.operations import Operations
+from gateway.daemon.runtime import Runtime, build_runtime
+from gateway.daemon.scheduler import Scheduler
+from gateway.daemon.wake import WakeSignal
+from gateway.daemon.workers import Wakeable, WorkerProcesses
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.heartbeat import Heartbeat
 from gateway.intake.imap import ImapPoller
 from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
-from gateway.operations import Operations
-from gateway.runtime import Runtime, build_runtime
-from gateway.scheduler import Scheduler
+from gateway.ops import metrics
+from gateway.ops.heartbeat import Heartbeat
+from gateway.ops.systemd import sd_notify
 from gateway.store import outbox_wake
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
-from gateway.systemd import sd_notify
-from gateway.wake import WakeSignal
-from gateway.workers import Wakeable, WorkerProcesses
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ and ends (its text would leak into the body), and 8-bit header bytes (decoded wi
 letters vanish). Where mail-parser raises or reads nothing (a From line with no angle brackets, a date
 it deems invalid), the standard library ``email`` package takes over for that part. Before parsing,
 whatever precedes the header section is cut (an mbox "From " line, a byte-order mark, blank lines, a
-separator or a tool's note: gateway.rawmail.strip_envelope), and a header section broken by a junk
+separator or a tool's note: gateway.mail.rawmail.strip_envelope), and a header section broken by a junk
 line or the obsolete "Name : value" form is repaired, since the email package would end the headers
 there.
 
@@ -36,11 +36,10 @@ import mailparser
 
 from gateway.domain import Address, ParsedAttachment, ParsedMail
 from gateway.errors import NotAMailError
-from gateway.pipeline.address_token import first_address_token
-from gateway.pipeline.charsets import clean_text, decode_bytes
-from gateway.pipeline.html_text import html_to_text
-from gateway.pipeline.undeclared_charset import decode_raw_header, header_charset, text_charset
-from gateway.rawmail import (
+from gateway.mail.address_token import first_address_token
+from gateway.mail.charsets import clean_text, decode_bytes
+from gateway.mail.html_text import html_to_text
+from gateway.mail.rawmail import (
     FOLD,
     LINE_BREAK,
     content_hash,
@@ -50,6 +49,7 @@ from gateway.rawmail import (
     split_head,
     strip_envelope,
 )
+from gateway.mail.undeclared_charset import decode_raw_header, header_charset, text_charset
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _decode_header(value: object, defects: list[str], raw_charset: str | None = 
     """Unfold a header value and decode its RFC 2047 words and any raw 8-bit bytes.
 
     Raw 8-bit bytes are read in ``raw_charset``: the charset the mail declares or, failing that, a
-    detected one (gateway.pipeline.undeclared_charset.header_charset).
+    detected one (gateway.mail.undeclared_charset.header_charset).
     """
     data = LINE_BREAK.sub(b"", FOLD.sub(b"", _raw_bytes(value)))
     pieces: list[str] = []

@@ -1,6 +1,6 @@
 """The operator's commands: `status`, `process` and `db backup` (SPEC §10).
 
-They live here rather than in gateway/cli.py, which only registers them (`register`,
+They live here rather than in gateway/cli/main.py, which only registers them (`register`,
 `register_db`), so the command table stays one screen and each command's code stays together.
 """
 
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from gateway.config import Settings
+from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.errors import TransientError
+from gateway.ops.status import Snapshot, listening, read_engine, snapshot
 from gateway.present import print_json
-from gateway.runtime import Runtime, build_runtime
-from gateway.status import Snapshot, listening, read_engine, snapshot
 
 if TYPE_CHECKING:  # the pipeline is imported where mail is processed, not by every command
     from gateway.pipeline.stage_values import ProcessResult

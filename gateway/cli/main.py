@@ -10,13 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway import cli_tickets, ops_cli
-from gateway.cli_inbox import add_inbox_commands
+from gateway.cli import ops as ops_cli
+from gateway.cli import tickets as cli_tickets
+from gateway.cli.inbox import add_inbox_commands
+from gateway.cli.storage import add_storage_commands
 from gateway.config import Settings, load_settings
+from gateway.daemon.runtime import Runtime, SchemaOutOfDate, build_runtime, open_runtime
 from gateway.domain import Envelope
 from gateway.errors import ConfigError, TransientError
 from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
-from gateway.logs import configure as configure_logging
+from gateway.ops.logs import configure as configure_logging
 from gateway.present import (
     iso,
     parse_ref,
@@ -25,8 +28,6 @@ from gateway.present import (
     ticket_ref,
     ticket_text,
 )
-from gateway.runtime import Runtime, SchemaOutOfDate, build_runtime, open_runtime
-from gateway.storage_cli import add_storage_commands
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import make_engine, unit_of_work
@@ -161,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.daemon import run_daemon  # the daemon pulls in aiosmtpd; other commands need not
+    from gateway.daemon.main import run_daemon  # the daemon pulls in aiosmtpd; other commands need not
 
     return run_daemon(_settings(args))
 

@@ -1,10 +1,10 @@
 """What `serve` runs for its operator besides mail: the systemd watchdog and `STATUS=` line, the
-readiness verdict, and the metrics endpoint (gateway/http_endpoints.py).
+readiness verdict, and the metrics endpoint (gateway/ops/http_endpoints.py).
 
 The watchdog ping is a task on the event loop itself, every WATCHDOG_USEC/2: it runs only while the
 loop turns, and it sends `WATCHDOG=1` only while every worker process lives, so systemd restarts a
 daemon whose loop is stuck or whose processing is gone (`WatchdogSec=` in systemd/ticketgate.service).
-A worker that dies is restarted by the daemon within seconds (gateway/workers.py); a watchdog of
+A worker that dies is restarted by the daemon within seconds (gateway/daemon/workers.py); a watchdog of
 30 s tolerates that and catches a daemon that cannot get its workers back.
 
 The `STATUS=` line ("accepting on 127.0.0.1:2525; inbox 3 pending; outbox 0 due; 1/1 workers")
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from gateway.config import Settings
 from gateway.errors import TransientError
 from gateway.intake.smtp import SmtpServer
-from gateway.status import check_database, counts, read_engine
-from gateway.systemd import sd_notify
+from gateway.ops.status import check_database, counts, read_engine
+from gateway.ops.systemd import sd_notify
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Operations:
         self._tasks = [asyncio.create_task(self._beat()), asyncio.create_task(self._status())]
         listen = self._settings.metrics.listen
         if listen is not None:
-            from gateway.http_endpoints import MetricsServer, metrics_app
+            from gateway.ops.http_endpoints import MetricsServer, metrics_app
 
             server = MetricsServer(listen[0], listen[1], metrics_app(self._engine, self.readiness))
             server.start()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.policy import default as _default_policy
 
 from gateway.domain import Priority, TagMeaning, TagVocabulary
-from gateway.pipeline.tags import lookup_all, merge_tags
+from gateway.mail.tags import lookup_all, merge_tags
 
 TITLE_LIMIT = 200
 NO_SUBJECT = "(no subject)"

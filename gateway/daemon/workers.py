@@ -4,7 +4,7 @@ SMTP event loop that must answer `250` promptly.
 `serve` starts `processing.processes` of them (each with `processing.workers` processor threads);
 they meet the rest of the daemon only in the database, as the threads did: the inbox rows they
 claim, and two cross-process signals — `wake` (intake committed mail) and `stop` (the daemon is
-shutting down), made so that a killed worker cannot jam them (gateway/wake.py). On SQLite they
+shutting down), made so that a killed worker cannot jam them (gateway/daemon/wake.py). On SQLite they
 queue for the write lock with the daemon (gateway/store/db.py).
 
 The daemon decides when they stop: after SMTP has stopped and the writer has committed what it
@@ -27,13 +27,13 @@ import time
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Protocol
 
-from gateway import metrics
 from gateway.backoff import BackoffPolicy
 from gateway.config import Settings
+from gateway.daemon.wake import StopFlag, WakeSignal
 from gateway.errors import TransientError
-from gateway.logs import configure as configure_logging
+from gateway.ops import metrics
+from gateway.ops.logs import configure as configure_logging
 from gateway.store import outbox_wake
-from gateway.wake import StopFlag, WakeSignal
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class WorkerProcesses:
         self._log_level = log_level
         self._context: SpawnContext = multiprocessing.get_context("spawn")  # no fork of a threaded process
         # Not multiprocessing Events: a worker killed while waiting on one jams every later set()
-        # (gateway/wake.py), and intake sets `wake` after every commit.
+        # (gateway/daemon/wake.py), and intake sets `wake` after every commit.
         self.wake = WakeSignal(self._context, waiters=count * settings.processing.workers)
         self._sender_wake = sender_wake  # the daemon's sender: set after a commit that queued mail
         self._stop = StopFlag(self._context)
@@ -177,7 +177,7 @@ def run_worker_process(
     # the whole process group must not stop a worker before the mail already accepted is handled.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from gateway.runtime import build_runtime  # after logging is set up: building it may log
+    from gateway.daemon.runtime import build_runtime  # after logging is set up: building it may log
 
     try:
         runtime = build_runtime(settings, node_id=node_id)

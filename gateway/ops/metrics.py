@@ -1,7 +1,7 @@
 """The daemon's Prometheus metrics: counters and histograms that intake, processing and the sender
 bump with one call each, from whichever process they run in.
 
-Processing runs in spawned worker processes (gateway/workers.py), so a counter kept in the
+Processing runs in spawned worker processes (gateway/daemon/workers.py), so a counter kept in the
 daemon's memory alone would miss every mail. prometheus-client's multiprocess mode solves that
 without code of ours: each process writes its values to memory-mapped files in one folder
 (`PROMETHEUS_MULTIPROC_DIR`) and a scrape sums them, so the counts of a worker that died or was
@@ -40,7 +40,7 @@ class _Metrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
-        # registry=None: a scrape reads every process's files (gateway/http_endpoints.py), and
+        # registry=None: a scrape reads every process's files (gateway/ops/http_endpoints.py), and
         # the objects can be made again after `prepare_multiprocess` without a duplicate name.
         self.smtp_replies = Counter(
             "ticketgate_smtp_replies", "SMTP/LMTP replies sent, by reply code", ["code"], registry=None

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.domain import Address, Envelope, ParsedMail
-from gateway.pipeline.rules import envelope_sender
+from gateway.mail.headers import envelope_sender
 
 UNKNOWN_SENDER = "unknown@invalid"
 

@@ -27,7 +27,7 @@ import pillow_heif
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
 from gateway.domain import ParsedAttachment, PlainAttachment, RejectedImage, Screenshot, SortedAttachments
-from gateway.pipeline.filenames import sanitize_filename
+from gateway.mail.filenames import sanitize_filename
 
 logger = logging.getLogger(__name__)
 

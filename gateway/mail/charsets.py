@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from gateway.rawmail import short_defect
+from gateway.mail.rawmail import short_defect
 
 # Labels that name no charset, or a charset under a name Python does not know, or one that real
 # mail uses for a superset (WHATWG's rules: ISO-8859-1 and ASCII labels mean windows-1252).

@@ -14,8 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.domain import ParsedMail
-    from gateway.pipeline.stage_values import ProcessResult
+    from gateway.domain import ParsedMail, ProcessResult
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from gateway.pipeline.charsets import codec_for, decode_bytes
+from gateway.mail.charsets import codec_for, decode_bytes
 
 # Labels that declare nothing about 8-bit bytes (codec_for reads ASCII labels as windows-1252).
 _ASCII_LABELS = frozenset({"us-ascii", "ascii", "us_ascii", "ansi_x3.4-1968", "iso646-us"})

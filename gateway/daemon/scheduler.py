@@ -1,7 +1,7 @@
 """The scheduler inside `serve`, a round of three jobs every few minutes:
 - auto-close (SPEC §5): a ticket Resolved for `tickets.auto_close_days` with no mail since becomes
   Closed, with an event and a `status_changed` to the requester;
-- escalation (SPEC §12, gateway/escalation.py): a first response overdue gets one `escalation`;
+- escalation (SPEC §12, gateway/daemon/escalation.py): a first response overdue gets one `escalation`;
 - the daily digest (SPEC §12, gateway/notify/digest.py) once `views.digest_at` has passed that day.
 
 It checks every few minutes. With PostgreSQL and several nodes, one node is the scheduler: it holds
@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import Settings
+from gateway.daemon.escalation import escalate_overdue
 from gateway.domain import EventKind, Status
 from gateway.errors import TransientError
-from gateway.escalation import escalate_overdue
 from gateway.notify.digest import queue_digest
 from gateway.notify.planner import NotificationPlanner
 from gateway.pipeline.happenings import Happening, StatusChanged

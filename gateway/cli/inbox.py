@@ -1,6 +1,6 @@
 """`ticketgate inbox list|show|release` (SPEC §10): every accepted mail and what became of it, so
 nothing accepted is invisible, and the way to turn a `spam` or `flood` mail into what it would
-have been. Kept apart from gateway/cli.py, which only registers these commands."""
+have been. Kept apart from gateway/cli/main.py, which only registers these commands."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.config import load_settings
+from gateway.daemon.runtime import build_runtime
 from gateway.present import iso, print_json, ticket_ref
-from gateway.runtime import build_runtime
 from gateway.store.db import unit_of_work
 from gateway.store.inbox_outcomes import (
     OUTCOMES,

@@ -5,7 +5,7 @@ A WSGI app on the standard library's threading server, as prometheus-client's ow
 slow database check never holds up SMTP, and /healthz still answers while the loop is stuck.
 
 /metrics sums the files of every process of this run (prometheus-client's multiprocess mode,
-gateway/metrics.py) and reads the store gauges from the database at scrape time
+gateway/ops/metrics.py) and reads the store gauges from the database at scrape time
 (`StoreCollector`), so a worker's counts and every node's view of the queues are in it.
 """
 
@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from gateway.errors import TransientError
-from gateway.status import counts
+from gateway.ops.status import counts
 
 log = logging.getLogger(__name__)
 

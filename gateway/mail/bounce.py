@@ -21,10 +21,9 @@ from email.parser import HeaderParser
 
 from flufl.bounce import all_failures
 
-from gateway.addresses import GatewayAddresses
+from gateway.addresses import GatewayAddresses, bare
 from gateway.domain import Envelope, ParsedMail
-from gateway.pipeline.rules import bare
-from gateway.pipeline.rules.signs import RECIPIENT_LIST_HEADING
+from gateway.mail.signs import RECIPIENT_LIST_HEADING
 
 log = logging.getLogger(__name__)
 # flufl.bounce logs every detector it runs at INFO and a detector's exception with its traceback;

@@ -21,7 +21,7 @@ from email.policy import compat32
 from typing import Protocol
 
 from gateway.errors import ProcessingError
-from gateway.rawmail import split_head, strip_envelope
+from gateway.mail.rawmail import split_head, strip_envelope
 
 # A line that may be a boundary delimiter: "--" then the rest of the line (RFC 2046 §5.1.1).
 _DASH_LINE = re.compile(rb"^--([^\r\n]*)", re.MULTILINE)

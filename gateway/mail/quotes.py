@@ -40,7 +40,7 @@ from lxml import etree
 from lxml.html import Element, HtmlElement, document_fromstring, tostring
 
 from gateway.domain import REPLY_MARKER
-from gateway.pipeline.html_text import depth_exceeds, html_to_text
+from gateway.mail.html_text import depth_exceeds, html_to_text
 
 
 @dataclass(frozen=True)

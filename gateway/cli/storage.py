@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import BlobStoreKind, load_settings
-from gateway.runtime import build_runtime
+from gateway.daemon.runtime import build_runtime
 from gateway.store.blob_migrate import migrate_blobs, referenced_blobs
 from gateway.store.blobs import FileBlobStore
 from gateway.store.db import unit_of_work

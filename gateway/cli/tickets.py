@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from gateway.config import Settings
+from gateway.daemon.runtime import Runtime, open_runtime
 from gateway.domain import Address, Tier, Visibility
+from gateway.mail.filenames import sanitize_filename
 from gateway.pipeline.commands import Command, CommandBlock, parse_commands
-from gateway.pipeline.filenames import sanitize_filename
 from gateway.present import (
     iso,
     parse_ref,
@@ -37,7 +38,6 @@ from gateway.present import (
     ticket_ref,
     ticket_summary_json,
 )
-from gateway.runtime import Runtime, open_runtime
 from gateway.store import erase, staff_queries
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store

@@ -1,0 +1,1 @@
+"""The daemon: its composition root (`main.py`), worker processes, the scheduler and wake-ups."""

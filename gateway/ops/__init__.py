@@ -1,0 +1,1 @@
+"""Operations: status, heartbeat, metrics, health endpoints, logs and systemd notification."""
