@@ -103,8 +103,7 @@ def start(serve: Serve, config: Path) -> None:
     env["PYTHONPATH"] = str(serve.tree)
     log = (serve.workdir / "serve.log").open("wb")
     serve.process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())", "serve",
-         "--config", str(config)],
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
         stdout=log, stderr=subprocess.STDOUT, cwd=serve.workdir, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -117,3 +117,11 @@ def test_relay_cost_bench_measures_both_relays_one_at_a_time_and_in_sessions() -
     for relay in ("dir", "smtp (plain)", "smtp (STARTTLS + AUTH)"):
         for how in ("before: one at a time", r"one at a time \(send\)", "sessions of 16"):
             assert re.search(rf"^{re.escape(relay)} +{how} +{NUMBER} +{NUMBER}$", out, re.M), out
+
+
+def test_ack_latency_bench_measures_mails_to_their_acknowledgement_in_the_folder() -> None:
+    out = _run(str(BENCH / "ack_latency.py"), "--mails", "3", "--gap", "0.1")
+    assert re.search(rf"end of DATA -> 250: +p50 {NUMBER} ms, p90 {NUMBER} ms", out), out
+    assert re.search(rf"end of DATA -> ack in folder: p50 {NUMBER} ms, p90 {NUMBER} ms", out), out
+    assert "acknowledged:                 3 of 3 (lost: 0)" in out, out
+    assert re.search(rf"first mail after start: +{NUMBER} ms", out), out
