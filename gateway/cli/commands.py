@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_commands(commands, common)
 
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration")
-    check.set_defaults(handler=Lazy("gateway.cli.queue", "check_config"))
+    check.set_defaults(handler=Lazy("gateway.cli.settings", "check_config"))
     _ops_commands(commands, common)
     return parser
 

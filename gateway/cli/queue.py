@@ -281,16 +281,6 @@ def db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_config(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
-    where = settings.source or "embedded defaults (no config file found)"
-    print(f"config OK: {where}")
-    return 0
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
 def _ticket_id(ref: str, prefix: str) -> int | None:
     """The id a reference names; None (after saying why) when it is not a reference."""
     ticket_id = parse_ref(ref, prefix)

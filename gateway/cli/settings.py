@@ -1,5 +1,6 @@
 """The settings a command runs with: the config file (`--config`, `TICKETGATE_CONFIG`,
-./ticketgate.toml) read, and the log format it names applied."""
+./ticketgate.toml) read, and the log format it names applied; and `check-config`, which needs
+nothing more (no SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,10 @@ def settings_for(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     configure_logging(settings.logging.format)
     return settings
+
+
+def check_config(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    where = settings.source or "embedded defaults (no config file found)"
+    print(f"config OK: {where}")
+    return 0
