@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway.cli.commands import build_parser
+from gateway.cli.control_client import answer_by_daemon
 from gateway.errors import ConfigError, SchemaOutOfDate, TransientError
 
 EX_CONFIG = 78
@@ -18,6 +19,15 @@ log = logging.getLogger("gateway")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    answered = answer_by_daemon(arguments)  # a read-only command a running serve answers warm
+    if answered is not None:
+        return answered
+    return run(arguments)
+
+
+def run(argv: Sequence[str]) -> int:
+    """The command, run in this process."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # --config and -v are accepted before and after the command; SUPPRESS keeps a subcommand's

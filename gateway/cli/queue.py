@@ -40,9 +40,10 @@ EX_NOTFOUND = 1
 
 
 def serve(args: argparse.Namespace) -> int:
+    from gateway.cli import control_client, main
     from gateway.daemon.main import run_daemon  # the daemon pulls in aiosmtpd; other commands need not
 
-    return run_daemon(settings_for(args))
+    return run_daemon(settings_for(args), command_line=(main.run, control_client.is_read_only))
 
 
 def ingest(args: argparse.Namespace) -> int:

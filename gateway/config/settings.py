@@ -245,6 +245,13 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class ControlSettings:
+    """`[control]`: the Unix socket on which `serve` answers read-only commands (absent: off)."""
+
+    socket: str | None = None
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """`[logging]`: "text" (readable lines) or "json" (one object per line, for log collectors)."""
 
@@ -269,6 +276,7 @@ class Settings:
     source: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)

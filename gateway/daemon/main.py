@@ -18,6 +18,7 @@ from typing import Protocol
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
+from gateway.daemon.control import CommandLine, start_control
 from gateway.daemon.operations import Operations
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.daemon.scheduler import Scheduler
@@ -54,8 +55,9 @@ class _WakingInbox:
         return ids
 
 
-def run_daemon(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; the process exit code."""
+def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -> int:
+    """Run until SIGTERM or SIGINT; the process exit code. `command_line`: what the control socket
+    runs for read-only commands (gateway/daemon/control.py)."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     _announce(settings)
     # Before any metric is touched and any worker spawned: the workers inherit the folder.
@@ -75,7 +77,7 @@ def run_daemon(settings: Settings) -> int:
             return EX_TEMPFAIL
         heartbeat.start()
         try:
-            return asyncio.run(_serve(runtime))
+            return asyncio.run(_serve(runtime, command_line))
         finally:
             heartbeat.stop()
             runtime.close()
@@ -139,7 +141,7 @@ class _ProcessorThreads:
             thread.join()
 
 
-async def _serve(runtime: Runtime) -> int:
+async def _serve(runtime: Runtime, command_line: CommandLine | None = None) -> int:
     settings = runtime.settings
     # The sender's wake-up: set after each commit that queued notifications, here and in the
     # worker processes (gateway/store/outbox_wake.py).
@@ -158,7 +160,7 @@ async def _serve(runtime: Runtime) -> int:
     processing.start()
     stop_waking = outbox_wake.on_commit(runtime.inbox.sessions, sender_wake.set)
     try:
-        return await _run(runtime, processing, sender_wake)
+        return await _run(runtime, processing, sender_wake, command_line)
     finally:
         stop_waking()
         # Also when intake could not start (its port taken): a worker process left waiting for
@@ -166,7 +168,9 @@ async def _serve(runtime: Runtime) -> int:
         await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
 
 
-async def _run(runtime: Runtime, processing: _Processing, sender_wake: WakeSignal) -> int:
+async def _run(
+    runtime: Runtime, processing: _Processing, sender_wake: WakeSignal, command_line: CommandLine | None
+) -> int:
     settings = runtime.settings
     stop_workers = threading.Event()
     writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
@@ -197,6 +201,7 @@ async def _run(runtime: Runtime, processing: _Processing, sender_wake: WakeSigna
         loop.add_signal_handler(signum, stopping.set)
     operations = Operations(settings, smtp, processing.not_running)
     await operations.start()
+    control = start_control(settings, command_line)
     sd_notify("READY=1")
     log.info("ready")
 
@@ -204,6 +209,8 @@ async def _run(runtime: Runtime, processing: _Processing, sender_wake: WakeSigna
     log.info("shutting down")
     sd_notify("STOPPING=1")
     await operations.stop()
+    if control is not None:
+        await asyncio.to_thread(control.stop)
     await smtp.stop(grace=SHUTDOWN_GRACE_SECONDS)
     await writer.close()
     stop_pollers.set()

@@ -11,6 +11,7 @@ from gateway.config.reader import Table
 from gateway.config.settings import (
     DEFAULT_SPAM_HEADERS,
     MIB,
+    ControlSettings,
     LimitSettings,
     LoggingSettings,
     MetricsSettings,
@@ -72,6 +73,15 @@ def read_metrics(t: Table) -> MetricsSettings:
             t.problem("listen", str(exc))
     t.finish()
     return MetricsSettings(listen=address)
+
+
+def read_control(t: Table) -> ControlSettings:
+    socket = t.optional_text("socket")
+    if socket is not None and not socket.strip():
+        t.problem("socket", "must be a path (leave the key out to turn the socket off)")
+        socket = None
+    t.finish()
+    return ControlSettings(socket=socket)
 
 
 def read_logging(t: Table) -> LoggingSettings:
