@@ -111,8 +111,8 @@ def make_mbox(path: Path, count: int) -> None:
     box.close()
 
 
-def write_config(workdir: Path) -> Path:
-    path = workdir / "ticketgate.toml"
+def write_config(workdir: Path, name: str = "ticketgate.toml", extra: str = "") -> Path:
+    path = workdir / name
     path.write_text(
         f"""
 [gateway]
@@ -134,6 +134,7 @@ blob_dir = "{workdir / "blobs"}"
 
 [limits]
 new_tickets_per_sender_per_hour = 0
+{extra}
 """,
         encoding="utf-8",
     )
@@ -213,6 +214,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands[name] = ([*cli, *rest], env)
             if args.before is not None:
                 commands[f"{name} (before)"] = ([*cli, *rest], _env(args.before.resolve()))
+        # A real serve on the same database answering over its control socket (its own config file:
+        # the tree before knows no [control]).
+        socket_config = write_config(workdir, "serve.toml", f'[control]\nsocket = "{workdir / "serve.sock"}"')
+        serve = subprocess.Popen([*cli, "serve", "--config", str(socket_config)], env=env, cwd=workdir,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (workdir / "serve.sock").exists():
+            if time.monotonic() > deadline or serve.poll() is not None:
+                raise SystemExit("serve did not open its control socket")
+            time.sleep(0.1)
+        for name, rest in reads.items():
+            if name != "--help":
+                via = [word if word != str(config) else str(socket_config) for word in rest]
+                commands[f"{name} (serve's socket)"] = ([*cli, *via], env)
         server = None
         if not args.no_prototypes:
             socket_path = str(workdir / "control.sock")
@@ -238,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if server is not None:
                 server.kill()
                 server.wait()
+            serve.terminate()
+            serve.wait()
         base = statistics.median(times["python -c pass"])
         print(
             f"{args.tickets} tickets, {args.rounds} rounds; median wall time and ratio to `python -c pass`:"
