@@ -112,6 +112,16 @@ class EventKind(StrEnum):
     BOUNCE_DELAYED = "bounce_delayed"
     ERASED = "erased"
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+    ENCRYPTED = "encrypted"  # the mail was encrypted (S/MIME, PGP/MIME): its text could not be read
+    ATTACHMENT_UNREADABLE = "attachment_unreadable"  # kept as a file, but its content not opened (TNEF)
+    # SPEC §13: a web form's mail read for its fields, a field value not understood, or why a mail
+    # from a form sender was not read as the form's; a staff forward that opened the ticket for the
+    # original sender (actor: the staff member), or why a staff forward was not read so.
+    FORM_READ = "form_read"
+    FORM_VALUE_UNKNOWN = "form_value_unknown"
+    FORM_NOT_READ = "form_not_read"
+    FORWARDED = "forwarded"
+    FORWARD_NOT_READ = "forward_not_read"
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,10 @@ class ParsedMail:
     # From, Sender and Reply-To: per header, in order, the mailboxes read from its undecoded value
     # (an encoded word is display-name text, never an address), names decoded after.
     mailboxes: Mapping[str, tuple[tuple[Address, ...], ...]] = field(default_factory=dict)
+    # SPEC §13: "S/MIME" or "PGP/MIME" when the mail holds ciphertext (its text says "(encrypted message)").
+    encrypted: str | None = None
+    # Parts kept as plain files that could not be opened (a winmail.dat that is not TNEF), each with why.
+    unreadable: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """First value of a header, or None."""

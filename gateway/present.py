@@ -200,9 +200,24 @@ def ticket_text(
     if data["events"]:
         out += ["", "Events:"]
         for e in data["events"]:
-            change = f"{e['field']}: {e['old'] or '-'} -> {e['new']}" if e["field"] else (e["new"] or "")
-            out.append(f"  {e['created_at']} {e['kind']} {change} by {e['actor']}")
+            out.append(f"  {e['created_at']} {e['kind']} {_event_change(e)} by {e['actor']}")
     return "\n".join(out)
+
+
+# Events whose field says where a value came from rather than what changed ("tag urgent (subject)").
+_SOURCE_FIELDS = {"tag": "subject", "sub-address": "sub-address"}
+
+
+def _event_change(event: dict[str, Any]) -> str:
+    """What an event did, for people: `priority: Normal -> Urgent`, `urgent (subject)`, or its value."""
+    field, old, new = event["field"], event["old"], event["new"]
+    if event["kind"] == "tag" and field in _SOURCE_FIELDS:
+        return f"{new} (from the {_SOURCE_FIELDS[field]})"
+    if not field:
+        return new or ""
+    if old is None:
+        return f"{field}: {new}"
+    return f"{field}: {old} -> {new}"
 
 
 def _who(person: dict[str, str]) -> str:

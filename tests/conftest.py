@@ -21,10 +21,25 @@ def missing_component(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _corpus_path() -> Path:
+    return Path(os.environ.get("TICKETGATE_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
+
+
+def pytest_report_header() -> str:
+    """Said first, not found in a skip count at the end: where the corpus is, or that its tests skip."""
+    path = _corpus_path()
+    if path.is_dir():
+        return f"ticketgate corpus: {path}"
+    return (
+        f"ticketgate corpus: NOT FOUND at {path}: the corpus tests (about 140) will skip"
+        " (fail under CI=true); set TICKETGATE_CORPUS or clone beside ../shared"
+    )
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The shared real-world mail corpus (../shared/corpus, or $TICKETGATE_CORPUS)."""
-    path = Path(os.environ.get("TICKETGATE_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
+    path = _corpus_path()
     if not path.is_dir():
         missing_component(f"corpus not found at {path}: set TICKETGATE_CORPUS or check out ../shared")
     return path
@@ -75,3 +90,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ticketgate.db'}"
     return str(request.getfixturevalue("fresh_postgres"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Repeat at the end what the skip count hides: without the corpus, most skips are its tests."""
+    if not _corpus_path().is_dir():
+        terminalreporter.write_line(pytest_report_header(), yellow=True, bold=True)

@@ -171,8 +171,7 @@ def status_text(settings: Settings, snap: Snapshot, is_listening: bool) -> str:
         lines.append("nodes:         not recorded (this database has no node heartbeats)")
     else:
         lines.append(f"nodes:         {len(snap.nodes)}")
-        for node in snap.nodes:
-            lines.append("    " + "  ".join(f"{k}={_jsonable(v)}" for k, v in node.items()))
+        lines.extend(_node_line(node) for node in snap.nodes)
     return "\n".join(lines)
 
 
@@ -277,6 +276,15 @@ def backup_command(settings: Settings, target: Path) -> int:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _node_line(node: dict[str, Any]) -> str:
+    """One `serve` run: `node-1 (host, pid 42): started …Z, last beat …Z` (`, stopped …Z` once stopped)."""
+    line = (
+        f"    {node.get('name')} ({node.get('host')}, pid {node.get('pid')}):"
+        f" started {_iso(node.get('started_at'))}, last beat {_iso(node.get('last_beat'))}"
+    )
+    return line + (f", stopped {_iso(node['stopped_at'])}" if node.get("stopped_at") else "")
 
 
 def _iso(moment: datetime | None) -> str | None:

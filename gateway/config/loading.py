@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config.reader import ConfigErrors, Problems, Table, finished
+from gateway.config.sections.forms import read_forms
 from gateway.config.sections.gateway import read_database, read_gateway
 from gateway.config.sections.mail import read_imap, read_outbound, read_smtp
 from gateway.config.sections.operations import (
@@ -120,6 +121,7 @@ def _build(
     security = read_security(root.table("security"))
     response_targets = read_response_targets(root.table("response_targets"))
     views = read_views(root.table("views"))
+    forms = read_forms(root.tables("forms"), gateway, staff)
     root.finish()
 
     override = environ.get(DATABASE_URL_ENV, "").strip()
@@ -155,4 +157,5 @@ def _build(
         security=security,
         response_targets=response_targets,
         views=views,
+        forms=forms,
     )

@@ -259,6 +259,34 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class FormSettings:
+    """One `[[forms]]` entry (SPEC §13): a web form that mails from `sender` with the visitor in
+    Reply-To, and the labels of its fields in the body (gateway/mail/forms.py reads them)."""
+
+    sender: str  # bare address, matched against From (case-insensitively)
+    title_field: str = "Title"
+    description_field: str = "Description"
+    priority_field: str = "Priority"
+    category_field: str = "Category"
+    email_field: str = "Email"
+    name_field: str = "Name"
+    other_fields: tuple[str, ...] = ()  # the form's other labels: they end a Description, are not read
+    require_authentication: bool = True  # DKIM or a trusted Authentication-Results, as for staff (§5)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """{field: label} of the fields read."""
+        return {
+            "title": self.title_field,
+            "description": self.description_field,
+            "priority": self.priority_field,
+            "category": self.category_field,
+            "email": self.email_field,
+            "name": self.name_field,
+        }
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, validated; `source` is the file read, None for the embedded defaults."""
 
@@ -281,10 +309,16 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
     views: ViewSettings = field(default_factory=ViewSettings)
+    forms: tuple[FormSettings, ...] = ()  # `[[forms]]`: web forms whose mail is read for its fields
 
     def is_staff(self, address: str) -> bool:
         """Whether `address` is a configured staff address (case-insensitive; says nothing of auth)."""
         return self.staff.is_staff(address)
+
+    def form_for(self, address: str) -> FormSettings | None:
+        """The `[[forms]]` entry whose sender is `address` (a From), or None."""
+        wanted = bare_address(address)
+        return next((form for form in self.forms if form.sender.lower() == wanted), None)
 
     @property
     def uses_development_secret(self) -> bool:

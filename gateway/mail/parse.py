@@ -23,13 +23,13 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email import message_from_bytes
 from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses
 from io import BytesIO
 
 import mailparser
@@ -38,7 +38,9 @@ from gateway.domain import Address, ParsedAttachment, ParsedMail
 from gateway.errors import NotAMailError
 from gateway.mail.address_token import first_address_token
 from gateway.mail.charsets import clean_text, decode_bytes
+from gateway.mail.header_fields import date_of, delivered_to, message_id, message_ids
 from gateway.mail.html_text import html_to_text
+from gateway.mail.parts import Budget, Drop, Encrypted, Inner, TnefRead, TnefUnread, read_wrapper
 from gateway.mail.rawmail import (
     FOLD,
     LINE_BREAK,
@@ -49,6 +51,7 @@ from gateway.mail.rawmail import (
     split_head,
     strip_envelope,
 )
+from gateway.mail.signed import ENCRYPTED_TEXT, encryption, signed_children
 from gateway.mail.undeclared_charset import decode_raw_header, header_charset, text_charset
 
 log = logging.getLogger(__name__)
@@ -124,27 +127,6 @@ def _fold_spaces(text: str) -> str:
     return " ".join(text.split())
 
 
-def _message_ids(value: str | None) -> tuple[str, ...]:
-    """Message ids of an In-Reply-To/References value, brackets off; tolerant of missing brackets."""
-    if not value:
-        return ()
-    bracketed = [re.sub(r"\s+", "", m) for m in re.findall(r"<([^<>]*)>", value)]
-    candidates = bracketed or [token for token in re.split(r"[\s,;]+", value) if "@" in token]
-    seen: dict[str, None] = {}
-    for candidate in candidates:
-        if candidate:
-            seen.setdefault(candidate, None)
-    return tuple(seen)
-
-
-def _message_id(value: str | None) -> str | None:
-    ids = _message_ids(value)
-    if ids:
-        return ids[0]
-    bare = (value or "").strip().strip("<>").strip()
-    return bare.split()[0] if bare else None
-
-
 # --- addresses and date ------------------------------------------------------------------------------
 
 _PLAUSIBLE_ADDRESS = re.compile(r"[^\s<>]+@[^\s<>@]+")
@@ -187,18 +169,6 @@ def _addresses(
     return (fallback,) if fallback else ()
 
 
-def _date(from_mailparser: datetime | None, header_value: str | None) -> datetime | None:
-    if from_mailparser is not None:
-        return from_mailparser
-    if not header_value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(header_value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 # --- the MIME tree -----------------------------------------------------------------------------------
 
 
@@ -215,6 +185,10 @@ class _Walk:
     defects: list[str]
     raw_charset: str | None
     attachments: list[ParsedAttachment] = field(default_factory=list)
+    encrypted: str | None = None  # "S/MIME", "PGP/MIME": the mail holds ciphertext (gateway.mail.signed)
+    unreadable: list[str] = field(default_factory=list)  # parts kept as files that could not be opened
+    tnef_bodies: list[_Segment] = field(default_factory=list)  # the text where the mail has no other
+    budget: Budget = field(default_factory=Budget)  # winmail.dat parts this mail may still have read
 
 
 def _render_text(segments: list[_Segment]) -> str:
@@ -245,6 +219,11 @@ def _walk(part: Message, state: _Walk, depth: int = 0, resource: bool = False) -
     if part.is_multipart():
         children = [child for child in part.get_payload() if isinstance(child, Message)]
         subtype = part.get_content_subtype()
+        if subtype == "encrypted":
+            state.encrypted = state.encrypted or encryption(part) or "PGP/MIME"
+            return [_Segment(plain=ENCRYPTED_TEXT)]  # ciphertext: no attachment, no text
+        if subtype == "signed":
+            children = signed_children(part, children)  # the signature is no part of the mail
         if subtype == "alternative":
             return _alternative(children, state, depth)
         if subtype == "related" and children:
@@ -295,8 +274,7 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
         depth == 0 and part.get_content_maintype() in ("text", "multipart")
     )
     if resource or disposition == "attachment" or filename or not is_body_type:
-        state.attachments.append(_attachment(part, _payload(part), filename, state))
-        return []
+        return _file(part, filename, state, depth, resource)
     payload = _payload(part)
     charset = text_charset(_content_charset(part, state.defects), payload, state.raw_charset)
     text = clean_text(decode_bytes(payload, charset, state.defects))
@@ -306,6 +284,26 @@ def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segm
     if part.get_content_maintype() == "multipart":
         state.defects.append(f"{ctype} without usable boundary read as text")
     return [_Segment(plain=text)]
+
+
+def _file(part: Message, filename: str | None, state: _Walk, depth: int, resource: bool) -> list[_Segment]:
+    """A part that is not body text: an attachment, unless it wraps something (gateway.mail.parts)."""
+    payload = _payload(part)
+    found = read_wrapper(part, payload, filename, state.budget)
+    if isinstance(found, Encrypted):
+        state.encrypted = state.encrypted or found.kind
+        return [_Segment(plain=ENCRYPTED_TEXT)]
+    if isinstance(found, Inner):
+        return _walk(found.message, state, depth + 1, resource)
+    if isinstance(found, TnefRead):
+        state.tnef_bodies.append(_Segment(plain=found.content.text, html=found.content.html))
+        state.attachments.extend(found.content.files)
+        state.defects.extend(found.content.notes)
+    elif not isinstance(found, Drop):
+        if isinstance(found, TnefUnread):
+            state.unreadable.append(found.reason)
+        state.attachments.append(_attachment(part, payload, filename, state))
+    return []
 
 
 def _payload(part: Message) -> bytes:
@@ -476,6 +474,8 @@ def _body(message: Message, data: bytes, state: _Walk) -> tuple[str, str | None,
         )
         _, body = split_head(data)
         return clean_text(decode_bytes(body, state.raw_charset, state.defects)), None, []
+    if state.tnef_bodies and not _render_text(segments).strip():
+        segments = segments + state.tnef_bodies  # the winmail.dat's body is the text where none other
     return _render_text(segments), _render_html(segments), state.attachments
 
 
@@ -554,16 +554,16 @@ def parse_mail(raw: bytes) -> ParsedMail:
     senders = _addresses(view.sender, first("from"), state)
     mailboxes = _mailboxes(message, state)
     return ParsedMail(
-        message_id=_message_id(first("message-id")),
+        message_id=message_id(first("message-id")),
         subject=_fold_spaces(first("subject") or ""),
         sender=senders[0] if senders else None,
         reply_to=_addresses(view.reply_to, first("reply-to"), state),
         to=_addresses(view.to, first("to"), state),
         cc=_addresses(view.cc, first("cc"), state),
-        delivered_to=_delivered_to(headers.get("delivered-to", ())),
-        date=_date(view.date, first("date")),
-        in_reply_to=_message_ids(first("in-reply-to")),
-        references=_message_ids(" ".join(headers.get("references", ()))),
+        delivered_to=delivered_to(headers.get("delivered-to", ())),
+        date=date_of(view.date, first("date")),
+        in_reply_to=message_ids(first("in-reply-to")),
+        references=message_ids(" ".join(headers.get("references", ()))),
         text=text,
         html=html,
         attachments=tuple(attachments),
@@ -572,13 +572,6 @@ def parse_mail(raw: bytes) -> ParsedMail:
         content_hash=content_hash(raw),
         defects=tuple(dict.fromkeys(defects)),
         mailboxes=mailboxes,
+        encrypted=state.encrypted,
+        unreadable=tuple(state.unreadable),
     )
-
-
-def _delivered_to(values: Iterable[str]) -> tuple[str, ...]:
-    found = []
-    for value in values:
-        address = parseaddr(value)[1] or value.strip().strip("<>")
-        if address:
-            found.append(address)
-    return tuple(found)

@@ -7,7 +7,7 @@ when every word is in the vocabulary, and merging keeps the most urgent priority
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import TagMeaning, TagVocabulary
@@ -60,7 +60,22 @@ def tags_from_addresses(
     a word we do not know) means nothing. Addresses that are not ours are ignored.
     Give bare addresses (`support+billing@example.com`), not display-name forms.
     """
-    found: list[TagMeaning] = []
+    found = _address_tags(addresses, ours, vocabulary)
+    return tuple(meaning for _, meanings in found for meaning in meanings)
+
+
+def tag_words_from_addresses(
+    addresses: Iterable[str], ours: GatewayAddresses, vocabulary: TagVocabulary
+) -> tuple[str, ...]:
+    """The tag words of those sub-addresses, lower case, each once (the ticket's `tag` events)."""
+    words = (word.lower() for found, _ in _address_tags(addresses, ours, vocabulary) for word in found)
+    return tuple(dict.fromkeys(words))
+
+
+def _address_tags(
+    addresses: Iterable[str], ours: GatewayAddresses, vocabulary: TagVocabulary
+) -> Iterator[tuple[list[str], tuple[TagMeaning, ...]]]:
+    """Each sub-address of ours whose detail is all tag words: its words and their meanings."""
     for address in addresses:
         match = ours.match(address)
         if match is None or not match.detail:
@@ -68,5 +83,4 @@ def tags_from_addresses(
         words = [word for word in _DETAIL_SEPARATORS.split(match.detail) if word]
         meanings = lookup_all(words, vocabulary)
         if meanings is not None:
-            found.extend(meanings)
-    return tuple(found)
+            yield words, tuple(meanings)

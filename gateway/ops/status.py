@@ -157,8 +157,12 @@ def _nodes(connection: Any) -> list[dict[str, Any]] | None:
     """
     if not inspect(connection).has_table(NODES_TABLE):
         return None
-    rows = connection.execute(text(f"SELECT * FROM {NODES_TABLE}")).mappings()
-    return [dict(row) for row in rows]
+    rows = connection.execute(text(f"SELECT * FROM {NODES_TABLE} ORDER BY started_at DESC")).mappings()
+    # Raw SQL gives SQLite's times as text and PostgreSQL's without the column's zone: all UTC.
+    return [{k: _aware(v) if k in _NODE_TIMES else v for k, v in row.items()} for row in rows]
+
+
+_NODE_TIMES = frozenset({"started_at", "last_beat", "stopped_at"})
 
 
 def _aware(moment: Any) -> datetime | None:

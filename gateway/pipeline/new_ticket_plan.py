@@ -14,8 +14,9 @@ from gateway.domain import Address, Envelope, ParsedMail, Priority, Tier
 from gateway.mail.description import make_description
 from gateway.mail.quotes import trim_reply
 from gateway.mail.requester import UNKNOWN_SENDER, find_requester
+from gateway.mail.signed import ENCRYPTED_TEXT
 from gateway.mail.subject import parse_subject
-from gateway.mail.tags import merge_tags, tags_from_addresses
+from gateway.mail.tags import merge_tags, tag_words_from_addresses, tags_from_addresses
 
 __all__ = ["UNKNOWN_SENDER", "IntakeDefaults", "NewTicket", "plan_new_ticket", "requester_of"]
 
@@ -38,8 +39,9 @@ class NewTicket:
     tier: Tier
     requester: Address
     account_manager: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # the subject's tag words
     ticket_refs: tuple[int, ...]
+    address_tags: tuple[str, ...] = ()  # the tag words of `support+WORD@` sub-addresses
 
 
 def requester_of(mail: ParsedMail, envelope: Envelope) -> Address:
@@ -72,7 +74,8 @@ def plan_new_ticket(
         body=text,
         read_tags=True,
     )
-    address_tags = merge_tags(tags_from_addresses(recipient_addresses(mail, envelope), ours, vocabulary))
+    recipients = recipient_addresses(mail, envelope)
+    address_tags = merge_tags(tags_from_addresses(recipients, ours, vocabulary))
     priority = (
         subject.priority or address_tags.priority or defaults.priority or settings.tickets.default_priority
     )
@@ -83,7 +86,8 @@ def plan_new_ticket(
     customer = settings.customers.lookup(requester.address)
     return NewTicket(
         title=subject.title,
-        description=make_description(text),
+        # SPEC §13: an encrypted mail's description says so, whatever readable text came with it.
+        description=ENCRYPTED_TEXT if mail.encrypted else make_description(text),
         text=text,
         priority=priority,
         category=category,
@@ -92,4 +96,5 @@ def plan_new_ticket(
         account_manager=customer.account_manager if customer else None,
         tags=subject.tags,
         ticket_refs=subject.ticket_refs,
+        address_tags=tag_words_from_addresses(recipients, ours, vocabulary),
     )

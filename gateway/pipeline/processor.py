@@ -42,8 +42,10 @@ from gateway.pipeline.stages.check_forged_sender import check_forged_sender
 from gateway.pipeline.stages.check_spam import check_spam
 from gateway.pipeline.stages.classify_mail import classify_mail
 from gateway.pipeline.stages.my_tickets import my_tickets
+from gateway.pipeline.stages.open_forward import open_forward
 from gateway.pipeline.stages.open_ticket import open_ticket
 from gateway.pipeline.stages.parse_mail import parse_mail
+from gateway.pipeline.stages.read_form import read_form
 from gateway.pipeline.stages.record_auto_reply import record_auto_reply
 from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
@@ -78,6 +80,8 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("record_auto_reply", record_auto_reply),
     ("add_reply", add_reply),
     ("staff_queue", staff_queue),  # `#queue` alone from staff to a plain address: no ticket
+    ("read_form", read_form),  # a [[forms]] sender's mail: the visitor's ticket (SPEC §13)
+    ("open_forward", open_forward),  # staff forwarding a customer's mail: the customer's ticket (§13)
     ("check_flood", check_flood),
     ("check_forged_sender", check_forged_sender),
     ("open_ticket", open_ticket),

@@ -58,8 +58,14 @@ def register(engine: Engine, *, name: str, host: str, pid: int) -> int:
     """A new row for this run of `serve`; returns its id (what its claims record)."""
     now = utcnow()
     with unit_of_work(make_session_factory(engine)) as session:
+        # A restart replaces the row of its own earlier run (stopped, or dead past DEAD_AFTER: its
+        # claims are free either way, and a missing node frees them the same), so the table keeps one
+        # row per node; other nodes' rows go once they have been gone for FORGET_AFTER.
+        gone = (_nodes.c.stopped_at.is_not(None)) | (_nodes.c.last_beat < now - DEAD_AFTER)
         session.execute(
-            delete(_nodes).where(_nodes.c.last_beat < now - FORGET_AFTER, _nodes.c.name == name[:200])
+            delete(_nodes).where(
+                ((_nodes.c.name == name[:200]) & gone) | (_nodes.c.last_beat < now - FORGET_AFTER)
+            )
         )
         result = session.execute(
             insert(_nodes).values(

@@ -91,6 +91,19 @@ def test_status_says_listening_while_serve_runs_and_names_a_dead_database(tmp_pa
     finally:
         assert serve.stop() == 0
 
+    # A restart replaces its own earlier row (one row per node, not one per run), and people read
+    # its times with their zone.
+    again = ServeProcess(["--config", str(config)], tmp_path, port)
+    try:
+        [node] = ticketgate("status", "--json", config=config).json()["nodes"]
+        assert node["pid"] == again.process.pid and node["started_at"].endswith("Z")
+    finally:
+        assert again.stop() == 0
+    shown_nodes = ticketgate("status", config=config).stdout
+    assert "nodes:         1" in shown_nodes
+    [line] = [line for line in shown_nodes.splitlines() if f"pid {again.process.pid}" in line]
+    assert "None" not in line and "started " in line and line.endswith("Z") and ", stopped " in line
+
     gone = write_config(tmp_path, f"sqlite:///{tmp_path / 'no-such-dir' / 'tg.db'}")
     shown = ticketgate("status", config=gone)
     assert shown.returncode == 75

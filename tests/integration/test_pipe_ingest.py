@@ -52,13 +52,21 @@ def test_stdin_with_envelope_recipient_tags(config: Path) -> None:
         "--sender",
         "ceo@bigcorp.example",
         config=config,
-        stdin=make_mail("Invoice is wrong", sender="CEO <ceo@bigcorp.example>"),
+        stdin=make_mail("[urgent] Invoice is wrong", sender="CEO <ceo@bigcorp.example>"),
     )
 
     assert run.returncode == 0, run.stderr
     [ticket] = tickets(config)
     assert ticket["category"] == "Billing & Payments"
     assert ticket["tier"] == "Enterprise"
+    # Staff see where each tag came from: the subject's `[urgent]` and the `+billing` address.
+    shown = ticketgate("tickets", "show", ticket["ref"], "--json", config=config).json()
+    tags = {(e["field"], e["new"]) for e in shown["events"] if e["kind"] == "tag"}
+    assert tags == {("tag", "urgent"), ("sub-address", "billing")}
+    text = ticketgate("tickets", "show", ticket["ref"], config=config).stdout
+    assert "tag urgent (from the subject) by ceo@bigcorp.example" in text
+    assert "tag billing (from the sub-address) by ceo@bigcorp.example" in text
+    assert "created status: Open by" in text and "- ->" not in text
 
 
 def test_not_a_mail_exits_65_and_stores_nothing(config: Path, tmp_path: Path) -> None:

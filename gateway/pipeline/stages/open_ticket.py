@@ -3,11 +3,12 @@ acknowledgement); what the ticket says is planned by pipeline/new_ticket_plan.py
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.domain import EventKind, Role, TicketOpened, Visibility
 from gateway.mail.requester import find_requester
-from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, plan_new_ticket
+from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, NewTicket, plan_new_ticket
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files
@@ -19,11 +20,53 @@ def open_ticket(mail: Threaded, run: MailRun) -> Decision:
     return open_new_ticket(mail, run)[1]
 
 
-def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
-    """The ticket opened (its id, for check_forged_sender's event) and the decision."""
+def open_new_ticket(
+    mail: Threaded,
+    run: MailRun,
+    *,
+    more_events: Sequence[Event] = (),
+    acknowledge: bool | None = None,
+    not_acknowledged_because: str = "",
+) -> tuple[int, Decision]:
+    """The ticket opened (its id, for check_forged_sender's event) and the decision; the keywords
+    are open_planned_ticket's."""
     parsed, item, deps = mail.mail, run.item, run.deps
     defaults = deps.intake_defaults.get(item.envelope.source, IntakeDefaults())
     plan = plan_new_ticket(parsed, item.envelope, settings=deps.settings, ours=deps.ours, defaults=defaults)
+    unknown: list[Event] = []
+    if plan.requester.address == UNKNOWN_SENDER:
+        # SPEC §1: nobody named an address; staff see why on the ticket.
+        reason = find_requester(parsed, item.envelope).reason
+        unknown.append((EventKind.REQUESTER_UNKNOWN, "ticketgate", "requester", reason))
+    return open_planned_ticket(
+        mail,
+        run,
+        plan,
+        more_events=(*unknown, *more_events),
+        acknowledge=acknowledge,
+        not_acknowledged_because=not_acknowledged_because,
+    )
+
+
+# An event written with the ticket: (kind, actor, field, new).
+Event = tuple[EventKind, str, str, str]
+
+
+def open_planned_ticket(
+    mail: Threaded,
+    run: MailRun,
+    plan: NewTicket,
+    *,
+    more_events: Sequence[Event] = (),
+    acknowledge: bool | None = None,
+    not_acknowledged_because: str = "",
+) -> tuple[int, Decision]:
+    """Open the ticket `plan` says, its first message being `mail.mail` (its Message-ID, subject and
+    files); `more_events` are written after `created`. `acknowledge` None: unless the mail is automated.
+
+    A web form's mail and a staff forward (SPEC §13) open their tickets through here with plans of
+    their own (another requester, title and description), so every ticket is opened the same way."""
+    parsed, item = mail.mail, run.item
     ticket = store.create_ticket(
         run.session,
         title=plan.title,
@@ -60,14 +103,14 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         )
 
     event(EventKind.CREATED, actor, field="status", new=ticket.status)
-    if plan.requester.address == UNKNOWN_SENDER:
-        # SPEC §1: nobody named an address; staff see why on the ticket.
-        reason = find_requester(parsed, item.envelope).reason
-        event(EventKind.REQUESTER_UNKNOWN, "ticketgate", field="requester", new=reason)
+    for kind, by, field, new in more_events:
+        event(kind, by, field=field, new=new)
     for kind, link in _follow_up_links(mail, run):
         event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    for tag in plan.address_tags:  # support+billing@: the tag came from the address written to
+        event(EventKind.TAG, actor, field="sub-address", new=tag)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
@@ -75,10 +118,11 @@ def open_new_ticket(mail: Threaded, run: MailRun) -> tuple[int, Decision]:
         ticket_id=ticket.id,
         message_db_id=message.id,
         requester=plan.requester,
-        acknowledge=not mail.classification.suppress_notifications,
+        acknowledge=not mail.classification.suppress_notifications if acknowledge is None else acknowledge,
         tags=plan.tags,
         has_screenshot=bool(files.screenshots),
         text=plan.text,
+        not_acknowledged_because=not_acknowledged_because,
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
