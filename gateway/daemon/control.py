@@ -37,9 +37,10 @@ MAX_REQUEST_BYTES = 64 * 1024
 CommandLine = tuple[Callable[[list[str]], int], Callable[[list[str]], bool]]
 
 
-class _PerThread(io.TextIOBase):
+class _PerThread:
     """sys.stdout / sys.stderr while the control socket runs: what a request's thread prints goes
-    to its own buffer, everything else to the stream it replaced."""
+    to its own buffer, everything else to the stream it replaced (whose attributes, from
+    `encoding` to `fileno`, it answers for)."""
 
     def __init__(self, stream: TextIO, local: threading.local, name: str) -> None:
         self._stream = stream
