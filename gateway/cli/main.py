@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from gateway.cli.commands import build_parser
 from gateway.cli.control_client import answer_by_daemon
 from gateway.errors import ConfigError, SchemaOutOfDate, TransientError
+from gateway.store.blobs import BlobUnreadable, blob_problem
 
+EX_NOTFOUND = 1
 EX_CONFIG = 78
 EX_TEMPFAIL = 75
 
@@ -55,6 +57,9 @@ def run(argv: Sequence[str]) -> int:
     except TransientError as exc:
         print(f"ticketgate: temporary failure, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except BlobUnreadable as exc:  # a command that met a damaged store says so, in one line
+        print(f"ticketgate: {blob_problem(exc)}", file=sys.stderr)
+        return EX_NOTFOUND
 
 
 if __name__ == "__main__":

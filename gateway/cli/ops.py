@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from gateway.config import Settings
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.errors import TransientError
-from gateway.ops.status import Snapshot, listening, read_engine, snapshot
+from gateway.ops.status import Snapshot, WriteCheck, check_writes, listening, read_engine, snapshot
 from gateway.present import print_json
 
 if TYPE_CHECKING:  # the pipeline is imported where mail is processed, not by every command
@@ -31,6 +31,8 @@ EX_OK = 0
 EX_FAILED = 1
 EX_TEMPFAIL = 75
 EARLIER_PER_INGEST = 100  # earlier pending rows one `ingest` takes up besides its own mail
+
+_WRITABLE = WriteCheck(True)
 
 
 def status_args(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,6 +56,7 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     engine = read_engine(settings.database.url)
     try:
         snap = snapshot(engine)
+        writes = check_writes(engine, settings.metrics.listen)
     except TransientError as exc:
         if as_json:
             print_json(
@@ -66,10 +69,10 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     finally:
         engine.dispose()
     if as_json:
-        print_json(status_json(settings, snap, is_listening))
+        print_json(status_json(settings, snap, is_listening, writes))
     else:
-        print(status_text(settings, snap, is_listening))
-    return EX_OK
+        print(status_text(settings, snap, is_listening, writes))
+    return EX_OK if writes.ok else EX_TEMPFAIL
 
 
 def _intake(settings: Settings, is_listening: bool) -> dict[str, Any]:
@@ -84,10 +87,23 @@ def _intake_line(settings: Settings, is_listening: bool) -> str:
     return f"intake:        {what} on {smtp.host}:{smtp.port}: {state}"
 
 
-def status_json(settings: Settings, snap: Snapshot, is_listening: bool) -> dict[str, Any]:
+def _cannot_write(writes: WriteCheck) -> str:
+    """The status line's words for a failed test write (SPEC §15)."""
+    since = f" since {writes.since}" if writes.since else " (a test write failed just now)"
+    return f"cannot write{since}: {writes.error}"
+
+
+def status_json(
+    settings: Settings, snap: Snapshot, is_listening: bool, writes: WriteCheck = _WRITABLE
+) -> dict[str, Any]:
+    intake = _intake(settings, is_listening) | {
+        "writable": writes.ok,
+        "cannot_write_since": writes.since,
+        "write_error": writes.error,
+    }
     return {
-        "intake": _intake(settings, is_listening),
-        "database": {"ok": True},
+        "intake": intake,
+        "database": {"ok": True, "writable": writes.ok},
         "inbox": {
             "by_state": snap.inbox,
             "pending": snap.pending,
@@ -133,8 +149,15 @@ def _imap(settings: Settings, snap: Snapshot) -> list[dict[str, Any]]:
     return found
 
 
-def status_text(settings: Settings, snap: Snapshot, is_listening: bool) -> str:
-    lines = [_intake_line(settings, is_listening), "database:      answering"]
+def status_text(
+    settings: Settings, snap: Snapshot, is_listening: bool, writes: WriteCheck = _WRITABLE
+) -> str:
+    lines = [_intake_line(settings, is_listening)]
+    if writes.ok:
+        lines.append("database:      answering")
+    else:
+        lines.append(f"intake:        {_cannot_write(writes)}")
+        lines.append("database:      answering reads, refusing writes (mail gets 451 until it takes them)")
     states = ", ".join(f"{n} {state}" for state, n in sorted(snap.inbox.items())) or "empty"
     oldest = (
         f"; oldest pending {_age(snap.oldest_pending_seconds())} old"

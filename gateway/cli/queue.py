@@ -27,6 +27,7 @@ from gateway.present import (
 )
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
+from gateway.store.blobs import BlobUnreadable, blob_problem
 from gateway.store.db import make_engine, unit_of_work
 from gateway.store.inbox import QUARANTINED
 from gateway.store.models import Ticket, utcnow
@@ -107,9 +108,14 @@ def tickets_screenshot(args: argparse.Namespace) -> int:
             )
             return EX_NOTFOUND
         chosen = shots[args.number - 1]
-        data = runtime.deps.blobs.get(
-            chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
-        )
+        ref = ticket_ref(prefix, ticket.id)
+        try:
+            data = runtime.deps.blobs.get(
+                chosen.thumbnail_sha256 if args.thumbnail else chosen.sha256, session=session
+            )
+        except BlobUnreadable as exc:
+            print(f"ticketgate: {ref} screenshot {args.number}: {blob_problem(exc)}", file=sys.stderr)
+            return EX_NOTFOUND
         if args.out == "-":
             sys.stdout.buffer.write(data)
         else:

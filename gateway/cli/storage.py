@@ -40,6 +40,12 @@ def storage_migrate(args: argparse.Namespace) -> int:
         f"copied {report.copied} blob(s) ({report.copied_bytes} bytes) from {where[not to_database]} "
         f"to {where[to_database]}; {report.present} were there already"
     )
+    if report.damaged:
+        print(
+            f"ticketgate: {len(report.damaged)} blob(s) in {where[not to_database]} are damaged (they no "
+            f"longer match their SHA-256) and were not copied, e.g. {report.damaged[0]}",
+            file=sys.stderr,
+        )
     if report.missing:
         print(
             f"ticketgate: {len(report.missing)} blob(s) that tickets name are not in {where[to_database]} "

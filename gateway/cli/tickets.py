@@ -41,7 +41,7 @@ from gateway.present import (
 from gateway.store import erase, staff_queries
 from gateway.store import outbox as outbox_store
 from gateway.store import tickets as ticket_store
-from gateway.store.blobs import BlobCorruptError, BlobNotFoundError
+from gateway.store.blobs import BlobCorruptError, BlobNotFoundError, blob_problem
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
 
@@ -349,7 +349,7 @@ def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 files.append((where, blobs.get(sha256)))
             except (BlobNotFoundError, BlobCorruptError) as exc:  # the rest is still worth having
-                missing.append(f"{where}: {type(exc).__name__}: {exc}")
+                missing.append(f"{where}: {blob_problem(exc)}")
     try:
         written = _write_all(target, files)
     except OSError as exc:
@@ -359,7 +359,7 @@ def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
     for path in written:
         print(f"  {path}")
     for problem in missing:
-        print(f"ticketgate: not in the blob store, not written: {problem}", file=sys.stderr)
+        print(f"ticketgate: not written: {problem}", file=sys.stderr)
     return EX_NOTFOUND if missing else 0
 
 

@@ -54,6 +54,9 @@ class _WakingInbox:
         self._wake.set()
         return ids
 
+    def probe_write(self) -> None:
+        self._inbox.probe_write()
+
 
 def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -> int:
     """Run until SIGTERM or SIGINT; the process exit code. `command_line`: what the control socket
@@ -199,7 +202,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    operations = Operations(settings, smtp, processing.not_running)
+    operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
     await operations.start()
     control = start_control(settings, command_line)
     sd_notify("READY=1")

@@ -50,10 +50,21 @@ def watchdog_interval() -> float | None:
 
 
 class Operations:
-    def __init__(self, settings: Settings, smtp: SmtpServer, not_running: NotRunning) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        smtp: SmtpServer,
+        not_running: NotRunning,
+        *,
+        intake_problems: NotRunning = list,
+    ) -> None:
+        """`not_running`: the workers that are down (they also stop the watchdog pings);
+        `intake_problems`: why intake cannot store mail now (disk full, database refusing writes):
+        not ready, but no reason for systemd to restart a daemon that recovers by itself."""
         self._settings = settings
         self._smtp = smtp
         self._not_running = not_running
+        self._intake_problems = intake_problems
         self._engine = read_engine(settings.database.url)
         self._watchdog = watchdog_interval()
         self._tick = self._watchdog or DEFAULT_TICK_SECONDS
@@ -102,6 +113,7 @@ class Operations:
             reasons.append(str(exc))
         if not self._smtp.serving:
             reasons.append(f"intake is not listening on {self._smtp.host}:{self._smtp.port}")
+        reasons.extend(self._intake_problems())
         reasons.extend(self._not_running())
         stalled = time.monotonic() - self._last_tick
         if stalled > 3 * self._tick + 1:
@@ -131,7 +143,7 @@ class Operations:
             parts.append(f"outbox {snap.outbox_due_now} due")
         except TransientError as exc:
             parts.append(str(exc)[:200])
-        down = self._not_running()
+        down = self._intake_problems() + self._not_running()
         if down:
             parts.append("; ".join(down))
         return "; ".join(parts)

@@ -48,6 +48,8 @@ REPLY_TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections, try again later"
 REPLY_TOO_MANY_FROM_PEER = "421 4.7.0 Too many connections from your address, try again later"
 REPLY_TLS_REQUIRED = "530 5.7.0 Must issue a STARTTLS command first"
 REPLY_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+REPLY_DATA_TIMEOUT = "421 4.4.2 Timeout: the message was not received within the time allowed"
+REPLY_IDLE_TIMEOUT = "421 4.4.2 Timeout: no command received, closing the connection"
 
 # aiosmtpd's own replies for the size limits lack enhanced codes; these are rewritten on the way out.
 _AIOSMTPD_REWRITES = {
@@ -185,6 +187,8 @@ class IntakeHandler(_ScannedCheaply):
         return REPLY_OK
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope) -> str:
+        if isinstance(server, _IntakeSession):
+            server.data_complete()
         raw = envelope.original_content or b""
         recipients = tuple(envelope.rcpt_tos)
         if not raw.strip():
@@ -262,7 +266,8 @@ class _IntakeSession(_ScannedCheaply, SMTP):
         super().__init__(handler, **kwargs)
         self._owner = owner
         self._data_timeout = data_timeout
-        self.in_data = False
+        self.in_data = False  # between the DATA command and its reply (what a shutdown waits for)
+        self._receiving = False  # between the DATA command and the final dot (data_timeout runs)
         self.client_address = ""  # the peer's IP, for the per-address count
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
@@ -284,20 +289,18 @@ class _IntakeSession(_ScannedCheaply, SMTP):
         super().connection_lost(error)
         self._owner.forget(self)
 
-    def data_received(self, data: bytes) -> None:
-        # aiosmtpd's timer counts from the DATA command; make it an inactivity timeout instead,
-        # so a large mail on a slow link is not cut off while bytes keep flowing.
-        if self.in_data:
-            self._reset_timeout(self._data_timeout)
-        super().data_received(data)
-
     async def smtp_DATA(self, arg: str) -> None:
-        self.in_data = True
+        # `smtp.data_timeout` bounds the whole DATA phase (SPEC §15): aiosmtpd's one timer is set
+        # here and nothing resets it while the bytes come in, so a client trickling a byte a
+        # second cannot hold a connection slot for longer than that. When the mail is whole,
+        # `data_complete` puts the command timeout back for the commit. A timer that fires in DATA
+        # answers `421 4.4.2` (`_timeout_cb`).
+        self.in_data = self._receiving = True
         self._reset_timeout(self._data_timeout)
         try:
             await super().smtp_DATA(arg)
         finally:
-            self.in_data = False
+            self.in_data = self._receiving = False
         if self._owner.stopping:
             self.say_goodbye()
         elif self.transport is not None:
@@ -314,12 +317,31 @@ class _IntakeSession(_ScannedCheaply, SMTP):
         metrics.smtp_replies(status)
         await super().push(status)
 
+    def data_complete(self) -> None:
+        """The final dot arrived: the DATA deadline no longer applies; the commit runs under the
+        command timeout (a client that went away meanwhile hears nothing, and retries)."""
+        self._receiving = False
+        if self.transport is not None:
+            self._reset_timeout()
+
+    def _timeout_cb(self) -> None:
+        """aiosmtpd's timer fired: say why (`421 4.4.2`, RFC 5321 4.5.3.2), count it, then close."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            reply = REPLY_DATA_TIMEOUT if self._receiving else REPLY_IDLE_TIMEOUT
+            log.info("%s: %s", _peer(self.session), reply)
+            metrics.smtp_replies(reply)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(reply.encode("ascii") + b"\r\n")
+        super()._timeout_cb()
+
     def say_goodbye(self) -> None:
         """Tell the client we are going away (`421`) and close; no wait on a client not reading."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         assert isinstance(transport, asyncio.WriteTransport)
+        metrics.smtp_replies(REPLY_SHUTTING_DOWN)
         transport.write(REPLY_SHUTTING_DOWN.encode("ascii") + b"\r\n")
         transport.close()
 
@@ -342,6 +364,7 @@ class _Admission(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         refusal = self._owner.refusal_for(peer)
         if refusal is not None:
+            metrics.smtp_replies(refusal)  # counted like every other reply (SPEC §15)
             transport.write(refusal.encode("ascii") + b"\r\n")
             transport.close()
             return

@@ -4,6 +4,11 @@ Every SMTP `250` must mean "committed", and a commit costs an fsync. Mails that 
 commit is in flight wait for the next one and share its transaction, so throughput grows with
 load while each caller still hears its own inbox id only after its batch's commit returned.
 The database is only ever touched from the writer's own thread: the event loop never blocks on it.
+
+While commits fail (disk full, database refusing writes) the writer says so (`problems()`, what
+`/readyz` and the systemd `STATUS=` line report, SPEC §15), and every `PROBE_SECONDS` without mail
+it tries a test write (gateway/store/write_probe.py), so it knows it can write again without
+waiting for a sender to try: `/readyz` turns back to ready on its own.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
@@ -24,12 +30,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_MAILS = 64
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+PROBE_SECONDS = 5.0  # while commits fail: how often a test write asks whether they work again
 
 
 class InboxSink(Protocol):
     """What the writer needs of the inbox (`gateway.store.inbox.InboxStore` is one)."""
 
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]: ...
+
+    def probe_write(self) -> None:
+        """A write that leaves nothing behind; TransientError when none can be made now."""
+        ...
 
 
 @dataclass
@@ -64,6 +75,9 @@ class InboxWriter:
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
         self._outage = False
+        self.failing_since: datetime | None = None  # the first failed commit of the current outage
+        self.failure = ""  # why the last commit or test write failed
+        self.probe_seconds = PROBE_SECONDS
         self.committed_batches = 0  # counters for logs and tests: how well group commit works
         self.committed_mails = 0
 
@@ -114,7 +128,13 @@ class InboxWriter:
                 if self._closing:
                     return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                if not self._outage:
+                    await self._wakeup.wait()
+                    continue
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self.probe_seconds)
+                except TimeoutError:
+                    await self._probe(loop)
                 continue
             batch = self._take_batch()
             if batch:
@@ -151,12 +171,11 @@ class InboxWriter:
             # Not a database fault we know: still nothing was stored, so every caller must say
             # "try again later" rather than crash the writer and stall all intake behind it.
             log.exception("inbox commit failed unexpectedly for %d mail(s)", len(batch))
+            self._note_outage(TransientError(f"inbox commit failed: {exc!r}"))
             for pending in batch:
                 _fail(pending.future, TransientError(f"inbox commit failed: {exc!r}"), exc)
             return
-        if self._outage:
-            self._outage = False
-            log.warning("inbox recovered: mails are being stored again")
+        self._recovered("mails are being stored again")
         self.committed_batches += 1
         self.committed_mails += len(batch)
         for pending, inbox_id in zip(batch, ids, strict=True):
@@ -167,12 +186,40 @@ class InboxWriter:
             else:
                 pending.future.set_result(inbox_id)
 
+    async def _probe(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A test write while commits fail: the outage ends when it succeeds."""
+        assert self._executor is not None
+        try:
+            await loop.run_in_executor(self._executor, self._inbox.probe_write)
+        except TransientError as exc:
+            self._note_outage(exc)
+        except Exception as exc:  # as for a commit: a fault we do not know still means "cannot write"
+            self._note_outage(TransientError(f"test write failed: {exc!r}"))
+        else:
+            self._recovered("a test write succeeded")
+
+    def problems(self) -> list[str]:
+        """Why intake cannot store mail now, one line (empty while it can): for `/readyz`."""
+        since = self.failing_since
+        if since is None:
+            return []
+        return [f"intake cannot write since {since:%Y-%m-%dT%H:%M:%SZ}: {self.failure}"]
+
     def _note_outage(self, exc: TransientError) -> None:
+        self.failure = " ".join(str(exc).split())[:500]
         if not self._outage:
             self._outage = True
+            self.failing_since = datetime.now(UTC)
             log.error("inbox unavailable, intake answers 'try again later' until it recovers: %s", exc)
         else:
             log.debug("inbox still unavailable: %s", exc)
+
+    def _recovered(self, how: str) -> None:
+        if self._outage:
+            self._outage = False
+            log.warning("inbox recovered (%s); it could not write since %s", how, self.failing_since)
+            self.failing_since = None
+            self.failure = ""
 
 
 def _fail(future: asyncio.Future[int], error: TransientError, cause: BaseException) -> None:

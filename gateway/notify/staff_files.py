@@ -9,6 +9,7 @@ Mail to customers never gets any of this: they are not sent their own files back
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from gateway.store import files as file_store
 from gateway.store.blobs import BlobNotFoundError, BlobStore
+
+log = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 320  # as gateway/mail/screenshots.py THUMBNAIL_SIZE (notify may not import it)
 
@@ -43,8 +46,14 @@ def staff_files(
         try:
             size = blobs.size(shot.sha256, session=session)
             blobs.size(shot.thumbnail_sha256, session=session)
-        except BlobNotFoundError:
-            continue  # erased meanwhile: nothing to show
+        except BlobNotFoundError as exc:
+            # Its row is there, its bytes are not (an erase removes both): the mail goes without
+            # the picture and says so (SPEC §15).
+            log.warning(
+                "screenshot %s of message %d unavailable: blob %s missing", shot.filename, message_db_id, exc
+            )
+            screenshots.append({"number": number, "name": shot.filename, "unavailable": True})
+            continue
         attached = size <= room
         if attached:
             room -= size
@@ -62,6 +71,7 @@ def staff_files(
                 "cid": cid,
                 "thumb_width": _thumb_width(shot.width, shot.height),
                 "attached": attached,
+                "unavailable": False,
             }
         )
     listed = [

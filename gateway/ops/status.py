@@ -9,6 +9,8 @@ queue behind mail intake for a few counts; WAL lets plain readers run beside the
 from __future__ import annotations
 
 import socket
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,9 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import TransientError
-from gateway.store.db import make_engine
+from gateway.store.db import make_engine, make_session_factory
 from gateway.store.models import ImapCheckpoint, ImapPoll, InboxItem, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.outbox import DUE_STATUSES
+from gateway.store.write_probe import probe_write
 
 PENDING_STATES = ("pending", "processing")
 NODES_TABLE = "nodes"  # written by the node heartbeats (SPEC §9); shown when it exists
@@ -185,3 +188,45 @@ def listening(host: str, port: int, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """Whether mail can be stored now (SPEC §15: a database that answers reads may refuse writes)."""
+
+    ok: bool
+    error: str | None = None  # why a test write failed
+    since: str | None = None  # when `serve` found it could not write (from its /readyz), if it says
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+INTAKE_CANNOT_WRITE = "intake cannot write since "  # how /readyz words it (gateway/intake/writer.py)
+
+
+def check_writes(engine: Engine, metrics_listen: tuple[str, int] | None) -> WriteCheck:
+    """Try a write that leaves nothing behind (gateway/store/write_probe.py). When it fails and
+    `serve`'s /readyz answers on `metrics_listen`, take from it since when intake cannot write."""
+    try:
+        probe_write(make_session_factory(engine))
+    except TransientError as exc:
+        return WriteCheck(False, " ".join(str(exc).split())[:500], _failing_since(metrics_listen))
+    return WriteCheck(True)
+
+
+def _failing_since(listen: tuple[str, int] | None) -> str | None:
+    if listen is None:
+        return None
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(listen[0], listen[0])
+    url = f"http://{f'[{host}]' if ':' in host else host}:{listen[1]}/readyz"
+    try:
+        # Our own endpoint, never through a proxy the environment may name.
+        with _NO_PROXY.open(url, timeout=2.0) as answer:
+            body = answer.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as refused:  # 503: not ready, with the reasons
+        body = refused.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    for line in body.splitlines():
+        if line.startswith(INTAKE_CANNOT_WRITE):
+            return line.removeprefix(INTAKE_CANNOT_WRITE).split(": ", 1)[0]
+    return None

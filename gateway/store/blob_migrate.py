@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import BlobCorruptError, BlobStore
 from gateway.store.models import Attachment, Screenshot
 
 
@@ -29,6 +29,7 @@ class MigrationReport:
     present: int  # blobs the target had already (an earlier run, or the same picture twice)
     copied_bytes: int
     missing: tuple[str, ...]  # blobs rows name that the target does not have after the run
+    damaged: tuple[str, ...] = ()  # source blobs whose bytes no longer match their name: not copied
 
 
 def migrate_blobs(
@@ -40,11 +41,16 @@ def migrate_blobs(
 ) -> MigrationReport:
     """Copy every blob of `source` that `target` lacks; then check the `referenced` ones are there."""
     copied = present = copied_bytes = 0
+    damaged: list[str] = []
     for seen, sha256 in enumerate(source.names(), start=1):
         if target.exists(sha256):
             present += 1
         else:
-            data = source.get(sha256)  # checks the bytes still hash to their name
+            try:
+                data = source.get(sha256)  # checks the bytes still hash to their name
+            except BlobCorruptError:
+                damaged.append(sha256)  # copying it would spread the damage; the rest goes on
+                continue
             stored = target.put(data)
             if stored != sha256:  # cannot happen unless a store is broken: stop before going on
                 raise RuntimeError(f"blob {sha256} was stored as {stored}")
@@ -53,7 +59,9 @@ def migrate_blobs(
         if progress is not None and seen % 1000 == 0:
             progress(seen)
     missing = tuple(sorted(sha for sha in set(referenced) if not target.exists(sha)))
-    return MigrationReport(copied=copied, present=present, copied_bytes=copied_bytes, missing=missing)
+    return MigrationReport(
+        copied=copied, present=present, copied_bytes=copied_bytes, missing=missing, damaged=tuple(damaged)
+    )
 
 
 def referenced_blobs(session: Session) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -22,6 +23,8 @@ from gateway.errors import TransientError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+log = logging.getLogger(__name__)
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -31,6 +34,16 @@ class BlobNotFoundError(LookupError):
 
 class BlobCorruptError(Exception):
     """The stored bytes no longer hash to their name: the storage under the store is damaged."""
+
+
+BlobUnreadable = (BlobNotFoundError, BlobCorruptError)
+
+
+def blob_problem(exc: BlobNotFoundError | BlobCorruptError) -> str:
+    """What an operator reads about a blob that cannot be read, in one line."""
+    if isinstance(exc, BlobNotFoundError):
+        return f"blob {exc} is missing from the blob store"
+    return f"{exc} (it is written again when the same file arrives again)"
 
 
 class BlobStore(Protocol):
@@ -94,7 +107,7 @@ class FileBlobStore:
     def put(self, data: bytes, *, session: Session | None = None) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_of(sha256)
-        if path.is_file():
+        if self._intact(path, sha256, len(data)):
             return sha256
         try:
             self._write_atomically(path, data)
@@ -102,6 +115,25 @@ class FileBlobStore:
             # A full or unreachable disk may pass; the message is retried rather than lost.
             raise TransientError(f"cannot store blob {sha256} in the blob store {self._root}: {exc}") from exc
         return sha256
+
+    def _intact(self, path: Path, sha256: str, size: int) -> bool:
+        """Whether `path` holds the blob's bytes already. A copy that is missing, of another size or
+        no longer hashing to its name is not: storing the same content again writes it anew, so
+        the picture arriving again repairs a damaged blob (SPEC §15). The size is asked first
+        (cheap); only a copy of the right size is read and hashed."""
+        try:
+            intact = path.stat().st_size == size
+            if intact:
+                with path.open("rb") as handle:
+                    intact = hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.warning("blob %s unreadable, writing it again: %s", path, exc)
+            return False
+        if not intact:
+            log.warning("blob %s was damaged (it no longer matches its SHA-256): written again", path)
+        return intact
 
     def get(self, sha256: str, *, session: Session | None = None) -> bytes:
         path = self.path_of(sha256)

@@ -9,6 +9,7 @@ Content-addressed like the folder store: the SHA-256 is the primary key, and a w
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 
 from sqlalchemy import Engine, bindparam, select
@@ -20,10 +21,17 @@ from gateway.store.db import make_session_factory, unit_of_work
 from gateway.store.models import Blob, utcnow
 from gateway.store.rows import execute
 
+log = logging.getLogger(__name__)
+
 _blobs = Blob.__table__
 _DATA = select(_blobs.c.data).where(_blobs.c.sha256 == bindparam("sha"))
 _EXISTS = select(_blobs.c.sha256).where(_blobs.c.sha256 == bindparam("sha"))
 _SIZE = select(_blobs.c.size).where(_blobs.c.sha256 == bindparam("sha"))
+_REPAIR = (
+    _blobs.update()
+    .where(_blobs.c.sha256 == bindparam("sha"))
+    .values(data=bindparam("new_data"), size=bindparam("new_size"))
+)
 NAMES_PAGE = 500
 
 
@@ -102,9 +110,19 @@ class DatabaseBlobStore:
             after = page[-1]
 
     def _write(self, session: Session, sha256: str, data: bytes) -> None:
-        # Asking first spares sending the bytes again for a picture already stored (logos, resends).
-        if execute(session, _EXISTS, {"sha": sha256}).scalar() is not None:
-            return
-        execute(
-            session, self._insert, {"sha256": sha256, "data": data, "size": len(data), "created_at": utcnow()}
-        )
+        # Asking first spares sending the bytes again for a picture already stored (resends). The
+        # stored copy is checked, not just found: one whose bytes no longer hash to its name is
+        # written again, so the same picture arriving again repairs it (SPEC §15).
+        stored = execute(session, _DATA, {"sha": sha256}).scalar()
+        if stored is None:
+            execute(
+                session,
+                self._insert,
+                {"sha256": sha256, "data": data, "size": len(data), "created_at": utcnow()},
+            )
+        elif hashlib.sha256(stored).hexdigest() != sha256:
+            log.warning(
+                "blob %s in the database was damaged (it no longer matches its SHA-256): written again",
+                sha256,
+            )
+            execute(session, _REPAIR, {"sha": sha256, "new_data": data, "new_size": len(data)})

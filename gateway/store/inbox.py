@@ -24,6 +24,7 @@ from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
 from gateway.store.models import InboxItem, utcnow
 from gateway.store.nodes import orphaned
 from gateway.store.rows import execute
+from gateway.store.write_probe import probe_write
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,11 @@ class InboxStore:
         """Commit several mails in one transaction (one fsync): all are stored, or none."""
         with unit_of_work(self.sessions) as session:
             return add_rows(session, mails)
+
+    def probe_write(self) -> None:
+        """A write that leaves nothing behind (gateway/store/write_probe.py): TransientError when
+        the database cannot take one now."""
+        probe_write(self.sessions)
 
     # --- processing ---------------------------------------------------------------------------
 

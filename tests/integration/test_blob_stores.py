@@ -55,6 +55,16 @@ def test_damaged_bytes_are_reported_not_returned(store: DatabaseBlobStore) -> No
         store.get(sha)
 
 
+def test_storing_the_same_bytes_again_repairs_a_damaged_row(store: DatabaseBlobStore) -> None:
+    sha = store.put(b"the original")
+    with unit_of_work(store.sessions) as session:
+        session.execute(update(Blob).where(Blob.sha256 == sha).values(data=b"the originaL"))
+    with unit_of_work(store.sessions) as session:
+        assert store.put(b"the original", session=session) == sha  # in the caller's transaction
+    assert store.get(sha) == b"the original"
+    assert list(store.names()) == [sha]
+
+
 def test_a_blob_written_in_a_transaction_that_rolls_back_is_not_kept(store: DatabaseBlobStore) -> None:
     with pytest.raises(RuntimeError), unit_of_work(store.sessions) as session:
         sha = store.put(b"written with its rows", session=session)
@@ -195,3 +205,29 @@ def test_migrate_says_which_blobs_tickets_name_that_neither_store_has(
     assert moved.returncode == 65
     assert "copied 2 blob(s)" in moved.stdout
     assert "1 blob(s) that tickets name are not in the database" in moved.stderr and lost in moved.stderr
+
+
+def test_migrate_leaves_a_damaged_blob_behind_names_it_and_copies_the_rest(
+    database_url: str, tmp_path: Path, ticketgate: Any
+) -> None:
+    on_dir = config_with_blobs(tmp_path, database_url, "dir")
+    mail = tmp_path / "shot.eml"
+    mail.write_bytes(mail_with_screenshot())
+    assert ticketgate("ingest", str(mail), config=on_dir).returncode == 0
+    folder = FileBlobStore(tmp_path / "blobs")
+    damaged = sorted(folder.names())[0]
+    data = bytearray(folder.path_of(damaged).read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit on disk
+    folder.path_of(damaged).write_bytes(bytes(data))
+
+    moved = ticketgate("storage", "migrate", "--to", "database", config=on_dir)
+
+    assert moved.returncode == 65, moved.stderr
+    assert "Traceback" not in moved.stderr
+    assert "copied 2 blob(s)" in moved.stdout
+    assert f"1 blob(s) in folder {folder.root} are damaged" in moved.stderr and damaged in moved.stderr
+    engine = make_engine(database_url)
+    try:
+        assert not DatabaseBlobStore(engine).exists(damaged)  # the damage did not spread
+    finally:
+        engine.dispose()

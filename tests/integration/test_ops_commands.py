@@ -62,7 +62,14 @@ def test_status_of_a_desk_with_no_daemon(tmp_path: Path, database_url: str) -> N
     shown = ticketgate("status", "--json", config=config)
     assert shown.returncode == 0, shown.stderr
     status = shown.json()
-    assert status["intake"] == {"listen": f"127.0.0.1:{port}", "lmtp": False, "listening": False}
+    assert status["intake"] == {
+        "listen": f"127.0.0.1:{port}",
+        "lmtp": False,
+        "listening": False,
+        "writable": True,  # a test write went through (SPEC §15)
+        "cannot_write_since": None,
+        "write_error": None,
+    }
     assert status["inbox"]["by_state"] == {"done": 2}
     assert status["inbox"]["pending"] == 0
     assert status["inbox"]["oldest_pending_at"] is None

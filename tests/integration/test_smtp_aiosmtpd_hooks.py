@@ -4,8 +4,9 @@ aiosmtpd to the tested range (1.4.x); these tests are what make raising that bou
 
 The private parts and where each is held:
 - `_getaddr` (parsing MAIL/RCPT paths, wrapped in a cache): the tests below.
-- `_reset_timeout` (the DATA timeout made an inactivity timeout): test_smtp_intake.py, the slow
-  but steady sender that outlasts the timeout and the stalled one that is cut off.
+- `_reset_timeout` and `_timeout_cb` (`smtp.data_timeout` bounds the whole DATA phase and a timeout
+  answers `421 4.4.2`): the test below, and test_smtp_intake.py, the trickling sender cut off
+  with `421 4.4.2`, the stalled one, and the idle client.
 - the `dir()` scan for `smtp_*`/`handle_*`/`auth_*` (answered with a short list):
   tests/unit/test_smtp_session_tables.py.
 - aiosmtpd's reply strings, rewritten with enhanced status codes: the tests below, and the size
@@ -124,3 +125,14 @@ def test_lmtp_gives_the_long_line_reply_once_per_recipient(inbox: InboxStore) ->
             client.close()
     assert replies == [(500, b"5.5.2 Line too long")] * 2
     assert inbox.summaries() == []
+
+
+def test_the_timer_we_take_over_is_still_aiosmtpds_one_timer() -> None:
+    """`smtp_DATA` sets aiosmtpd's timer to `data_timeout` once and overrides `_timeout_cb` to say
+    `421 4.4.2`: that holds only while aiosmtpd keeps one timer, set by `_reset_timeout(duration)`,
+    fired through `_timeout_cb()`, and not reset while DATA reads the message."""
+    assert list(inspect.signature(aiosmtpd.smtp.SMTP._reset_timeout).parameters) == ["self", "duration"]
+    assert list(inspect.signature(aiosmtpd.smtp.SMTP._timeout_cb).parameters) == ["self"]
+    assert "self._timeout_cb" in inspect.getsource(aiosmtpd.smtp.SMTP._reset_timeout)
+    assert "_reset_timeout" not in inspect.getsource(aiosmtpd.smtp.SMTP.smtp_DATA)
+    assert "_reset_timeout" not in inspect.getsource(aiosmtpd.smtp.SMTP.data_received)

@@ -6,12 +6,16 @@ talks SMTP to it, then what it accepts is in the inbox byte for byte, and nothin
 
 from __future__ import annotations
 
+import itertools
+import select
 import smtplib
+import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,13 +199,18 @@ def _connect_when_allowed(running: ThreadedIntake) -> smtplib.SMTP:
             time.sleep(0.05)
 
 
-def test_idle_client_is_disconnected_after_the_command_timeout(inbox: InboxStore) -> None:
-    with ThreadedIntake(inbox, limits(command_timeout=0.5)) as running:
-        client = connect(running)
-        time.sleep(1.2)
-        with pytest.raises(smtplib.SMTPServerDisconnected):
-            client.noop()
-        client.close()
+def test_idle_client_is_told_421_and_disconnected_after_the_command_timeout(inbox: InboxStore) -> None:
+    with (
+        ThreadedIntake(inbox, limits(command_timeout=0.5)) as running,
+        socket.create_connection((running.host, running.port), timeout=10) as sock,
+    ):
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        started = time.monotonic()
+        said = reader.read()  # returns at EOF: the server closed the connection
+        waited = time.monotonic() - started
+    assert said == b"421 4.4.2 Timeout: no command received, closing the connection\r\n"
+    assert 0.4 < waited < 4.0  # slack for a loaded machine
 
 
 def _open_data(running: ThreadedIntake) -> smtplib.SMTP:
@@ -212,12 +221,12 @@ def _open_data(running: ThreadedIntake) -> smtplib.SMTP:
     return client
 
 
-def test_slow_but_steady_data_outlasts_the_data_timeout(inbox: InboxStore) -> None:
-    """The DATA timeout is about silence: a slow sender whose bytes keep coming is not cut off."""
-    with ThreadedIntake(inbox, limits(data_timeout=1.0)) as running:
+def test_slow_but_steady_data_within_the_data_timeout_is_taken(inbox: InboxStore) -> None:
+    """A slow link is fine as long as the whole DATA phase fits in `data_timeout`."""
+    with ThreadedIntake(inbox, limits(data_timeout=5.0)) as running:
         client = _open_data(running)
         client.send(b"Subject: slow link\r\n\r\n")
-        for n in range(8):  # 2 s in all, twice the timeout, never silent for long
+        for n in range(4):  # 1 s in all, a fifth of the bound
             time.sleep(0.25)
             client.send(f"line {n}\r\n".encode())
         client.send(b".\r\n")
@@ -227,15 +236,51 @@ def test_slow_but_steady_data_outlasts_the_data_timeout(inbox: InboxStore) -> No
     assert [item.id for item in inbox.summaries()] == [queued_id(reply)]
 
 
+def _raw_data_session(running: ThreadedIntake) -> tuple[socket.socket, Any]:
+    """A raw client that got as far as `354`: (socket, its line reader)."""
+    sock = socket.create_connection((running.host, running.port), timeout=10)
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"220 ")
+    for command in (
+        b"HELO client.test",
+        b"MAIL FROM:<slow@example.org>",
+        b"RCPT TO:<support@smilepass.example>",
+    ):
+        sock.sendall(command + b"\r\n")
+        assert reader.readline().startswith(b"250 ")
+    sock.sendall(b"DATA\r\n")
+    assert reader.readline().startswith(b"354 ")
+    return sock, reader
+
+
+def test_a_client_trickling_bytes_is_cut_off_with_421_when_the_data_timeout_passes(
+    inbox: InboxStore,
+) -> None:
+    """One byte every 50 ms is never silent, but the whole DATA phase is bounded (SPEC §15)."""
+    data_timeout = 1.0
+    with ThreadedIntake(inbox, limits(data_timeout=data_timeout, command_timeout=30.0)) as running:
+        sock, reader = _raw_data_session(running)
+        started = time.monotonic()
+        with sock:
+            for byte in itertools.cycle(b"Subject: trickle\r\n\r\nhello\r\n"):
+                assert time.monotonic() - started < data_timeout + 6.0, "still connected"
+                sock.sendall(bytes([byte]))
+                if select.select([sock], [], [], 0.05)[0]:  # the server spoke (or closed)
+                    break
+            said = reader.read()  # returns at EOF: the server closed the connection
+            waited = time.monotonic() - started
+    assert said == b"421 4.4.2 Timeout: the message was not received within the time allowed\r\n"
+    assert data_timeout - 0.1 < waited < data_timeout + 3.0  # slack for a loaded machine
+    assert inbox.summaries() == []
+
+
 def test_stalled_data_is_cut_off_after_the_data_timeout_and_not_stored(inbox: InboxStore) -> None:
     with ThreadedIntake(inbox, limits(data_timeout=0.5)) as running:
-        client = _open_data(running)
-        client.send(b"Subject: half a mail\r\n\r\nand then the sender stalls\r\n")
-        time.sleep(1.5)
-        with pytest.raises(smtplib.SMTPServerDisconnected):
-            client.send(b".\r\n")
-            client.getreply()
-        client.close()
+        sock, reader = _raw_data_session(running)
+        with sock:
+            sock.sendall(b"Subject: half a mail\r\n\r\nand then the sender stalls\r\n")
+            said = reader.read()  # returns at EOF
+    assert said == b"421 4.4.2 Timeout: the message was not received within the time allowed\r\n"
     assert inbox.summaries() == []
 
 

@@ -31,7 +31,8 @@ CUSTOMER_TEXT = (
     "Thanks,\nMaria"
 )
 
-# What a staff notification about a mail with two screenshots and a PDF carries (staff_files.py).
+# What a staff notification about a mail with three screenshots (one lost from the store) and a
+# PDF carries (staff_files.py).
 FILES: dict[str, Any] = {
     "screenshots": [
         {
@@ -54,6 +55,8 @@ FILES: dict[str, Any] = {
             "thumb_width": 320,
             "attached": False,
         },
+        # Its row is there, its bytes are not: listed, not shown (SPEC §15).
+        {"number": 3, "name": "basket-empty.png", "unavailable": True},
     ],
     "attachments": [{"name": "invoice-2024-118.pdf", "size": "86 KB", "content_type": "application/pdf"}],
     "attach_limit": "10.0 MB",

@@ -101,3 +101,29 @@ def test_sizes_read_as_staff_read_them_and_the_thumbnail_side_is_the_pipelines()
         "10.0 MB",
     ]
     assert (THUMBNAIL_SIDE, THUMBNAIL_SIDE) == THUMBNAIL_SIZE
+
+
+def test_a_damaged_blob_is_left_out_and_both_bodies_name_the_file(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path)
+    kept = blobs.put(png((0, 0, 0)))
+    damaged = blobs.put(png((9, 9, 9)))
+    name = "Zahlung <fehlgeschlagen> ü.png"  # not ASCII, and HTML it must not become
+    queued = build_message(
+        headers(),
+        Rendered(text="Hi\n", html="<html><body><p>Hi</p></body></html>"),
+        [FilePart(kept, "a.png"), FilePart(damaged, name)],
+    )
+    path = blobs.path_of(damaged)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    mail = parse(fill_blob_parts(queued, blobs, outbox_id=3))
+
+    assert [part.get_filename() for part in mail.iter_attachments()] == ["a.png"]
+    text = mail.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    note = f"ticketgate could not attach {name}: the stored copy is damaged"
+    assert text.startswith("Hi\n") and f"[{note}" in text
+    assert "Zahlung &lt;fehlgeschlagen&gt; ü.png: the stored copy is damaged" in html
+    assert html.rstrip().endswith("</em></p></body></html>")

@@ -110,6 +110,27 @@ def test_damaged_blob_is_reported_not_served(tmp_path: Path) -> None:
         store.get(sha256)
 
 
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "remove"])
+def test_storing_the_same_bytes_again_repairs_a_damaged_copy(tmp_path: Path, damage: str) -> None:
+    store = FileBlobStore(tmp_path)
+    data = bytes(range(256)) * 8
+    sha256 = store.put(data)
+    path = store.path_of(sha256)
+    if damage == "flip a byte":
+        damaged = bytearray(data)
+        damaged[100] ^= 0x01
+        path.write_bytes(bytes(damaged))
+    elif damage == "truncate":
+        path.write_bytes(data[:10])
+    else:
+        path.unlink()
+
+    assert store.put(data) == sha256
+
+    assert store.get(sha256) == data
+    assert len(files_under(tmp_path)) == 1
+
+
 def test_unwritable_root_is_a_transient_error(tmp_path: Path) -> None:
     root = tmp_path / "not-a-folder"
     root.write_bytes(b"a file where the folder should be")

@@ -164,3 +164,15 @@ def test_my_tickets_plain_text_keeps_to_72_columns_and_says_what_it_left_out() -
     empty = Renderer().render("my_tickets", {**context, "tickets": [], "open_count": 0, "total": 0})
     assert "you have no tickets with us under this address (maria@customer.example)" in empty.text
     assert "<table" not in empty.html
+
+
+def test_a_screenshot_whose_bytes_are_gone_is_listed_as_unavailable_not_shown() -> None:
+    files = {
+        "screenshots": [{"number": 1, "name": "basket <empty>.png", "unavailable": True}],
+        "attachments": [],
+        "attach_limit": "10.0 MB",
+    }
+    rendered = Renderer().render("staff_new_ticket", {**BASE, **EXTRA["staff_new_ticket"], **files})
+    assert "1. basket <empty>.png: unavailable (missing from the blob store)" in rendered.text
+    assert "basket &lt;empty&gt;.png · <strong>unavailable</strong>" in rendered.html
+    assert "cid:" not in rendered.html
