@@ -41,6 +41,7 @@ CLAIM_LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 16  # notifications claimed per transaction and sent in one relay session, well within the lease
 SETTLE_EVERY = 16  # sent notifications recorded per transaction, at most ...
 SETTLE_SECONDS = 0.25  # ... and no later than this after the first of them went
+MIN_ROUND_SECONDS = 0.1  # a woken sender's rounds start at least this long after it went idle
 
 
 class _SentRows:
@@ -152,8 +153,13 @@ class Sender:
                 # The relay is down: the back-off of each row decides when it is tried again, and
                 # new mail would only meet the same wall.
                 stop.wait(idle_poll if not results else max(idle_poll, 5.0))
-            else:
-                wake.wait(idle_poll)
+                continue
+            idle_since = time.monotonic()
+            if wake.wait(idle_poll):
+                # Under a backlog every processing commit wakes it: rounds at most every
+                # MIN_ROUND_SECONDS claim several commits' mail together (and leave SQLite's write
+                # lock to the processors); at low load the pause has long passed.
+                stop.wait(max(0.0, idle_since + MIN_ROUND_SECONDS - time.monotonic()))
 
     def _claim(self, limit: int) -> list[outbox.ClaimedNotification]:
         try:
