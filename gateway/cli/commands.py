@@ -15,6 +15,9 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.cli import explain as explain_cli  # these two import only the standard library at first
+from gateway.cli import init as init_cli
+
 # gateway.store.outbox.STATUSES, gateway.store.inbox_outcomes.OUTCOMES, gateway.config.BlobStoreKind
 OUTBOX_STATUSES = ("queued", "retry", "sent", "failed", "dead", "bounced")
 INBOX_OUTCOMES = (
@@ -111,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     o_retry.set_defaults(handler=Lazy("gateway.cli.queue", "outbox_retry"))
 
     _inbox_commands(commands, common)
+    explain_cli.register(commands, common)
+    init_cli.register(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -218,9 +223,12 @@ def _inbox_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--raw", action="store_true", help="print only the original bytes")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=Lazy("gateway.cli.inbox", "_show"))
-    rel = sub.add_parser("release", parents=[common], help="process a spam or flood mail as if it were not")
+    rel = sub.add_parser(
+        "release", parents=[common], help="process a spam, flood or dropped mail as if it were not"
+    )
     rel.add_argument("id", type=int, help="inbox id")
     rel.set_defaults(handler=Lazy("gateway.cli.inbox", "_release"))
+    explain_cli.register_inbox(sub, common)
 
 
 def _storage_commands(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -185,7 +185,7 @@ def _table(entries: list[InboxEntry], prefix: str) -> str:
     lines.append("  ".join("-" * width for width in widths))
     for entry, row in zip(entries, rows, strict=True):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if entry.outcome in ("spam", "flood", "my_tickets", "quarantine") and entry.reason:
+        if entry.outcome in ("spam", "flood", "dropped", "my_tickets", "quarantine") and entry.reason:
             lines.append(f"    {_clip(entry.reason, 120)}")
     return "\n".join(lines)
 

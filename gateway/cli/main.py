@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from gateway.cli import init as init_cli
 from gateway.cli.commands import build_parser
 from gateway.cli.control_client import answer_by_daemon
 from gateway.errors import ConfigError, SchemaOutOfDate, TransientError
@@ -45,6 +46,7 @@ def run(argv: Sequence[str]) -> int:
     # mail-parser warns about every MIME part it leaves to us; those are not operator news.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    init_cli.say_when_no_config(args)
     try:
         return handler(args)
     except ConfigError as exc:

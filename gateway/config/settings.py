@@ -12,6 +12,7 @@ from datetime import time
 from email.utils import getaddresses
 from enum import StrEnum
 from pathlib import Path
+from re import Pattern
 from typing import Literal
 
 from gateway.addresses import split_address
@@ -215,16 +216,29 @@ class ProcessingSettings:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """Templates and the outbox sender's retry policy (SPEC §7)."""
+    """Templates and the outbox sender's retry policy (SPEC §7, §15): a notification is tried until
+    its deadline, time decides when it is dead, not a count of tries."""
 
     templates_dir: str | None = None  # a deployment's own templates, tried before the built-in ones
-    max_attempts: int = 10  # delivery tries before a notification is dead
     retry_base_seconds: float = 60.0  # first back-off; later ones double, capped at retry_max_seconds
-    retry_max_seconds: float = 3600.0
+    retry_max_seconds: float = 3600.0  # at most an hour (SPEC §15)
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
     # The sender's look for due rows when nothing woke it (retries coming due, a dead node's claims).
     poll_seconds: float = 1.0
+    # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
+    ignored_max_attempts: int | None = None
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What `serve` and `check-config` tell the operator about these settings."""
+        if self.ignored_max_attempts is None:
+            return ()
+        return (
+            f"notifications.max_attempts = {self.ignored_max_attempts} is no longer read: a notification "
+            f"is tried until notifications.deadline_hours ({self.deadline_hours:g}) has passed; "
+            "remove the key",
+        )
 
 
 @dataclass(frozen=True)
@@ -256,6 +270,37 @@ class LoggingSettings:
     """`[logging]`: "text" (readable lines) or "json" (one object per line, for log collectors)."""
 
     format: Literal["text", "json"] = "text"
+
+
+MATCH_KEYS: tuple[str, ...] = ("from", "to", "cc", "subject", "body", "header")
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One match key of a routing rule: `key` is one of MATCH_KEYS; `header` the header's name
+    (lower case) for key "header"; `pattern` compiled case-insensitive, searched, not anchored."""
+
+    key: str
+    pattern: Pattern[str]
+    header: str | None = None
+
+    @property
+    def written(self) -> str:
+        """As the config wrote it, for explanations: `subject ~ "invoice"`, `List-Id ~ ".*x"`."""
+        return f"{self.header or self.key} ~ {self.pattern.pattern!r}"
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """`[[rules]]` (SPEC §14): every match must hold; then the actions apply to the new ticket."""
+
+    name: str
+    matches: tuple[RuleMatch, ...]
+    priority: Priority | None = None
+    category: str | None = None
+    assign: str | None = None
+    acknowledge: bool = True
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -309,6 +354,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
     views: ViewSettings = field(default_factory=ViewSettings)
+    rules: tuple[RoutingRule, ...] = ()  # `[[rules]]`, in the order written
     forms: tuple[FormSettings, ...] = ()  # `[[forms]]`: web forms whose mail is read for its fields
 
     def is_staff(self, address: str) -> bool:

@@ -104,6 +104,8 @@ def _announce(settings: Settings) -> None:
         log.info("config: %s", settings.source)
     if settings.uses_development_secret:
         log.warning("gateway.secret is the development secret: set your own before real use")
+    for notice in settings.notifications.notices:
+        log.warning("%s", notice)
 
 
 class _Processing(Protocol):

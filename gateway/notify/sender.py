@@ -1,6 +1,6 @@
 """Delivers queued notifications: claims due outbox rows, hands them to the relay, and records the
 outcome (sent; 4xx or connection trouble → capped exponential back-off with jitter; 5xx → failed;
-past the deadline or the attempts → dead). The one exception boundary of sending.
+past its deadline → dead: time decides, not a count of tries). The one exception boundary of sending.
 
 Each claimed batch is handed to the relay in one session (one SMTP connection, one folder sync;
 see gateway/notify/relay.py), and its mails count as sent only once the session has made them
@@ -9,6 +9,13 @@ its own.
 
 An outage (relay unreachable, folder unwritable) is logged once when it starts and once when it
 ends, and stops the round: the other mails would meet the same wall.
+
+An outcome the database does not take (it is down, its disk is full) is kept in memory
+(`_Unrecorded`) and written before this sender claims anything again: a mail the relay took is
+recorded as sent late, never sent again, and a claim is given back as soon as the store answers
+rather than when its lease runs out. A sender whose own node's heartbeat has gone stale claims
+nothing until it beats again (gateway/store/nodes.py): the other nodes could take over whatever it
+claimed then.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from gateway.store import outbox
 from gateway.store.blobs import BlobStore
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
+from gateway.store.nodes import DEAD_AFTER, OwnHeartbeatStale
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,35 @@ class _SentRows:
     def take(self) -> list[tuple[int, datetime]]:
         rows, self._rows = self._rows, []
         return rows
+
+
+class _Unrecorded:
+    """What happened that the database has not taken yet: mails the relay took (`sent`), retry and
+    final outcomes (`writes`), claims given back untried (`released`), and whether a claim's
+    transaction failed (`lost_claims`: its COMMIT may have happened all the same, leaving rows
+    claimed that nobody here holds). Written in one transaction, before the next claim."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, datetime]] = []
+        self.writes: list[Callable[[Session], None]] = []
+        self.released: list[int] = []
+        self.lost_claims = False
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.writes or self.released or self.lost_claims)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.writes) + len(self.released)
+
+    def write(self, session: Session, *, worker: str, now: datetime) -> int:
+        """Everything kept, in the caller's transaction; the number of claims found lost."""
+        if self.sent:
+            outbox.mark_sent_many(session, self.sent, must_exist=False)
+        for write in self.writes:
+            write(session)
+        outbox.release_claims(session, self.released, worker=worker, now=now)
+        # Last: every row this sender still holds now is one it does not know it holds.
+        return outbox.release_all_claims(session, worker=worker, now=now) if self.lost_claims else 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +149,12 @@ class Sender:
         self.clock = clock
         self.rng = rng or random.Random()
         self._outage: str | None = None  # what is down, while it is down
+        self._unrecorded = _Unrecorded()
+        self._stale: str | None = None  # why this node claims nothing, while its heartbeat is stale
+        # Since when the database has answered without a break (monotonic); None while it does not.
+        # Other nodes' claims are taken over only after DEAD_AFTER of that: after an outage every
+        # node looks dead for a moment, and each must get to beat (and record what it sent) first.
+        self._reachable_since: float | None = time.monotonic() - DEAD_AFTER.total_seconds()
 
     def send_due(self, limit: int = 100) -> list[SendResult]:
         """Try each due row once (up to `limit`); stops early when the relay or database is down.
@@ -126,6 +169,12 @@ class Sender:
         sent = _SentRows()
         try:
             while len(results) < limit:
+                if self._unrecorded:
+                    # This round's sent ones first (or among the kept): a lost claim given back
+                    # must never be one the relay already has.
+                    self._settle(sent)
+                    if not self._record_unrecorded():
+                        break  # the store is still away: nothing is claimed before it has these
                 batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
                 if not batch:
                     break
@@ -162,26 +211,46 @@ class Sender:
                 stop.wait(max(0.0, idle_since + MIN_ROUND_SECONDS - time.monotonic()))
 
     def _claim(self, limit: int) -> list[outbox.ClaimedNotification]:
+        take_over = (
+            self._reachable_since is not None
+            and time.monotonic() - self._reachable_since >= DEAD_AFTER.total_seconds()
+        )
         try:
             with unit_of_work(self.sessions) as session:
-                return outbox.claim_due(
+                claimed = outbox.claim_due(
                     session,
                     worker=self.worker,
                     lease=CLAIM_LEASE,
                     now=self.clock(),
                     limit=limit,
                     node_id=self.node_id,
+                    take_over=take_over,
                 )
-        except TransientError as exc:
-            self._down(f"database: {exc}")
+        except OwnHeartbeatStale as exc:
+            self._reachable()
+            if self._stale is None:
+                log.warning("%s: claiming no notifications until it beats again", exc)
+            self._stale = str(exc)
             return []
+        except TransientError as exc:
+            self._unrecorded.lost_claims = True  # its COMMIT may have happened all the same
+            self._unreachable(exc)
+            return []
+        self._reachable()
+        if self._stale is not None:
+            log.info("node heartbeat fresh again: claiming notifications (was: %s)", self._stale)
+            self._stale = None
+        return claimed
 
     def _release(self, outbox_ids: list[int]) -> None:
         try:
             with unit_of_work(self.sessions) as session:
                 outbox.release_claims(session, outbox_ids, worker=self.worker, now=self.clock())
-        except TransientError as exc:  # their leases run out instead
-            self._down(f"database: {exc}")
+        except TransientError as exc:  # given back as soon as the store answers
+            self._unrecorded.released += outbox_ids
+            self._unreachable(exc)
+            return
+        self._reachable()
 
     def _settle(self, sent: _SentRows) -> None:
         rows = sent.take()
@@ -189,10 +258,30 @@ class Sender:
             return
         try:
             with unit_of_work(self.sessions) as session:
-                outbox.mark_sent_many(session, rows)
+                outbox.mark_sent_many(session, rows, must_exist=False)
         except TransientError as exc:
-            # Their leases run out and they are tried again: at worst these mails go twice.
-            self._down(f"database: {exc}")
+            # The relay has these: recorded as sent once the store answers, never sent again.
+            self._unrecorded.sent += rows
+            self._unreachable(exc)
+            return
+        self._reachable()
+
+    def _record_unrecorded(self) -> bool:
+        """Write what the store did not take when it happened; False while it still does not."""
+        kept = len(self._unrecorded)
+        try:
+            with unit_of_work(self.sessions) as session:
+                lost = self._unrecorded.write(session, worker=self.worker, now=self.clock())
+        except TransientError as exc:
+            self._unreachable(exc)
+            return False
+        self._unrecorded = _Unrecorded()
+        self._reachable()
+        log.info(
+            "database answers again: recorded %d outcome(s) kept meanwhile, gave back %d lost claim(s)",
+            kept, lost,
+        )  # fmt: skip
+        return True
 
     def _send_batch(self, batch: list[outbox.ClaimedNotification], sent: _SentRows) -> list[SendResult]:
         """One relay session for a claimed batch. Each mail's failure is recorded as it happens;
@@ -265,10 +354,11 @@ class Sender:
                 error,
                 lambda s: outbox.mark_final(s, outbox_id, status="failed", error=error),
             )
-        if now >= deadline or attempts >= self.policy.max_attempts:
-            why = "past its deadline" if now >= deadline else f"after {attempts} attempts"
-            log.warning("outbox %d: dead %s: %s", outbox_id, why, error)
-            final = f"{why}: {error}"
+        if now >= deadline:
+            log.warning(
+                "outbox %d: dead past its deadline, after %d attempts: %s", outbox_id, attempts, error
+            )
+            final = f"past its deadline: {error}"
             return self._record(
                 outbox_id,
                 "dead",
@@ -292,10 +382,20 @@ class Sender:
         try:
             with unit_of_work(self.sessions) as session:
                 write(session)
-        except TransientError as exc:
-            # The claim's lease runs out and the row is tried again: at worst a mail goes twice.
-            self._down(f"database: {exc}")
+        except TransientError as exc:  # kept, and written before anything is claimed again
+            self._unrecorded.writes.append(write)
+            self._unreachable(exc)
+        else:
+            self._reachable()
         return SendResult(outbox_id, status, detail)
+
+    def _unreachable(self, exc: TransientError) -> None:
+        self._reachable_since = None
+        self._down(f"database: {exc}")
+
+    def _reachable(self) -> None:
+        if self._reachable_since is None:
+            self._reachable_since = time.monotonic()
 
     def _down(self, what: str) -> None:
         if self._outage is None:

@@ -2,7 +2,9 @@
 few seconds on a thread of its own, so the other nodes can tell when this one is dead and take over
 what it had claimed. The beat never touches intake: a database outage only delays it, and a node
 whose beat stops while it is alive loses only claims it would have finished anyway (finishing
-checks the claim is still held; gateway/store/inbox.py).
+checks the claim is still held; gateway/store/inbox.py). While its own beat is stale, its sender
+and processors claim nothing (gateway/store/nodes.py `require_live`), so it never works side by
+side with a node that took over from it; the next beat lets them claim again.
 """
 
 from __future__ import annotations

@@ -6,16 +6,20 @@ or quarantined). Several mails share one transaction (a batch, `Processor._apply
 commit and one turn on the write lock for all of them, while a failing mail rolls back only its
 own savepoint. A transient fault puts the row back with a delay; anything else quarantines it
 with the traceback for `ticketgate quarantine retry`.
+
+When the database cannot take even that (it is down, its disk is full), the give-back is kept in
+memory and written before the worker claims again, and after a claim or batch whose transaction
+failed every row the worker may still hold is given back: a live worker's mail waits out no lease.
+A worker whose node's own heartbeat has gone stale claims nothing until it beats again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,6 +40,7 @@ from gateway.pipeline.stage_values import (
     Stage,
 )
 from gateway.pipeline.stages.add_reply import add_reply
+from gateway.pipeline.stages.apply_rules import apply_rules
 from gateway.pipeline.stages.check_duplicate import check_duplicate
 from gateway.pipeline.stages.check_flood import check_flood
 from gateway.pipeline.stages.check_forged_sender import check_forged_sender
@@ -52,6 +57,8 @@ from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
 from gateway.store.db import DatabaseFault, is_sqlite, savepoint, unit_of_work
 from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
+from gateway.store.models import utcnow
+from gateway.store.nodes import OwnHeartbeatStale
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("record_auto_reply", record_auto_reply),
     ("add_reply", add_reply),
     ("staff_queue", staff_queue),  # `#queue` alone from staff to a plain address: no ticket
+    ("apply_rules", apply_rules),  # `[[rules]]`: drop, or what the new ticket gets (SPEC §14)
     ("read_form", read_form),  # a [[forms]] sender's mail: the visitor's ticket (SPEC §13)
     ("open_forward", open_forward),  # staff forwarding a customer's mail: the customer's ticket (§13)
     ("check_flood", check_flood),
@@ -123,6 +131,11 @@ class Processor:
             outside += 1
         self._before, self._inside = self.stages[:outside], self.stages[outside:]
         self._outage_logged = False
+        self._stale: str | None = None  # why nothing is claimed, while the node's heartbeat is stale
+        # Give-backs (retry later, quarantine) the database did not take, in order; and whether a
+        # claim or batch failed in a way that may have left rows claimed by this worker unknown to it.
+        self._kept: list[Callable[[], None]] = []
+        self._lost_claims = False
         # SQLite has one writer at a time, and a batch holds that turn from BEGIN to COMMIT.
         self._batch_seconds = BATCH_SECONDS if is_sqlite(deps.inbox.engine) else None
 
@@ -131,13 +144,42 @@ class Processor:
         return self.process_batch(self.deps.inbox.claim(self.worker, ids=ids))
 
     def process_available(self, limit: int = BATCH_SIZE) -> list[ProcessResult]:
-        """Claim and process up to `limit` due items; an empty list means the queue is idle."""
+        """Claim and process up to `limit` due items; an empty list means the queue is idle (or
+        the database is away, or this node's heartbeat is stale)."""
+        if not self._give_back_kept():
+            return []
         try:
             items = self.deps.inbox.claim(self.worker, limit=limit)
+        except OwnHeartbeatStale as exc:
+            if self._stale is None:
+                log.warning("%s: claiming no mail until it beats again", exc)
+            self._stale = str(exc)
+            return []
         except TransientError as exc:
+            self._lost_claims = True  # its COMMIT may have happened, the answer lost on the way
             self._log_outage(exc)
             return []
+        if self._stale is not None:
+            log.info("node heartbeat fresh again: claiming mail (was: %s)", self._stale)
+            self._stale = None
         return self.process_batch(items)
+
+    def _give_back_kept(self) -> bool:
+        """Write the give-backs the database did not take, then give back whatever this worker may
+        still hold unknowingly; False while the database still does not answer."""
+        try:
+            while self._kept:
+                self._kept[0]()
+                self._kept.pop(0)
+            if self._lost_claims:
+                lost = self.deps.inbox.give_back_all(self.worker)
+                self._lost_claims = False
+                if lost:
+                    log.info("gave back %d mail(s) claimed while the database failed", lost)
+        except TransientError as exc:
+            self._log_outage(exc)
+            return False
+        return True
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_poll: float = 1.0) -> None:
         """The daemon's processing loop: drain the queue, then wait to be woken (or poll)."""
@@ -205,6 +247,7 @@ class Processor:
                         left = mails[index + 1 :]
                         break
         except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
+            self._lost_claims = True  # or its COMMIT happened, the answer lost: _give_back_kept
             unrecorded = {f.item.id for f in failed}
             for mail in mails:
                 if mail.item.id not in unrecorded:
@@ -329,10 +372,25 @@ class Processor:
             return self._quarantine(item, reason, None, stage)
         delay = _backoff(item.attempts, processing.retry_base_seconds)
         self._log_outage(exc)
-        # If even this fails, the lease runs out and the item is claimed again: nothing is lost.
-        with contextlib.suppress(TransientError):
-            self.deps.inbox.retry_later(item.id, delay=delay, error=str(exc), worker=self.worker)
+        at = utcnow() + delay  # kept as a time: written late, it is due no later than it would have been
+        self._give_back(
+            lambda: self.deps.inbox.retry_later(
+                item.id, delay=max(at - utcnow(), timedelta(0)), error=str(exc), worker=self.worker
+            )
+        )
         return ProcessResult(item.id, Outcome.RETRY, None, f"{exc}; retry in {delay.total_seconds():.0f}s")
+
+    def _give_back(self, write: Callable[[], None]) -> None:
+        """Run a give-back now or, while the database does not take it, keep it for when it does
+        (before the next claim), so the mail waits out no lease of a live worker."""
+        if self._kept:  # in order: an earlier one is still waiting
+            self._kept.append(write)
+            return
+        try:
+            write()
+        except TransientError as exc:
+            self._log_outage(exc)
+            self._kept.append(write)
 
     def _quarantine(
         self, item: ClaimedItem, reason: str, detail: str | None, stage: str | None
@@ -345,11 +403,9 @@ class Processor:
             "inbox %d quarantined: %s", item.id, reason,
             extra={"inbox_id": item.id, "outcome": "quarantine", "stage": stage},
         )  # fmt: skip
-        try:
-            self.deps.inbox.quarantine(item.id, reason=reason, detail=detail, worker=self.worker)
-        except TransientError as exc:
-            self._log_outage(exc)
-            return ProcessResult(item.id, Outcome.RETRY, None, f"could not quarantine: {exc}")
+        self._give_back(
+            lambda: self.deps.inbox.quarantine(item.id, reason=reason, detail=detail, worker=self.worker)
+        )
         return ProcessResult(item.id, Outcome.QUARANTINE, None, reason)
 
     def _log_outage(self, exc: Exception) -> None:

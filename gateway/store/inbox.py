@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.domain import Envelope
 from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
 from gateway.store.models import InboxItem, utcnow
-from gateway.store.nodes import orphaned
+from gateway.store.nodes import orphaned, require_live
 from gateway.store.rows import execute
 from gateway.store.write_probe import probe_write
 
@@ -93,7 +93,8 @@ class ClaimedItem:
     envelope: Envelope
     attempts: int
     received_at: datetime
-    released: bool = False  # `inbox release`: the spam verdict and the flood limit do not apply
+    # `inbox release`: the spam verdict, the flood limit and a rule's drop do not apply.
+    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,15 +166,18 @@ class InboxStore:
 
         On PostgreSQL the candidate rows are locked with SKIP LOCKED, so nodes never wait on each
         other; on SQLite the write lock serialises claims. The conditional UPDATE is what makes
-        a claim exclusive on both.
+        a claim exclusive on both. A store working for a node (`node_id`) raises OwnHeartbeatStale
+        and claims nothing while that node's own heartbeat looks dead to the others, and never
+        takes over that node's own claims.
         """
         now = utcnow()
         claimable = or_(
             (InboxItem.state == PENDING) & (InboxItem.next_attempt_at <= now),
             (InboxItem.state == PROCESSING)
-            & or_(InboxItem.lease_until < now, orphaned(InboxItem.claimed_node, now)),
+            & or_(InboxItem.lease_until < now, orphaned(InboxItem.claimed_node, now, me=self.node_id)),
         )
         with unit_of_work(self.sessions) as session:
+            require_live(session, self.node_id, now)
             query = select(InboxItem.id).where(claimable).order_by(InboxItem.id).limit(limit)
             if ids is not None:
                 query = select(InboxItem.id).where(InboxItem.id.in_(list(ids)), claimable)
@@ -237,6 +241,27 @@ class InboxStore:
                     error=error,
                 )
             )
+
+    def give_back_all(self, worker: str) -> int:
+        """Every row `worker` still holds goes back to pending, due at once, its claim's attempt not
+        counted: what a claim or batch whose transaction failed may have left claimed (a COMMIT can
+        happen with its answer lost on the way back), so it waits out no lease. Only for a moment
+        when the worker holds no mail in hand. Returns how many rows it gave back."""
+        with unit_of_work(self.sessions) as session:
+            result = session.execute(
+                update(InboxItem)
+                .where(held_by(worker))
+                .values(
+                    state=PENDING,
+                    next_attempt_at=utcnow(),
+                    lease_until=None,
+                    claimed_by=None,
+                    claimed_node=None,
+                    attempts=InboxItem.attempts - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def quarantine(
         self, item_id: int, *, reason: str, detail: str | None = None, worker: str | None = None

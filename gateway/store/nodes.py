@@ -2,7 +2,10 @@
 whose node stopped beating is taken over by another node without waiting for its lease.
 
 `list_nodes` is what `ticketgate status` shows; `node_is_live` is the condition the inbox and
-outbox claims use to tell a held claim from an orphaned one.
+outbox claims use to tell a held claim from an orphaned one. A node never takes over its own
+claims (`orphaned` leaves them out), and a node whose own heartbeat the others would call dead
+claims nothing until it beats again (`require_live`): whatever it claimed then would be free to
+them at once, and it would send or process it side by side with them.
 """
 
 from __future__ import annotations
@@ -49,9 +52,37 @@ def node_is_live(node_column: ColumnElement[int | None], now: datetime) -> Colum
     )
 
 
-def orphaned(node_column: ColumnElement[int | None], now: datetime) -> ColumnElement[bool]:
-    """SQL: the claim names a node, and that node is dead or stopped."""
-    return node_column.is_not(None) & ~node_is_live(node_column, now)
+def orphaned(
+    node_column: ColumnElement[int | None], now: datetime, *, me: int | None = None
+) -> ColumnElement[bool]:
+    """SQL: the claim names a node, that node is dead or stopped, and it is not `me` (a live node
+    that finds its own row stale has not died: what it holds is still its own to finish)."""
+    condition = node_column.is_not(None) & ~node_is_live(node_column, now)
+    return condition if me is None else condition & (node_column != me)
+
+
+class OwnHeartbeatStale(Exception):
+    """This node's own heartbeat is older than `DEAD_AFTER` (a slow disk, a long transaction, a
+    database fail-over): the other nodes may take over what it claims, so it claims nothing until
+    it beats again. Not a fault of the database; the claimer waits and says so once."""
+
+    def __init__(self, node_id: int, last_beat: datetime | None, now: datetime) -> None:
+        age = "never" if last_beat is None else f"{(now - last_beat).total_seconds():.0f}s ago"
+        super().__init__(f"node {node_id}'s own heartbeat is stale (last beat {age})")
+        self.node_id = node_id
+
+
+def require_live(session: Session, node_id: int | None, now: datetime) -> None:
+    """Raise OwnHeartbeatStale unless `node_id` (None: no node, nothing to check) beat within
+    `DEAD_AFTER` and has not stopped, as the other nodes judge it. One primary-key read, in the
+    claim's own transaction."""
+    if node_id is None:
+        return
+    row = session.execute(
+        select(_nodes.c.last_beat, _nodes.c.stopped_at).where(_nodes.c.id == node_id)
+    ).first()
+    if row is None or row.stopped_at is not None or row.last_beat < now - DEAD_AFTER:
+        raise OwnHeartbeatStale(node_id, None if row is None else row.last_beat, now)
 
 
 def register(engine: Engine, *, name: str, host: str, pid: int) -> int:

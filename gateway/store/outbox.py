@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
-from gateway.store.nodes import orphaned
+from gateway.store.nodes import orphaned, require_live
 from gateway.store.outbox_wake import queued
 from gateway.store.rows import attach_inserted, execute
 
@@ -146,6 +146,7 @@ def claim_due(
     now: datetime,
     limit: int,
     node_id: int | None = None,
+    take_over: bool = True,
 ) -> list[ClaimedNotification]:
     """Up to `limit` due rows, oldest first, pushed `lease` into the future so no other sender takes
     them meanwhile (one transaction for several notifications: each costs a commit otherwise).
@@ -155,10 +156,14 @@ def claim_due(
     what makes a claim exclusive on both. A sender that dies holding rows leaves them due again
     when the lease ends (at-least-once delivery), or, when the claim names its node (`node_id`),
     as soon as that node's heartbeat stops.
+
+    With `node_id`: raises OwnHeartbeatStale (and claims nothing) while that node's own heartbeat
+    looks dead to the others, and never takes over that node's own claims. `take_over=False`
+    leaves every claim that names a node alone, dead or not: a sender that has just found the
+    database again lets the other nodes beat (and record what they sent meanwhile) first.
     """
-    due = _outbox.c.status.in_(DUE_STATUSES) & (
-        (_outbox.c.next_attempt_at <= now) | orphaned(_outbox.c.claimed_node, now)
-    )
+    require_live(session, node_id, now)
+    due = _due(now, node_id=node_id, take_over=take_over)
     # A due row that names a node is one a dead node had claimed: first, or a backlog of newer
     # mail would keep it waiting behind (its next attempt was pushed a lease ahead by that claim).
     query = (
@@ -196,6 +201,16 @@ def claim_due(
     return [by_id[row_id] for row_id in candidates if row_id in by_id]
 
 
+def _due(now: datetime, *, node_id: int | None, take_over: bool) -> ColumnElement[bool]:
+    """SQL: a row this claimer may take now (see `claim_due`)."""
+    waiting = _outbox.c.next_attempt_at <= now
+    if take_over:
+        waiting = waiting | orphaned(_outbox.c.claimed_node, now, me=node_id)
+    else:
+        waiting = waiting & _outbox.c.claimed_node.is_(None)
+    return _outbox.c.status.in_(DUE_STATUSES) & waiting
+
+
 def release_claims(session: Session, outbox_ids: Sequence[int], *, worker: str, now: datetime) -> None:
     """Give back claimed rows that were not tried (the relay went down first): due again at once,
     and the attempt they were charged for is not counted."""
@@ -209,6 +224,20 @@ def release_claims(session: Session, outbox_ids: Sequence[int], *, worker: str, 
     )
 
 
+def release_all_claims(session: Session, *, worker: str, now: datetime) -> int:
+    """Give back every due row `worker` still holds, untried: what a claim whose transaction failed
+    may have left (its COMMIT can have happened with the answer lost on the way back). Only for a
+    moment when the worker holds no batch in flight and has recorded every outcome it knows.
+    Returns how many rows it gave back."""
+    result = execute(
+        session,
+        update(_outbox)
+        .where(_outbox.c.claimed_by == worker[:128], _outbox.c.status.in_(DUE_STATUSES))
+        .values(attempts=_outbox.c.attempts - 1, claimed_by=None, claimed_node=None, next_attempt_at=now),
+    )
+    return int(result.rowcount or 0)
+
+
 _MARK_SENT = (
     update(_outbox)
     .where(_outbox.c.id == bindparam("row_id"))
@@ -216,31 +245,36 @@ _MARK_SENT = (
 )
 
 
-def mark_sent_many(session: Session, rows: Sequence[tuple[int, datetime]]) -> None:
+def mark_sent_many(
+    session: Session, rows: Sequence[tuple[int, datetime]], *, must_exist: bool = True
+) -> None:
     """(outbox id, when sent) for each: one UPDATE statement, run for them all (every notification
-    ends here, so no row and its rendered mail is loaded for it)."""
+    ends here, so no row and its rendered mail is loaded for it). `must_exist=False` for outcomes
+    recorded late: a row erased meanwhile (`tickets erase`) has nothing left to record."""
     params = [{"row_id": outbox_id, "now": at} for outbox_id, at in rows]
     result = execute(session, _MARK_SENT, params)
-    if result.rowcount != len(params):
+    if must_exist and result.rowcount != len(params):
         raise NoResultFound(f"of outbox rows {[row_id for row_id, _ in rows]}, {result.rowcount} were found")
 
 
 def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) -> None:
-    row = session.get_one(OutboxRow, outbox_id)
-    row.status = RETRY
-    row.next_attempt_at = at
-    row.last_error = error
-    row.claimed_by = None
-    row.claimed_node = None
+    """Tried and refused for now (4xx, connection trouble): due again `at`, the claim given back."""
+    execute(
+        session,
+        update(_outbox)
+        .where(_outbox.c.id == outbox_id, _outbox.c.status != SENT)
+        .values(status=RETRY, next_attempt_at=at, last_error=error, claimed_by=None, claimed_node=None),
+    )
 
 
 def mark_final(session: Session, outbox_id: int, *, status: str, error: str) -> None:
-    """failed (a permanent refusal) or dead (past the deadline or the attempts)."""
-    row = session.get_one(OutboxRow, outbox_id)
-    row.status = status
-    row.last_error = error
-    row.claimed_by = None
-    row.claimed_node = None
+    """failed (a permanent refusal) or dead (past its deadline)."""
+    execute(
+        session,
+        update(_outbox)
+        .where(_outbox.c.id == outbox_id, _outbox.c.status != SENT)
+        .values(status=status, last_error=error, claimed_by=None, claimed_node=None),
+    )
 
 
 def get(session: Session, outbox_id: int) -> OutboxRow | None:

@@ -1,6 +1,7 @@
 """A real SMTP sink for outgoing mail (aiosmtpd on loopback): it captures what it accepts, and answers
 each DATA with 250, 451 or 550 as the test scripts it, refuses chosen recipients at RCPT, and can
-drop the connection at a chosen DATA (before or after taking the mail). Optionally STARTTLS (or TLS
+drop the connection at a chosen DATA (before or after taking the mail), and run a test's action
+at a chosen DATA (`at_data`: a fault elsewhere at that moment). Optionally STARTTLS (or TLS
 from the first byte) with a trustme certificate, and AUTH LOGIN/PLAIN with one user. It counts
 connections, and per connection the STARTTLS, AUTH, RSET and QUIT commands and the mails taken, so
 a test can tell how the client used each connection."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -65,6 +67,7 @@ class _Handler:
         self.refused: dict[str, int] = {}  # recipient -> the code RCPT answers
         self.drops: dict[int, bool] = {}  # DATA attempt number -> take the mail before dropping?
         self.connections: list[Connection] = []
+        self.on_data: dict[int, Callable[[], None]] = {}  # DATA attempt number -> run once answered
 
     def opened(self, server: Any) -> None:
         with self.lock:
@@ -116,6 +119,9 @@ class _Handler:
                         connection=connection.number,
                     )
                 )
+            hook = self.on_data.pop(self.attempts, None)
+        if hook is not None:
+            hook()  # in the server's thread, decided but before the client hears the answer
         if drop is not None:
             # No reply: the client cannot tell whether the mail was taken (it was, if `drop`).
             server.transport.abort()
@@ -202,6 +208,13 @@ class SmtpSink:
         """RCPT TO `address` is accepted again."""
         with self._handler.lock:
             self._handler.refused.pop(address.lower(), None)
+
+    def at_data(self, attempt: int, action: Callable[[], None]) -> None:
+        """Run `action` at the `attempt`-th DATA (numbered as `attempts` counts them) once the sink
+        has decided its answer (and taken the mail, if 250) but before the client hears it: a fault
+        a test injects elsewhere at the moment the relay has the mail or refuses it."""
+        with self._handler.lock:
+            self._handler.on_data[attempt] = action
 
     def drop_at(self, *attempts: int, taken: bool = False) -> None:
         """At these DATA commands (numbered from 1 as `attempts` counts them), close the connection

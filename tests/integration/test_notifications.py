@@ -323,16 +323,28 @@ def test_a_notification_past_its_deadline_is_dead(runtime: Runtime, sink: SmtpSi
     assert sender.send_due() == []
 
 
-def test_a_notification_out_of_attempts_is_dead(runtime: Runtime, sink: SmtpSink) -> None:
+def test_a_notification_is_tried_until_its_deadline_not_for_a_count_of_tries(
+    runtime: Runtime, sink: SmtpSink
+) -> None:
+    """SPEC §15: time decides when a notification is dead. Before, ten tries (about three hours of
+    back-off) killed it; now a relay that answers 451 for 40 hours still gets it tried every hour
+    at most, and the 48th hour kills it."""
     deliver(runtime, make_mail(sender="x@customer.example"))
     sink.always(451)
     clock = Clock()
-    sender = smtp_sender(runtime, sink, clock=clock, policy_=NotificationSettings(max_attempts=3))
+    sender = smtp_sender(runtime, sink, clock=clock)
+    queued_at = clock.now
     statuses: list[str] = []
-    for _ in range(5):
+    while clock.now < queued_at + timedelta(hours=40):
         statuses += [r.status for r in sender.send_due()]
-        clock.advance(hours=2)
-    assert statuses == ["retry", "retry", "retry", "retry", "dead", "dead"]
+        for row in outbox_rows(runtime):
+            assert row.status == "retry"
+            assert (row.next_attempt_at - clock.now) <= timedelta(hours=1)  # back-off capped at an hour
+        clock.advance(hours=1)
+    assert set(statuses) == {"retry"} and len(statuses) > 2 * 20  # both rows, tried past the old ten
+    clock.now = queued_at + timedelta(hours=runtime.settings.notifications.deadline_hours, minutes=1)
+    assert [r.status for r in sender.send_due()] == ["dead", "dead"]
+    assert all("past its deadline" in (row.last_error or "") for row in outbox_rows(runtime))
 
 
 def _sender_to(runtime: Runtime, port: int, clock: Clock) -> Sender:

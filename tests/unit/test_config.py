@@ -428,6 +428,8 @@ BROKEN: list[tuple[str, str, str]] = [
     (GOOD_HEAD + "[smpt]\nlisten = '127.0.0.1:25'\n", "smpt", "did you mean 'smtp'"),
     (GOOD_HEAD + "[smtp]\ncolour = 'blue'\n", "smtp.colour", "expected one of listen, lmtp"),
     (GOOD_HEAD + "[gateway.extra]\nx = 1\n", "gateway.extra", "unknown key"),
+    (GOOD_HEAD + "[notifications]\nretry_max_seconds = 7200\n", "notifications.retry_max_seconds", "3600"),
+    (GOOD_HEAD + "[notifications]\nmax_attempts = 'ten'\n", "notifications.max_attempts", "an integer"),
     (GOOD_HEAD + "[smtp\n", "config", "line 4, column 6"),
     (GOOD_HEAD + "[smtp]\nlisten = '127.0.0.1:25'\nlisten = '127.0.0.1:26'\n", "config", "line 6"),
 ]
@@ -554,6 +556,29 @@ def test_views_and_on_call_are_read_with_their_defaults(tmp_path: Path) -> None:
     assert given.views.timezone == "Europe/Oslo"
     assert given.views.my_tickets_word == "my-tickets"
     assert given.notifications.max_attached_bytes == 0
+
+
+def test_notifications_die_by_deadline_and_the_old_max_attempts_is_accepted_but_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPEC §15: time decides. A config written for the old count of tries still loads, and both
+    `check-config` and `serve` say that the key is no longer read."""
+    plain = settings_from_mapping({"gateway": {"secret": "x" * 32}})
+    assert plain.notifications.deadline_hours == 48
+    assert plain.notifications.retry_max_seconds == 3600
+    assert plain.notifications.notices == ()
+    assert not hasattr(plain.notifications, "max_attempts")
+
+    old = write(tmp_path, GOOD_HEAD + "[notifications]\nmax_attempts = 10\ndeadline_hours = 24\n")
+    from gateway.cli.main import main
+
+    assert validate(old, NO_ENV) == []
+    (notice,) = load_settings(old, environ=NO_ENV).notifications.notices
+    assert "notifications.max_attempts" in notice and "deadline_hours (24)" in notice
+    assert main(["check-config", "--config", str(old)]) == 0
+    captured = capsys.readouterr()
+    assert "config OK" in captured.out
+    assert "note: notifications.max_attempts = 10 is no longer read" in captured.err
 
 
 def test_bad_views_name_each_key() -> None:

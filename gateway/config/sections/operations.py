@@ -93,13 +93,24 @@ def read_logging(t: Table) -> LoggingSettings:
     return LoggingSettings(format="json" if chosen == "json" else "text")
 
 
+# The back-off between two tries of a notification never exceeds an hour (SPEC §15).
+MAX_RETRY_SECONDS = 3600.0
+
+
 def read_notifications(t: Table) -> NotificationSettings:
     defaults = NotificationSettings()
+    # Before SPEC §15 a count of tries killed a notification (10, ~3 hours). Configs that copied the
+    # example still name it: accepted (a config that loaded keeps loading), no longer read.
+    ignored = t.integer("max_attempts", 0, minimum=0) if t.has("max_attempts") else None
+    retry_max = t.seconds("retry_max_seconds", defaults.retry_max_seconds)
+    if retry_max > MAX_RETRY_SECONDS:
+        t.problem("retry_max_seconds", f"must be {MAX_RETRY_SECONDS:g} or less (an hour), got {retry_max:g}")
+        retry_max = MAX_RETRY_SECONDS
     settings = NotificationSettings(
         templates_dir=t.optional_text("templates_dir"),
-        max_attempts=t.integer("max_attempts", defaults.max_attempts),
+        ignored_max_attempts=ignored,
         retry_base_seconds=t.seconds("retry_base_seconds", defaults.retry_base_seconds),
-        retry_max_seconds=t.seconds("retry_max_seconds", defaults.retry_max_seconds),
+        retry_max_seconds=retry_max,
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
         max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
         poll_seconds=t.seconds("poll_seconds", defaults.poll_seconds),

@@ -1,0 +1,1 @@
+"""Tools that make the things ticketgate talks to fail, for the fault tests."""
