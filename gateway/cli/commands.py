@@ -22,7 +22,7 @@ from gateway.cli import init as init_cli
 OUTBOX_STATUSES = ("queued", "retry", "sent", "failed", "dead", "bounced")
 INBOX_OUTCOMES = (
     "ticket", "reply", "duplicate", "bounce", "auto_reply", "abuse_report", "spam", "flood",
-    "my_tickets", "queue", "quarantine", "pending",
+    "my_tickets", "dropped", "queue", "quarantine", "pending",
 )  # fmt: skip
 BLOB_STORES = ("database", "dir")
 
