@@ -32,7 +32,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def entry_json(entry: InboxEntry, prefix: str) -> dict[str, Any]:
-    """The stable `inbox list --json` object (README "JSON output")."""
+    """The stable `inbox list --json` object (docs/staff/json-output.md)."""
     return {
         "id": entry.id,
         "received_at": iso(entry.received_at),
