@@ -210,6 +210,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "notifications.max_attached_bytes": {
         "meaning": "originals of a mail's screenshots attached to one staff notification, in bytes; those over it are shown as thumbnails only (`0`: thumbnails only)"
     },
+    "notifications.poll_seconds": {
+        "meaning": "how often the outbox sender looks for due notifications when nothing woke it (retries coming due, a dead node's claims, mail a command queued on SQLite); queued mail wakes it at once ([Acknowledgement latency](../performance/latency-and-cli.md))"
+    },
+    "control.socket": {
+        "default": "absent: off",
+        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list|show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
+    },
     "metrics.listen": {
         "default": "absent: off",
         "meaning": "`HOST:PORT` where `serve` answers `GET /metrics`, `/healthz`, `/readyz` ([Metrics and health](../operations/index.md#metrics-and-health)); no login: keep it on loopback or a management network",
