@@ -215,7 +215,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "control.socket": {
         "default": "absent: off",
-        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list|show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
+        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list`, `tickets show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
     },
     "metrics.listen": {
         "default": "absent: off",
