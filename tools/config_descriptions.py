@@ -220,6 +220,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "notifications.copy_participants": {
         "meaning": "`staff_reply` and `status_changed` also go to the ticket's participants, shown in `Cc` ([Copies, merges and quoting](../staff/copies-and-merges.md)); `false`: to the requester alone",
     },
+    "notifications.poll_seconds": {
+        "meaning": "how often the outbox sender looks for due notifications when nothing woke it (retries coming due, a dead node's claims, mail a command queued on SQLite); queued mail wakes it at once ([Acknowledgement latency](../performance/latency-and-cli.md))"
+    },
+    "control.socket": {
+        "default": "absent: off",
+        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list`, `tickets show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
+    },
     "metrics.listen": {
         "default": "absent: off",
         "meaning": "`HOST:PORT` where `serve` answers `GET /metrics`, `/healthz`, `/readyz` ([Metrics and health](../operations/index.md#metrics-and-health)); no login: keep it on loopback or a management network",

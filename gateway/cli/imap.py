@@ -8,7 +8,6 @@ taken in; 75 a mailbox could not be reached or read (the others are still report
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from gateway.config import Settings
@@ -18,27 +17,9 @@ EX_FOUND = 1
 EX_TEMPFAIL = 75
 
 
-def add_imap_commands(
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-    common: argparse.ArgumentParser,
-    load: Callable[[argparse.Namespace], Settings],
-) -> None:
-    imap = commands.add_parser("imap", parents=[common], help="IMAP mailboxes: reconcile with the inbox")
-    sub = imap.add_subparsers(dest="imap_command", required=True, metavar="ACTION")
-    reconcile = sub.add_parser(
-        "reconcile", parents=[common], help="find mail left in the IMAP folders that the inbox lacks"
-    )
-    reconcile.add_argument("--take", action="store_true", help="take what is found into the inbox")
-    reconcile.add_argument(
-        "--days",
-        type=int,
-        default=None,
-        help="how far back to read the processed folder (default 7; 0: the whole folder)",
-    )
-    reconcile.add_argument("--json", action="store_true", help="machine-readable output")
-    reconcile.set_defaults(
-        handler=lambda args: reconcile_command(load(args), take=args.take, days=args.days, as_json=args.json)
-    )
+def reconcile_args(args: argparse.Namespace, settings: Settings) -> int:
+    """The command's handler (its arguments are defined in gateway/cli/commands.py)."""
+    return reconcile_command(settings, take=args.take, days=args.days, as_json=args.json)
 
 
 def reconcile_command(settings: Settings, *, take: bool, days: int | None, as_json: bool) -> int:

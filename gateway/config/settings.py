@@ -247,6 +247,8 @@ class NotificationSettings:
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
     # SPEC §13 Copies: staff_reply and status_changed also go to the ticket's participants, in Cc.
     copy_participants: bool = True
+    # The sender's look for due rows when nothing woke it (retries coming due, a dead node's claims).
+    poll_seconds: float = 1.0
     # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
     ignored_max_attempts: int | None = None
 
@@ -277,6 +279,13 @@ class MetricsSettings:
     """`[metrics]`: where `serve` answers /metrics, /healthz and /readyz; None (absent) is off."""
 
     listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """`[control]`: the Unix socket on which `serve` answers read-only commands (absent: off)."""
+
+    socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +372,7 @@ class Settings:
     source: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)

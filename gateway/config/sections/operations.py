@@ -11,6 +11,7 @@ from gateway.config.reader import Table
 from gateway.config.settings import (
     DEFAULT_SPAM_HEADERS,
     MIB,
+    ControlSettings,
     LimitSettings,
     LoggingSettings,
     MetricsSettings,
@@ -75,6 +76,15 @@ def read_metrics(t: Table) -> MetricsSettings:
     return MetricsSettings(listen=address)
 
 
+def read_control(t: Table) -> ControlSettings:
+    socket = t.optional_text("socket")
+    if socket is not None and not socket.strip():
+        t.problem("socket", "must be a path (leave the key out to turn the socket off)")
+        socket = None
+    t.finish()
+    return ControlSettings(socket=socket)
+
+
 def read_logging(t: Table) -> LoggingSettings:
     chosen = t.text("format", "text").strip().lower()
     if chosen not in ("text", "json"):
@@ -105,6 +115,7 @@ def read_notifications(t: Table) -> NotificationSettings:
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
         max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
         copy_participants=t.boolean("copy_participants", defaults.copy_participants),
+        poll_seconds=t.seconds("poll_seconds", defaults.poll_seconds),
     )
     t.finish()
     return settings
