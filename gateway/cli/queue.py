@@ -133,7 +133,9 @@ def _with_ticket(args: argparse.Namespace, action: Callable[[Runtime, Session, T
     ticket_id = _ticket_id(args.ref, prefix)
     if ticket_id is None:
         return EX_USAGE
-    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    # One snapshot: the ticket, its messages and notifications as of one moment (a reply being
+    # committed meanwhile is shown whole or not at all).
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions, snapshot=True) as session:
         ticket = ticket_store.load_ticket(session, ticket_id)
         if ticket is None:
             print(f"ticketgate: no ticket {ticket_ref(prefix, ticket_id)}", file=sys.stderr)

@@ -71,7 +71,7 @@ def _tickets_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ticketgate: {exc}", file=sys.stderr)
         return EX_USAGE
     prefix = settings.gateway.ticket_prefix
-    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions) as session:
+    with open_runtime(settings) as runtime, unit_of_work(runtime.inbox.sessions, snapshot=True) as session:
         found = staff_queries.filtered_queue(session, wanted)
         if args.json:
             print_json([ticket_summary_json(t, prefix, settings.response_targets) for t in found])

@@ -217,14 +217,21 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session], *, snapshot: bool = False) -> Iterator[Session]:
     """One transaction: commits on success, rolls back on any error.
 
     A database fault (connection refused, disk full, locked too long) surfaces as TransientError,
     so callers answer "try again later" instead of losing the mail.
+
+    `snapshot`: every statement sees the database as of the first one (PostgreSQL REPEATABLE READ;
+    SQLite's transactions are BEGIN IMMEDIATE, one at a time, so they already do). For commands that
+    read a ticket in several statements, so a commit landing between two of them cannot show a new
+    message beside the old status.
     """
     try:
         with factory() as session, session.begin():
+            if snapshot and session.get_bind().dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
     except SQLAlchemyError as exc:
         raise database_unavailable(exc) from exc
