@@ -107,6 +107,7 @@ class Client:
         self.accepted: list[int] = []
         self.refusals = 0
         self.failed: list[int] = []
+        self.stop_at = float("inf")  # monotonic time after which it gives every mail left up
         self.run_id = f"{os.getpid()}-{time.monotonic_ns()}"
         self._thread = threading.Thread(target=self._run, name="fault-client", daemon=True)
 
@@ -126,6 +127,9 @@ class Client:
             deadline = time.monotonic() + self.give_up
             turn = n
             while True:
+                if time.monotonic() > self.stop_at:
+                    self.failed.append(n)
+                    break
                 port = self.ports[turn % len(self.ports)]
                 try:
                     with smtplib.SMTP("127.0.0.1", port, timeout=self.timeout) as smtp:
@@ -199,14 +203,20 @@ class Rig:
         return config
 
     def stop(self) -> list[str]:
-        """Stop every node (SIGTERM); what each logged, for the ones that did not exit 0."""
+        """Stop every node (SIGTERM); what went wrong for each that did not exit 0 within 30 s (such a
+        node and its workers are then SIGKILLed, so none outlives the run)."""
         failed = []
         for node in self.nodes:
             if node.process.poll() is None:
                 os.killpg(node.process.pid, signal.SIGCONT)  # a node left stopped would not hear SIGTERM
-            code = node.stop()
+            try:
+                code = node.stop()
+            except subprocess.TimeoutExpired:
+                node.kill_group()
+                failed.append(f"did not stop within 30 s of SIGTERM:\n{node.output()[-3000:]}")
+                continue
             if code != 0:
-                failed.append(f"exit {code}:\n{node.output()[-4000:]}")
+                failed.append(f"exit {code}:\n{node.output()[-3000:]}")
         if self.engine is not None:
             self.engine.dispose()
         self.sink.__exit__()

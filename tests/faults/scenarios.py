@@ -228,7 +228,8 @@ def run_scenario(
         started = time.monotonic()
         scenario.fault(world)
         ended = time.monotonic()
-        client.join(timeout=400)
+        client.stop_at = ended + drain_limit  # bounded: a mail not in by then counts as never accepted
+        client.join(timeout=drain_limit + 60)
         accepted = len(client.accepted)
         drained_after = rig.wait_drained(accepted, ended, drain_limit)
         left = {} if drained_after is not None else rig.queues()

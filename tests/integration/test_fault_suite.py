@@ -36,8 +36,25 @@ def postgres() -> Iterator[PrivatePostgres]:
         yield server
 
 
+# Found by this suite and not fixed here (docs/operations/delivery-promises.md, "The fault suite"):
+# a query whose bytes the blackhole swallowed is never answered, and the pool's pre-ping
+# (`SELECT 1`) on such a connection waits forever; the inbox writer and the outbox sender stay
+# stuck there long after the route is back, and `serve` does not stop on SIGTERM. Strict: it
+# turns into a failure the day it passes, so the marker goes then.
+KNOWN_BROKEN = {
+    "proxy-blackhole": "a connection whose query was swallowed hangs its thread for good: no client-side"
+    " bound on a database round trip (pool_pre_ping's SELECT 1 waits forever)",
+}
+
+
+def with_marks(scenario: Scenario) -> object:
+    reason = KNOWN_BROKEN.get(scenario.name)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(scenario, marks=marks, id=scenario.name)
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", [with_marks(s) for s in SCENARIOS])
 def test_after_the_fault_every_mail_is_one_ticket_every_notification_went_once_and_all_moved_within_60s(
     scenario: Scenario, postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
