@@ -6,8 +6,10 @@ and so is the split of each set into a tuning and a checking half (bench/corpus_
 written looking at the tuning half only, and a gap between the halves is a rule fitted to examples.
 ``--failures`` lists the failing mails of the tuning half only, so that reading them cannot tune the
 checking half; ``--failures=all`` lists both, for when the work is done.
-The libraries (email-reply-parser, mail-parser-reply; not dependencies: ``pip install`` them to compare)
-read text only, so for HTML bodies they get ticketgate's HTML-to-text conversion.
+The libraries (email-reply-parser, mail-parser-reply, quotequail; not dependencies: ``pip install``
+them to compare) read text only, so for HTML bodies they get ticketgate's HTML-to-text conversion
+(quotequail reads the HTML itself, with its ``quote_html``). quotequail's new part keeps the
+attribution line above the quote, which SPEC §4 removes, so it rarely matches exactly.
 """
 
 from __future__ import annotations
@@ -59,9 +61,19 @@ def mail_parser_reply(text: str, html: str | None) -> str:
     return parser.parse_reply(_text_of(text, html)) or ""
 
 
+def quotequail_(text: str, html: str | None) -> str:
+    import quotequail
+
+    if html is not None and not text.strip():
+        parts = quotequail.quote_html(html)
+        return html_to_text("".join(part for new, part in parts if new))
+    return "".join(part for new, part in quotequail.quote(text) if new)
+
+
 CANDIDATES: dict[str, Trimmer] = {
     "email-reply-parser": email_reply_parser,
     "mail-parser-reply": mail_parser_reply,
+    "quotequail": quotequail_,
     "ticketgate": ticketgate,
 }
 

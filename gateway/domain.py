@@ -112,6 +112,7 @@ class EventKind(StrEnum):
     BOUNCE_DELAYED = "bounce_delayed"
     ERASED = "erased"
     ESCALATED = "escalated"  # the first response was overdue: the escalation was sent (once)
+    RULE = "rule"  # a `[[rules]]` entry fired on the mail that opened the ticket; `new` names it
     ENCRYPTED = "encrypted"  # the mail was encrypted (S/MIME, PGP/MIME): its text could not be read
     ATTACHMENT_UNREADABLE = "attachment_unreadable"  # kept as a file, but its content not opened (TNEF)
     # SPEC §13: a web form's mail read for its fields, a field value not understood, or why a mail
@@ -389,6 +390,7 @@ class Outcome(StrEnum):
     SPAM = "spam"  # the deployment's filter said spam: stored, no ticket, releasable
     FLOOD = "flood"  # over the sender's new-ticket limit: stored, no ticket, releasable
     MY_TICKETS = "my_tickets"  # a customer asked for their own tickets (support+tickets@): no ticket
+    DROPPED = "dropped"  # a `[[rules]]` entry said drop = true: stored, no ticket, releasable
     QUEUE = "queue"  # staff sent `#queue` alone to a plain gateway address: the receipt, no ticket
     QUARANTINE = "quarantine"
     RETRY = "retry"

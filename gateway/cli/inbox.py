@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.cli import explain as explain_cli
 from gateway.config import load_settings
 from gateway.daemon.runtime import build_runtime
 from gateway.present import iso, print_json, ticket_ref
@@ -47,9 +48,12 @@ def add_inbox_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--raw", action="store_true", help="print only the original bytes")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=_show)
-    rel = sub.add_parser("release", parents=[common], help="process a spam or flood mail as if it were not")
+    rel = sub.add_parser(
+        "release", parents=[common], help="process a spam, flood or dropped mail as if it were not"
+    )
     rel.add_argument("id", type=int, help="inbox id")
     rel.set_defaults(handler=_release)
+    explain_cli.register_inbox(sub, common)
 
 
 def entry_json(entry: InboxEntry, prefix: str) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def _table(entries: list[InboxEntry], prefix: str) -> str:
     lines.append("  ".join("-" * width for width in widths))
     for entry, row in zip(entries, rows, strict=True):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if entry.outcome in ("spam", "flood", "my_tickets", "quarantine") and entry.reason:
+        if entry.outcome in ("spam", "flood", "dropped", "my_tickets", "quarantine") and entry.reason:
             lines.append(f"    {_clip(entry.reason, 120)}")
     return "\n".join(lines)
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.cli import explain as explain_cli
+from gateway.cli import init as init_cli
 from gateway.cli import ops as ops_cli
 from gateway.cli import tickets as cli_tickets
 from gateway.cli.inbox import add_inbox_commands
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # mail-parser warns about every MIME part it leaves to us; those are not operator news.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    init_cli.say_when_no_config(args)
     try:
         return handler(args)
     except ConfigError as exc:
@@ -147,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     o_retry.set_defaults(handler=_outbox_retry)
 
     add_inbox_commands(commands, common)
+    explain_cli.register(commands, common)
+    init_cli.register(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -413,7 +418,11 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from gateway.config.sections.rules import rule_warnings
+
     settings = _settings(args)
+    for key, warning in rule_warnings(settings.rules):  # allowed, but rarely what was meant
+        print(f"ticketgate: config warning: {key}: {warning}", file=sys.stderr)
     where = settings.source or "embedded defaults (no config file found)"
     for notice in settings.notifications.notices:
         print(f"ticketgate: note: {notice}", file=sys.stderr)

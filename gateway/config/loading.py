@@ -26,6 +26,7 @@ from gateway.config.sections.operations import (
     read_security,
 )
 from gateway.config.sections.people import read_customers, read_staff
+from gateway.config.sections.rules import read_rules
 from gateway.config.sections.tickets import read_response_targets, read_tickets, read_views
 from gateway.config.settings import BlobStoreKind, DatabaseSettings, Settings, StorageSettings
 from gateway.config.validators import database_url_problem
@@ -119,6 +120,7 @@ def _build(
     security = read_security(root.table("security"))
     response_targets = read_response_targets(root.table("response_targets"))
     views = read_views(root.table("views"))
+    rules = read_rules(root.tables("rules"), tickets, staff)
     forms = read_forms(root.tables("forms"), gateway, staff)
     root.finish()
 
@@ -154,5 +156,6 @@ def _build(
         security=security,
         response_targets=response_targets,
         views=views,
+        rules=rules,
         forms=forms,
     )

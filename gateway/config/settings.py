@@ -12,6 +12,7 @@ from datetime import time
 from email.utils import getaddresses
 from enum import StrEnum
 from pathlib import Path
+from re import Pattern
 from typing import Literal
 
 from gateway.addresses import split_address
@@ -262,6 +263,37 @@ class LoggingSettings:
     format: Literal["text", "json"] = "text"
 
 
+MATCH_KEYS: tuple[str, ...] = ("from", "to", "cc", "subject", "body", "header")
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One match key of a routing rule: `key` is one of MATCH_KEYS; `header` the header's name
+    (lower case) for key "header"; `pattern` compiled case-insensitive, searched, not anchored."""
+
+    key: str
+    pattern: Pattern[str]
+    header: str | None = None
+
+    @property
+    def written(self) -> str:
+        """As the config wrote it, for explanations: `subject ~ "invoice"`, `List-Id ~ ".*x"`."""
+        return f"{self.header or self.key} ~ {self.pattern.pattern!r}"
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """`[[rules]]` (SPEC §14): every match must hold; then the actions apply to the new ticket."""
+
+    name: str
+    matches: tuple[RuleMatch, ...]
+    priority: Priority | None = None
+    category: str | None = None
+    assign: str | None = None
+    acknowledge: bool = True
+    drop: bool = False
+
+
 @dataclass(frozen=True)
 class FormSettings:
     """One `[[forms]]` entry (SPEC §13): a web form that mails from `sender` with the visitor in
@@ -312,6 +344,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)
     views: ViewSettings = field(default_factory=ViewSettings)
+    rules: tuple[RoutingRule, ...] = ()  # `[[rules]]`, in the order written
     forms: tuple[FormSettings, ...] = ()  # `[[forms]]`: web forms whose mail is read for its fields
 
     def is_staff(self, address: str) -> bool:

@@ -23,6 +23,8 @@ from flufl.bounce import all_failures
 
 from gateway.addresses import GatewayAddresses, bare
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.media_type import media_type
+from gateway.mail.returned_message import RETURNED_PARTS
 from gateway.mail.signs import RECIPIENT_LIST_HEADING
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,7 @@ def _dsn_failures(mail: ParsedMail, raw: bytes | None = None) -> list[_Failure]:
 def _nested_dsn_parts(raw: bytes) -> Iterator[str]:
     """The delivery-status parts anywhere in the raw mail, each as its header-style blocks' text."""
     for part in _message(raw).walk():
-        if part.get_content_type() not in _DSN_PARTS:
+        if media_type(part) not in _DSN_PARTS:
             continue
         blocks = part.get_payload()
         if isinstance(blocks, list):
@@ -220,6 +222,7 @@ _NAMED_RECIPIENT = re.compile(
       | wasn'?t\s+delivered\s+to\s+<?({_ADDRESS})>?          # Gmail
       | problem\s+delivering\s+your\s+message\s+to\s+<?({_ADDRESS})>?       # Gmail
       | was\s+not\s+delivered\s+to:?\s+<?({_ADDRESS})>?      # Lotus Notes and others
+      | (?:could\s+not|cannot|couldn'?t)\s+be\s+delivered\s+to:?\s+<?({_ADDRESS})>?   # gateways
       | wurde\s+nicht\s+zugestellt\s+an:?\s+<?({_ADDRESS})>?  # Lotus Notes, German
       | ^[ \t]*(?:<<<\s*)?5\d\d[ -](?:5\.\d{{1,3}}\.\d{{1,3}}[ \t]+)?<({_ADDRESS})>  # SMTP refusal
     """,
@@ -396,15 +399,6 @@ def _without(failures: Iterable[_Failure], *, ours: GatewayAddresses, bouncer: s
 
 # --- Which of our mails bounced -----------------------------------------------------------------
 
-_RETURNED_PARTS = frozenset(
-    {
-        "message/rfc822",
-        "message/rfc822-headers",
-        "text/rfc822-headers",
-        "message/global",
-        "message/global-headers",
-    }
-)
 _TEXT_MESSAGE_ID = re.compile(
     r"^[ \t>]*Message-ID:[ \t]*(?:\r?\n[ \t]+)?<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE
 )
@@ -412,7 +406,7 @@ _TEXT_MESSAGE_ID = re.compile(
 
 def _original_message_id(mail: ParsedMail) -> str | None:
     for attachment in mail.attachments:
-        if attachment.content_type.lower() in _RETURNED_PARTS:
+        if attachment.content_type.lower() in RETURNED_PARTS:
             found = _message_id_of(attachment.payload)
             if found:
                 return found
@@ -436,8 +430,8 @@ def returned_message_ids(raw: bytes, *, own: str | None) -> tuple[str, ...]:
     """
     found: list[str] = []
     for part in _message(raw).walk():
-        content_type = part.get_content_type()
-        if content_type in _RETURNED_PARTS:
+        content_type = media_type(part)
+        if content_type in RETURNED_PARTS:
             inner = part.get_payload()
             if isinstance(inner, list):
                 found.extend(_ids_in(str(message.get("message-id", ""))) for message in inner[:1])

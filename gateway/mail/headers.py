@@ -4,6 +4,7 @@ RFC 3834 Auto-Submitted keyword and Precedence. Pure functions of a parsed mail 
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 
 from gateway.addresses import bare
 from gateway.domain import Envelope, ParsedMail
@@ -17,6 +18,20 @@ def header_values(mail: ParsedMail, name: str) -> tuple[str, ...]:
 def first_header(mail: ParsedMail, name: str) -> str | None:
     values = header_values(mail, name)
     return values[0] if values else None
+
+
+def from_mailbox(mail: ParsedMail) -> tuple[str, str]:
+    """The display name and address of the mail's sender as written: the parsed sender, or else the
+    first mailbox of ``From`` even where it is no usable address. Mail systems write a bare local part
+    ("MAILER-DAEMON (Mail Delivery System)") or an empty one ("Mail Delivery System <>"), which the
+    parser rightly refuses as a requester but which still says who wrote. ("", "") without a From."""
+    if mail.sender is not None:
+        return mail.sender.name, mail.sender.address
+    value = first_header(mail, "from")
+    if not value:
+        return "", ""
+    mailboxes = getaddresses([value])
+    return (mailboxes[0][0].strip(), mailboxes[0][1].strip()) if mailboxes else ("", "")
 
 
 # Transports where the envelope is real: an empty MAIL FROM there is the null sender itself.

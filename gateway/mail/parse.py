@@ -40,6 +40,7 @@ from gateway.mail.address_token import first_address_token
 from gateway.mail.charsets import clean_text, decode_bytes
 from gateway.mail.header_fields import date_of, delivered_to, message_id, message_ids
 from gateway.mail.html_text import html_to_text
+from gateway.mail.media_type import media_type
 from gateway.mail.parts import Budget, Drop, Encrypted, Inner, TnefRead, TnefUnread, read_wrapper
 from gateway.mail.rawmail import (
     FOLD,
@@ -267,7 +268,7 @@ def _related_root(part: Message, children: list[Message]) -> Message:
 
 
 def _leaf(part: Message, state: _Walk, depth: int, resource: bool) -> list[_Segment]:
-    ctype = part.get_content_type()
+    ctype = media_type(part)
     disposition = part.get_content_disposition()
     filename = _filename(part, state)
     is_body_type = ctype in ("text/plain", "text/html") or (
@@ -338,7 +339,7 @@ def _attachment(part: Message, payload: bytes, filename: str | None, state: _Wal
     disposition = part.get_content_disposition()
     return ParsedAttachment(
         filename=filename,
-        content_type=part.get_content_type(),
+        content_type=media_type(part),
         payload=payload,
         content_id=cid or None,
         inline=disposition == "inline" or (disposition is None and bool(cid)),
@@ -568,7 +569,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         html=html,
         attachments=tuple(attachments),
         headers=headers,
-        content_type=message.get_content_type().lower(),
+        content_type=media_type(message),
         content_hash=content_hash(raw),
         defects=tuple(dict.fromkeys(defects)),
         mailboxes=mailboxes,

@@ -108,6 +108,7 @@ def parse_subject(
     ticket_prefix: str,
     body: str = "",
     read_tags: bool = True,
+    removed: list[str] | None = None,
 ) -> SubjectInfo:
     """Title, tags and ticket references of a subject (SPEC §3).
 
@@ -116,6 +117,8 @@ def parse_subject(
     `[urgent] Re: [SP-4] AW: title` and `Re: [urgent] title` both give "title", priority Urgent.
     When several priority tags appear the most urgent wins; when several categories, the first wins.
     With `read_tags=False` brackets other than ticket references are left in the title.
+    `removed`, when given, is appended each piece taken out, as written and in order, with what it
+    was ("prefix 'Re:'", "reference '[SP-4]'", "tag '[urgent]'"), for `ticketgate explain`.
     An empty title falls back to the first non-empty line of `body`, then to "(no subject)".
     """
     if not ticket_prefix.strip():
@@ -128,10 +131,10 @@ def parse_subject(
     title = _one_line(_decode(subject))
     while True:
         before = title
-        title = _strip_prefixes(title)
-        title = _take_refs(title, leading_ref, bracket_ref, refs)
+        title = _strip_prefixes(title, removed)
+        title = _take_refs(title, leading_ref, bracket_ref, refs, removed)
         if read_tags:
-            title = _take_tags(title, vocabulary, words, meanings)
+            title = _take_tags(title, vocabulary, words, meanings, removed)
         title = _LEADING_SEPARATORS.sub("", _WHITESPACE.sub(" ", title).strip())
         if title == before:
             break
@@ -194,27 +197,48 @@ def _ref_patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return leading, bracketed
 
 
-def _strip_prefixes(title: str) -> str:
+def _strip_prefixes(title: str, removed: list[str] | None = None) -> str:
     wrapped = _WRAPPED_FORWARD.match(title)
     if wrapped:
+        if removed is not None:
+            removed.append(f"forward wrapper {title[: wrapped.start(1)].strip() + ' … ]'!r}")
         title = wrapped.group(1)
+    prefixes = _LEADING_PREFIXES.match(title)
+    if prefixes and removed is not None:
+        removed.append(f"prefix {title[prefixes.end(1) : prefixes.end()].strip()!r}")
     return _LEADING_PREFIXES.sub(r"\1", title, count=1)
 
 
-def _take_refs(title: str, leading: re.Pattern[str], bracketed: re.Pattern[str], refs: list[int]) -> str:
+def _take_refs(
+    title: str,
+    leading: re.Pattern[str],
+    bracketed: re.Pattern[str],
+    refs: list[int],
+    removed: list[str] | None = None,
+) -> str:
     match = leading.match(title)
     if match:
         refs.append(int(match.group(2)))
+        if removed is not None:
+            removed.append(f"reference {title[match.end(1) : match.end()].strip()!r}")
         title = match.group(1) + title[match.end() :]
 
     def take(found: re.Match[str]) -> str:
         refs.append(int(found.group(1) or found.group(2)))
+        if removed is not None:
+            removed.append(f"reference {found.group(0)!r}")
         return " "
 
     return bracketed.sub(take, title)
 
 
-def _take_tags(title: str, vocabulary: TagVocabulary, words: list[str], meanings: list[TagMeaning]) -> str:
+def _take_tags(
+    title: str,
+    vocabulary: TagVocabulary,
+    words: list[str],
+    meanings: list[TagMeaning],
+    removed: list[str] | None = None,
+) -> str:
     def take(found: re.Match[str]) -> str:
         bracket_words = [word for word in _TAG_WORD_SEPARATORS.split(found.group(1)) if word]
         bracket_meanings = lookup_all(bracket_words, vocabulary)
@@ -222,6 +246,8 @@ def _take_tags(title: str, vocabulary: TagVocabulary, words: list[str], meanings
             return found.group(0)
         words.extend(word.lower() for word in bracket_words)
         meanings.extend(bracket_meanings)
+        if removed is not None:
+            removed.append(f"tag {found.group(0)!r}")
         return " "
 
     return _BRACKET.sub(take, title)

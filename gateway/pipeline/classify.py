@@ -34,6 +34,7 @@ from gateway.pipeline.rules import (
     precedence_bulk,
     read_receipt,
     response_suppress,
+    returned_to_sender,
     should_notify,
     unnotifiable_sender,
 )
@@ -69,6 +70,7 @@ KIND_RULES: tuple[tuple[Rule, MailKind], ...] = (
     (mta_bounce_text, MailKind.BOUNCE),
     (failure_notice, MailKind.BOUNCE),
     (mail_system_bounce, MailKind.BOUNCE),
+    (returned_to_sender, MailKind.BOUNCE),
     (auto_replied, MailKind.AUTO_REPLY),
     (autoreply_headers, MailKind.AUTO_REPLY),
     (precedence_auto_reply, MailKind.AUTO_REPLY),

@@ -66,7 +66,8 @@ def plan_new_ticket(
     defaults: IntakeDefaults = IntakeDefaults(),
 ) -> NewTicket:
     vocabulary = settings.tickets.vocabulary
-    text = trim_reply(mail.text, html=mail.html).text
+    trimmed = trim_reply(mail.text, html=mail.html)
+    text = trimmed.text
     subject = parse_subject(
         mail.subject,
         vocabulary=vocabulary,
@@ -86,8 +87,10 @@ def plan_new_ticket(
     customer = settings.customers.lookup(requester.address)
     return NewTicket(
         title=subject.title,
-        # SPEC §13: an encrypted mail's description says so, whatever readable text came with it.
-        description=ENCRYPTED_TEXT if mail.encrypted else make_description(text),
+        # SPEC §13: an encrypted mail's description says so, whatever readable text came with it. A
+        # forward with nothing written above it: what happened is the forwarded mail's text, not the
+        # forward's marker and header block (the message keeps the whole).
+        description=ENCRYPTED_TEXT if mail.encrypted else make_description(trimmed.forwarded or text),
         text=text,
         priority=priority,
         category=category,

@@ -40,6 +40,7 @@ from gateway.pipeline.stage_values import (
     Stage,
 )
 from gateway.pipeline.stages.add_reply import add_reply
+from gateway.pipeline.stages.apply_rules import apply_rules
 from gateway.pipeline.stages.check_duplicate import check_duplicate
 from gateway.pipeline.stages.check_flood import check_flood
 from gateway.pipeline.stages.check_forged_sender import check_forged_sender
@@ -86,6 +87,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("record_auto_reply", record_auto_reply),
     ("add_reply", add_reply),
     ("staff_queue", staff_queue),  # `#queue` alone from staff to a plain address: no ticket
+    ("apply_rules", apply_rules),  # `[[rules]]`: drop, or what the new ticket gets (SPEC §14)
     ("read_form", read_form),  # a [[forms]] sender's mail: the visitor's ticket (SPEC §13)
     ("open_forward", open_forward),  # staff forwarding a customer's mail: the customer's ticket (§13)
     ("check_flood", check_flood),

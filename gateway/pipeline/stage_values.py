@@ -22,6 +22,7 @@ from gateway.domain import Address, Happening, Outcome, ParsedMail
 from gateway.domain import ProcessResult as ProcessResult  # re-exported for the processor
 from gateway.pipeline.classify import Classification
 from gateway.pipeline.new_ticket_plan import IntakeDefaults
+from gateway.pipeline.routing_rules import NO_ROUTING, Routing
 from gateway.pipeline.staff_auth import DnsFunc, StaffAuth
 from gateway.pipeline.thread import ThreadMatch
 from gateway.store.blobs import BlobStore
@@ -97,6 +98,7 @@ class Threaded(Classified):
     sender: Address  # From (or the envelope sender)
     staff: StaffAuth
     thread: ThreadMatch
+    routing: Routing = NO_ROUTING  # set by apply_rules: what `[[rules]]` decide for a new ticket
 
 
 P = TypeVar("P", bound=Parsed)

@@ -93,7 +93,8 @@ class ClaimedItem:
     envelope: Envelope
     attempts: int
     received_at: datetime
-    released: bool = False  # `inbox release`: the spam verdict and the flood limit do not apply
+    # `inbox release`: the spam verdict, the flood limit and a rule's drop do not apply.
+    released: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,12 @@ OUTCOMES: tuple[str, ...] = (
     "spam",
     "flood",
     "my_tickets",
+    "dropped",  # a `[[rules]]` entry said drop = true (SPEC §14)
     "queue",  # not in SPEC's list: `#queue` from staff to a plain address (README "Commands by mail")
     "quarantine",
     "pending",
 )
-RELEASABLE: tuple[str, ...] = ("spam", "flood")
+RELEASABLE: tuple[str, ...] = ("spam", "flood", "dropped")
 
 # Enough for the header section of nearly every mail, without reading 25 MB originals for a listing.
 HEAD_BYTES = 65536
@@ -103,9 +104,9 @@ class Release:
 
 
 def release(session: Session, inbox_id: int) -> Release:
-    """Put a `spam` or `flood` mail back in the queue, marked so that the verdict and the limit are
-    bypassed for it; any other outcome is refused. Its de-duplication key is dropped with it, or the
-    mail would be taken for a copy of itself."""
+    """Put a `spam`, `flood` or `dropped` mail back in the queue, marked so that the verdict, the
+    limit and a rule's drop are bypassed for it; any other outcome is refused. Its de-duplication
+    key is dropped with it, or the mail would be taken for a copy of itself."""
     now = utcnow()
     found = session.execute(
         select(InboxItem.state, InboxItem.outcome).where(InboxItem.id == inbox_id).with_for_update()

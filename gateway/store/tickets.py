@@ -120,6 +120,7 @@ def create_ticket(
     created_at: datetime,
     follow_up_of_id: int | None = None,
     possible_follow_up_of_id: int | None = None,
+    assignee: str | None = None,
 ) -> Ticket:
     values = {
         "title": title,
@@ -132,7 +133,7 @@ def create_ticket(
         "tier_rank": tier.rank,
         "requester_address": requester_address[:320],
         "requester_name": requester_name[:300],
-        "assignee": None,
+        "assignee": assignee,
         "created_at": created_at,
         "updated_at": created_at,
         "follow_up_of_id": follow_up_of_id,

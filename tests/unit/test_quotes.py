@@ -269,12 +269,11 @@ def test_a_plain_attribution_left_above_a_trailing_quote_is_cut() -> None:
     assert new_part("Sure.\n\nBob wrote:\n> Can you check?\n") == "Sure."
 
 
-def test_inline_answers_are_kept_as_written() -> None:
-    reply = (
-        "Hi Bob,\n\nOn Mon, Jun 3, 2024 at 10:00 AM Bob <bob@example.com> wrote:\n"
-        "> Does it crash?\n\nYes, every time.\n\n> Which version?\n\n2.3\n\nBest regards,\nAna"
-    )
-    assert new_part(reply) == reply
+def test_inline_answers_keep_their_quotes_and_lose_the_attribution_line() -> None:
+    """Issue 23: under the sender's opening, the "On … wrote:" line goes; quotes and answers stay."""
+    attribution = "On Mon, Jun 3, 2024 at 10:00 AM Bob <bob@example.com> wrote:\n"
+    answers = "> Does it crash?\n\nYes, every time.\n\n> Which version?\n\n2.3\n\nBest regards,\nAna"
+    assert new_part(f"Hi Bob,\n\n{attribution}{answers}") == f"Hi Bob,\n\n{answers}"
 
 
 def test_a_quote_followed_by_an_answer_is_kept() -> None:
@@ -393,7 +392,7 @@ def test_a_quote_container_the_html_names_is_cut_in_any_language(container: str)
     assert new_part("", html) == "Kiitos paljon"
 
 
-def test_inline_answers_in_html_keep_their_quotes() -> None:
+def test_inline_answers_in_html_keep_their_quotes_and_lose_the_attribution() -> None:
     html = (
         '<div>Hi Bob,</div><div class="gmail_quote"><div class="gmail_attr">Am Mo., 3. Juni 2024 um 10:00 '
         "schrieb Bob &lt;bob@example.com&gt;:<br></div><blockquote>Does it crash?</blockquote>"
@@ -401,7 +400,6 @@ def test_inline_answers_in_html_keep_their_quotes() -> None:
     )
     assert new_part("", html).splitlines() == [
         "Hi Bob,",
-        "Am Mo., 3. Juni 2024 um 10:00 schrieb Bob <bob@example.com>:",
         "> Does it crash?",
         "Yes, always.",
         "> Version?",

@@ -16,7 +16,7 @@ import os
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.mail.quotes import REPLY_MARKER, trim_reply
@@ -195,6 +195,16 @@ def expected_text(text: str) -> str:
     return "\n".join(lines)
 
 
+# New text that starts with a number, a word and a year reads like a date ("42 the 2026", as "30 Nov 2026"),
+# so above an attribution that is complete on its own it was taken for a date-first header's start and the
+# customer's words went with the quote. Random drawing found it only now and then: it is pinned here.
+TURKISH_ATTRIBUTION = "Jan Novák <jan@example.cz>, 01.11.2026 00:00 tarihinde şunu yazdı:"
+NUMBER_WORD_YEAR = "42 the 2026. Thanks for the quick help."
+REWRAPPED = "\n".join(
+    [">", "> Refund the payment please check again today and the card bank failed twice", "arrived.", ">"]
+)
+
+
 # --- the properties ------------------------------------------------------------------------------------
 
 
@@ -204,6 +214,13 @@ def expected_text(text: str) -> str:
     st.one_of(attribution(), outlook_block(), marker_line),
     history(),
     st.sampled_from(["\n", "\r\n"]),
+)
+@example(NUMBER_WORD_YEAR, TURKISH_ATTRIBUTION, "> Refund.", "\n")
+@example(
+    "3 March 2026 the card failed.", "* Ana Lima <ana.lima@example.com.br> [03.03.2026 10:00]:", "> Hi", "\n"
+)
+@example(
+    "30 Nov 2026 the refund came", "Jan Novák <jan@example.cz> schrieb am 30.11.2026, 09:14:", "> Hi", "\n"
 )
 def test_new_text_over_any_known_header_and_history_is_the_new_part(
     text: str, header: str, quoted: str, newline: str
@@ -234,6 +251,8 @@ def rewrapped_history(draw: st.DrawFn) -> str:
 
 @BOUNDED
 @given(new_text, attribution(), rewrapped_history(), st.sampled_from(["\n", "\r\n"]))
+@example(NUMBER_WORD_YEAR, TURKISH_ATTRIBUTION, REWRAPPED, "\n")
+@example("12 invoices 2026 and none arrived.", TURKISH_ATTRIBUTION, REWRAPPED, "\r\n")
 def test_history_a_client_rewrapped_is_removed_whole(
     text: str, header: str, quoted: str, newline: str
 ) -> None:
@@ -311,17 +330,17 @@ def test_only_boilerplate_at_the_end_is_cut_from_unquoted_text(text: str, boiler
     paragraph,
     st.one_of(st.just(""), attribution()),
 )
-def test_inline_answers_between_new_paragraphs_are_kept(
+def test_inline_answers_between_new_paragraphs_are_kept_without_their_attribution(
     exchanges: list[tuple[list[str], str]], opening: str, header: str
 ) -> None:
     parts = [opening]
-    if header:
-        parts.append(header)
     for quoted, answer in exchanges:
         parts.append("\n".join(f"> {line}" for line in quoted))
         parts.append(answer)
-    reply = "\n\n".join(parts)
-    assert trim_reply(reply).text == reply
+    answered = "\n\n".join(parts)
+    # The attribution above the first quote goes (issue 23); the quotes and answers stay as written.
+    reply = answered.replace("\n\n", f"\n\n{header}\n\n", 1) if header else answered
+    assert trim_reply(reply).text == answered
 
 
 @BOUNDED

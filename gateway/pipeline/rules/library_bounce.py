@@ -13,6 +13,7 @@ from __future__ import annotations
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
 from gateway.mail.bounce import library_failed_addresses
+from gateway.mail.headers import from_mailbox
 from gateway.mail.signs import bounce_like, mail_system_name
 from gateway.pipeline.rules import (
     auto_submitted_keyword,
@@ -39,11 +40,9 @@ def _bounce_sign(mail: ParsedMail, envelope: Envelope) -> str | None:
     """A cheap sign that the mail may be a bounce, so the library runs only on such mail."""
     if why := bounce_like(mail.subject, mail.text):
         return why
-    sender = mail.sender
-    if sender is not None and (
-        is_machine_local_part(sender.address) or mail_system_name(sender.name, sender.address)
-    ):
-        return f"machine sender {sender.address}"
+    name, address = from_mailbox(mail)
+    if (address and is_machine_local_part(address)) or mail_system_name(name, address):
+        return f"machine sender {address or name}"
     if envelope_sender(mail, envelope) == "":
         return "null envelope sender"
     if keyword := auto_submitted_keyword(mail):

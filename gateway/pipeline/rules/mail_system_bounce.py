@@ -11,6 +11,7 @@ from __future__ import annotations
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
 from gateway.mail.bounce import notice_recipients
+from gateway.mail.headers import from_mailbox
 from gateway.mail.signs import failure_statement, mail_system_name, mta_signature
 
 name = "mail-system-bounce"
@@ -18,9 +19,8 @@ description = "From a mail system's name and a delivery-failure statement or fai
 
 
 def check(mail: ParsedMail, envelope: Envelope, ours: GatewayAddresses) -> str | None:
-    if mail.sender is None:
-        return None
-    system = mail_system_name(mail.sender.name, mail.sender.address)
+    name, address = from_mailbox(mail)  # "Mail Delivery System <>" has a name and no address
+    system = mail_system_name(name, address)
     if system is None:
         return None
     why = mta_signature(mail.text) or failure_statement(mail.text)

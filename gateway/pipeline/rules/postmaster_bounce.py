@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.addresses import GatewayAddresses
 from gateway.domain import Envelope, ParsedMail
+from gateway.mail.headers import from_mailbox
 from gateway.mail.signs import bounce_like
 from gateway.pipeline.rules import is_postmaster
 
@@ -16,7 +17,8 @@ description = "From: postmaster (a bounce, or another report; never a ticket)."
 
 
 def check(mail: ParsedMail, envelope: Envelope, ours: GatewayAddresses) -> str | None:
-    if mail.sender is None or not is_postmaster(mail.sender.address):
+    _, address = from_mailbox(mail)  # with or without a domain
+    if not address or not is_postmaster(address):
         return None
     why = bounce_like(mail.subject, mail.text)
-    return f"From {mail.sender.address}, {why}" if why else f"From {mail.sender.address}"
+    return f"From {address}, {why}" if why else f"From {address}"

@@ -1,4 +1,6 @@
-"""What kind of `multipart/report` (RFC 6522) a mail is, from its Content-Type or, failing that, its parts."""
+"""What kind of `multipart/report` (RFC 6522) a mail is, from its Content-Type or, failing that, its parts:
+their media type or, where a damaged part header hides it, the fields the machine-readable part starts
+with ("Reporting-MTA:", "Feedback-Type:" …)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,19 @@ _PART_TO_TYPE = {
 }
 
 
+# The fields only each machine-readable part starts a line with (RFC 3464, 5965, 8098), looked for in
+# the first bytes of a part.
+_FIELDS_WINDOW = 4096
+_TYPE_FIELDS = (
+    (
+        "delivery-status",
+        re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.I | re.M),
+    ),
+    ("feedback-report", re.compile(r"^Feedback-Type\s*:", re.I | re.M)),
+    ("disposition-notification", re.compile(r"^(?:Reporting-UA|Disposition)\s*:", re.I | re.M)),
+)
+
+
 def report_type(mail: ParsedMail) -> str | None:
     """The report-type of a top-level multipart/report, lower case; None for any other mail."""
     if mail.content_type.lower() != "multipart/report":
@@ -31,4 +46,10 @@ def report_type(mail: ParsedMail) -> str | None:
         inferred = _PART_TO_TYPE.get(attachment.content_type.lower())
         if inferred:
             return inferred
+    # A part whose header was too damaged to name its type: the parser kept it as an attachment of
+    # some other type, or as text.
+    for text in (*(a.payload[:_FIELDS_WINDOW].decode("latin-1") for a in mail.attachments), mail.text):
+        for kind, fields in _TYPE_FIELDS:
+            if fields.search(text[:_FIELDS_WINDOW]):
+                return kind
     return None

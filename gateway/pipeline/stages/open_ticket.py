@@ -67,18 +67,20 @@ def open_planned_ticket(
     A web form's mail and a staff forward (SPEC §13) open their tickets through here with plans of
     their own (another requester, title and description), so every ticket is opened the same way."""
     parsed, item = mail.mail, run.item
+    routing = mail.routing  # a rule's priority and category win over subject tags (SPEC §14)
     ticket = store.create_ticket(
         run.session,
         title=plan.title,
         description=plan.description,
-        priority=plan.priority,
-        category=plan.category,
+        priority=routing.priority or plan.priority,
+        category=routing.category or plan.category,
         tier=plan.tier,
         requester_address=plan.requester.address,
         requester_name=plan.requester.name,
         created_at=item.received_at,
         follow_up_of_id=mail.thread.follow_up_of,
         possible_follow_up_of_id=mail.thread.possible_follow_up_of,
+        assignee=routing.assign,
     )
     message = store.add_message(
         run.session,
@@ -109,20 +111,26 @@ def open_planned_ticket(
         event(kind, actor, field="link", new=link)
     for tag in plan.tags:
         event(EventKind.TAG, actor, field="tag", new=tag)
+    for fired in routing.fired:
+        event(EventKind.RULE, "ticketgate", field="rule", new=fired.name)
+    if routing.assign is not None:
+        event(EventKind.ASSIGNED, f"rule {routing.assign_by}", field="assignee", new=routing.assign)
     for tag in plan.address_tags:  # support+billing@: the tag came from the address written to
         event(EventKind.TAG, actor, field="sub-address", new=tag)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
+    acknowledged = not mail.classification.suppress_notifications if acknowledge is None else acknowledge
     opened = TicketOpened(
         ticket_id=ticket.id,
         message_db_id=message.id,
         requester=plan.requester,
-        acknowledge=not mail.classification.suppress_notifications if acknowledge is None else acknowledge,
+        acknowledge=acknowledged and routing.silenced_by is None,
         tags=plan.tags,
         has_screenshot=bool(files.screenshots),
         text=plan.text,
-        not_acknowledged_because=not_acknowledged_because,
+        not_acknowledged_because=not_acknowledged_because
+        or (f"rule {routing.silenced_by!r} says acknowledge = false" if routing.silenced_by else ""),
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
