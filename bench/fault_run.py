@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", metavar="FILE", help="also write every outcome as JSON lines here")
     args = parser.parse_args(argv)
+    # SIGTERM (`timeout`, kill PID) unwinds like Ctrl-C: nodes stopped, the private PostgreSQL removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scenarios = [BY_NAME[name] for name in args.only] if args.only else SCENARIOS
 
     load = os.getloadavg()
