@@ -102,7 +102,9 @@ def stale_heartbeat(world: World) -> None:
     world.rig.pause(0)
     time.sleep(25.0)  # past DEAD_AFTER (20 s): the other node takes node0 for dead
     world.rig.resume(0)
-    world.notes.append("node0 stopped 25 s")
+    time.sleep(1.0)
+    said = world.rig.nodes[0].output().count("own heartbeat is stale")
+    world.notes.append(f"node0 stopped 25 s; it logged its own heartbeat stale {said} time(s) on waking")
 
 
 def relay_refuses(world: World) -> None:
