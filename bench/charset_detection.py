@@ -5,7 +5,7 @@ A mail that puts raw 8-bit bytes in its headers and declares no charset leaves t
 (SPEC §1). Headers are short: a subject of a few words, a display name. This script encodes such
 texts, written here in the languages whose mail arrives that way, in each charset their mail
 clients used, and counts how often each detector gives back the very text. The chosen one is used
-by gateway/pipeline/header_charset.py; README "Raw 8-bit headers" has the figures.
+by gateway/mail/undeclared_charset.py; docs/performance/mail-reading.md has the figures.
 """
 
 from __future__ import annotations

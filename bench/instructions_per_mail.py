@@ -2,7 +2,7 @@
 
 Run from the project root: ``.venv/bin/python bench/instructions_per_mail.py [--small 30 --large 130]``.
 Wall-clock and CPU-time figures on this machine differ by up to 30 % between runs minutes apart
-(README "Performance"), which hides a change of a few per cent. `valgrind --tool=callgrind`
+(docs/performance/index.md), which hides a change of a few per cent. `valgrind --tool=callgrind`
 counts the instructions a process executes, the same count for the same code and input whatever
 else the machine does. This runs processing alone (bench_pipeline.py's generated mails, one
 processor draining a fresh SQLite inbox, batches always full: the write-lock time bound is lifted,

@@ -1,6 +1,6 @@
 """The layers hold: `lint-imports` checks the contracts in pyproject.toml ([tool.importlinter]),
 so an import that crosses a layer fails the suite like any other regression. The layers and why
-are in README "Development" and ARCHITECTURE.md "Dependency direction"."""
+are in docs/development/index.md and ARCHITECTURE.md "Dependency direction"."""
 
 from __future__ import annotations
 

@@ -17,6 +17,6 @@ def test_ruff_is_clean() -> None:
     if not Path(ruff).exists():
         pytest.fail("ruff is part of the test extras: pip install -e '.[test]'")
     done = subprocess.run(
-        [ruff, "check", "gateway", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [ruff, "check", "gateway", "tests", "bench", "tools"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr

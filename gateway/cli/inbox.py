@@ -57,7 +57,7 @@ def add_inbox_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def entry_json(entry: InboxEntry, prefix: str) -> dict[str, Any]:
-    """The stable `inbox list --json` object (README "JSON output")."""
+    """The stable `inbox list --json` object (docs/staff/json-output.md)."""
     return {
         "id": entry.id,
         "received_at": iso(entry.received_at),

@@ -285,7 +285,7 @@ def backup_command(settings: Settings, target: Path) -> int:
         print(
             "ticketgate: db backup copies SQLite databases only; for PostgreSQL use its own tools, e.g.\n"
             f"    pg_dump --format=custom --file={target} '{url.render_as_string(hide_password=True)}'\n"
-            "(restore with pg_restore --clean --dbname=…; README 'Backup and restore')",
+            "(restore with pg_restore --clean --dbname=…; docs/operations/index.md)",
             file=sys.stderr,
         )
         return EX_FAILED

@@ -14,7 +14,7 @@ carries on from wherever it stopped (a bare `except:`; its `strict` switch canno
 `parse`), which turns `smtp.mailfrom="a"b;dmarc=pass header.x="@evil.example; dmarc=fail ...`
 into a `dmarc=pass` without `header.from`, and it rebuilds the rest of the string for every token
 (quadratic: about 1.5 s for a 100 KB header). `authheaders` has no parser of its own: it builds
-headers and reads them with `authres`. README "Security" has the measurements.
+headers and reads them with `authres`. docs/security/index.md has the measurements.
 
 The values are taken from the raw header bytes, not the decoded header: decoding RFC 2047 words
 (as the parser does for display) would turn `"=?us-ascii?q?=22;dmarc=3Dpass;x=3D=22?="` inside a

@@ -12,7 +12,8 @@ keeps, and know few of the languages mail arrives in; this module is our own. It
   own ``REPLY_MARKER`` or another desk's "reply above this line"; that header and everything after go;
 - the rules are written for families of mail, not for samples: each family has tests built from our own
   examples (tests/unit/test_quotes_families.py), and the corpus is split into a tuning half, looked at
-  while writing rules, and a checking half, only counted (bench/corpus_halves.py, README);
+  while writing rules, and a checking half, only counted (bench/corpus_halves.py,
+  docs/performance/mail-reading.md);
 - a header followed by a ``>`` block and then new text is an inline answer: under the sender's own
   opening the header line goes and the quotes and answers stay (issue 23); at the very top of the mail
   with more quotes among the answers it stays as written; with one quote and then only the answer it

@@ -9,7 +9,7 @@ longer sample detects better. Blind Latin-1 is what is left only when detection 
 
 chardet, not charset-normalizer: on header-sized text (bench/charset_detection.py) chardet 7 read
 back 49 of 52 texts in 22 charsets, charset-normalizer 18 (it takes short GB2312 for Korean and
-KOI8-R for Japanese). README "Raw 8-bit headers" has the figures.
+KOI8-R for Japanese). docs/performance/mail-reading.md has the figures.
 """
 
 from __future__ import annotations

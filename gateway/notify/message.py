@@ -169,7 +169,7 @@ def _alternative_bytes(header_lines: Sequence[tuple[str, str | Header]], rendere
     (`policy.compat32` with CRLF: headers folded at 78 by `email.header.Header`, bodies 7bit or
     quoted-printable UTF-8, a random boundary found in neither body). The generator behind
     `as_bytes` re-reads every part's parameters several times; this was ~70 % of queueing an
-    acknowledgement inside the processing transaction (README "Performance")."""
+    acknowledgement inside the processing transaction (docs/performance/index.md)."""
     bodies = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
     boundary = _boundary(bodies)
     head = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]

@@ -109,7 +109,7 @@ class _DirSession:
     sent survives a power cut (before sessions the renames were never synced).
 
     Measured against one file at a time (write, fsync, rename per mail; `bench/relay_cost.py`,
-    README "Performance"): the fsyncs dominate, one journal commit each when they run one after
+    docs/performance/index.md): the fsyncs dominate, one journal commit each when they run one after
     another, so syncing the batch's files together is what makes it cheaper; the folder is made
     once per batch instead of once per mail.
     """
@@ -200,7 +200,7 @@ _sync_pool_lock = threading.Lock()
 def _fsync_all(fds: list[int]) -> None:
     """fsync every file, several at once. Each fsync of a new file costs a commit of the file
     system's journal; fsyncs that wait together share one (ext4's jbd2 commits them as a group),
-    so a batch's wall time falls to a fraction (`bench/relay_cost.py`, README "Performance") for
+    so a batch's wall time falls to a fraction (`bench/relay_cost.py`, docs/performance/index.md) for
     the same CPU. Returns once every one has finished, raising the first failure."""
     if SYNC_THREADS <= 1 or len(fds) == 1:
         for fd in fds:

@@ -33,7 +33,7 @@ OUTCOMES: tuple[str, ...] = (
     "flood",
     "my_tickets",
     "dropped",  # a `[[rules]]` entry said drop = true (SPEC §14)
-    "queue",  # not in SPEC's list: `#queue` from staff to a plain address (README "Commands by mail")
+    "queue",  # not in SPEC's list: `#queue` from staff to a plain address (docs/staff/commands-by-mail.md)
     "quarantine",
     "pending",
 )

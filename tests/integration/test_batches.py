@@ -1,6 +1,6 @@
 """Batches on SQLite: a batch stops taking mails once its transaction has held the write lock
 `BATCH_SECONDS`, so the mails after go into a transaction of their own and intake's writer gets
-the lock in between (README "Development → Batches").
+the lock in between (docs/development/index.md, "Batches").
 
 A stage written for this test takes longer than BATCH_SECONDS on each mail and looks, from a
 connection of its own (SQLite in WAL mode shows it only what is committed), at the inbox rows of

@@ -357,7 +357,7 @@ def test_every_split_set_has_both_halves_and_alternates(corpus_dir: Path) -> Non
         assert abs(sum(c.half == TUNING for c in cases) - sum(c.half == CHECKING for c in cases)) <= 1
 
 
-# Halves below the target, measured blind (README "Reply trimming, measured"); strict, so reaching it shows.
+# Halves below the target, measured blind (docs/performance/mail-reading.md); strict, so reaching it shows.
 BELOW_TARGET: dict[tuple[str, str], str] = {}
 
 

@@ -7,7 +7,7 @@ duplicated and reordered, random bytes in headers and bodies, boundaries broken 
 nesting 50 deep, huge header lines. Real corpus mails are mutated the same way.
 
 The suite runs a bounded number of examples; `TICKETGATE_FUZZ_EXAMPLES=2000 pytest
-tests/integration/test_pipeline_properties.py` is the longer run the README describes.
+tests/integration/test_pipeline_properties.py` is the longer run docs/development/index.md describes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A claimed batch goes to the relay in one session (README "Notifications → One connection per
-batch"): over a real SMTP sink, the batch's mails share one connection (EHLO, STARTTLS and AUTH
+"""A claimed batch goes to the relay in one session (docs/admin/notifications.md, "One
+connection per batch"): over a real SMTP sink, the batch's mails share one connection (EHLO, STARTTLS and AUTH
 once; QUIT at the end), a refused recipient in the middle fails or retries only its own
 notification, and a connection dropped in the middle is opened again once and loses nothing; the
 folder relay makes a batch's files durable together and shows none before that. No mocks: the sink

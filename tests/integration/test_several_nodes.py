@@ -35,7 +35,7 @@ SENDER_THREADS = 6
 IMAP_MAILS = 20
 TAKEOVER_LIMIT_SECONDS = 60.0
 # A node that dies between handing mail to the relay and recording it sends those again: at most
-# one settle batch per node killed (gateway/notify/sender.py, README "Several nodes").
+# one settle batch per node killed (gateway/notify/sender.py, docs/operations/several-nodes.md).
 RESENT_AT_MOST_PER_DEAD_NODE = SETTLE_EVERY
 
 

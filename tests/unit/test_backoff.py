@@ -92,8 +92,8 @@ def test_each_user_keeps_its_own_base_and_cap() -> None:
     assert RETRY_CAP_SECONDS == 3600.0
     assert 15.0 <= processing_backoff(1, 30.0).total_seconds() <= 30.0
     assert 1800.0 <= processing_backoff(40, 30.0).total_seconds() <= 3600.0
-    # The IMAP poller: 1 s doubling to 2 minutes (README "How mail is taken in").
+    # The IMAP poller: 1 s doubling to 2 minutes (docs/admin/imap.md, "How mail is taken in").
     timing = PollerTiming()
     assert (timing.reconnect_base, timing.reconnect_cap) == (1.0, 120.0)
-    # Worker restarts: 1 s doubling up to a minute, no jitter (README `processing.processes`).
+    # Worker restarts: 1 s doubling up to a minute, no jitter (`processing.processes`, docs/admin/).
     assert [RESTART_BACKOFF.step(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]

@@ -7,7 +7,7 @@
 - whatever the input, the trimmer returns (pytest-timeout bounds it; no speed is asserted).
 
 The example counts are bounded for the normal suite; ``TICKETGATE_PROPERTY_EXAMPLES=5000 pytest
-tests/unit/test_quotes_properties.py`` is the longer run (README "Reply trimming, measured").
+tests/unit/test_quotes_properties.py`` is the longer run (docs/performance/mail-reading.md).
 """
 
 from __future__ import annotations

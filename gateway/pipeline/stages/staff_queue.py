@@ -1,6 +1,6 @@
 """Stage staff_queue: authenticated staff who send `#queue` (or `#queue mine`) alone to a plain
-gateway address get the queue in a receipt, and no ticket is opened (SPEC §12; README "Commands
-by mail").
+gateway address get the queue in a receipt, and no ticket is opened (SPEC §12;
+docs/staff/commands-by-mail.md).
 
 On a ticket, `#queue` is one more command of the reply (the reply stage); this stage takes the mail
 that joined no ticket and holds nothing but `#queue` lines. Anything else, and anything from a
