@@ -45,7 +45,7 @@ class Outcome:
     refusals: int  # 4xx, resets and timeouts the client met and sent again after
     tickets: int  # tickets whose title is one of the client's mails
     duplicates: int  # mails that became more than one ticket
-    lost: int  # mails that got 250 and became no ticket
+    lost: int  # mails that got 250 and were no ticket when the run ended (lost, or still pending)
     notifications: int  # distinct notifications (Message-IDs) the relay received
     expected_notifications: int
     duplicate_deliveries: int  # deliveries beyond the first of a notification
@@ -69,7 +69,8 @@ class Outcome:
         if self.notifications != self.expected_notifications:
             said.append(f"{self.notifications}/{self.expected_notifications} notifications reached the relay")
         if self.missing_acks:
-            said.append(f"no acknowledgement reached {', '.join(self.missing_acks)}")
+            some = ", ".join(self.missing_acks[:3]) + (" …" if len(self.missing_acks) > 3 else "")
+            said.append(f"no notification reached {len(self.missing_acks)} recipient(s): {some}")
         if self.duplicate_deliveries > self.allowed_duplicates:
             said.append(
                 f"{self.duplicate_deliveries} notification deliveries were duplicates"
