@@ -123,6 +123,11 @@ class EventKind(StrEnum):
     FORM_NOT_READ = "form_not_read"
     FORWARDED = "forwarded"
     FORWARD_NOT_READ = "forward_not_read"
+    # SPEC §13 Copies and Merges
+    PARTICIPANT_ADDED = "participant_added"
+    PARTICIPANT_REMOVED = "participant_removed"
+    MERGED_INTO = "merged_into"  # on the merged ticket: it now lives in `new`
+    MERGED_FROM = "merged_from"  # on the ticket merged into: `new` was merged into it
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,7 @@ class TicketOpened:
     has_screenshot: bool
     text: str  # the cleaned first message, so the acknowledgement can say what would help
     not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
+    copied: tuple[Address, ...] = ()  # the participants the opening mail made (SPEC §13): named in the ack
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,7 @@ class StatusChanged:
     old: str
     new: str
     actor: str
+    merged_into: int | None = None  # Closed by `#merge`: the ticket it was merged into (SPEC §13)
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,7 @@ class NotAMailError(TicketgateError):
 
 class ProcessingError(TicketgateError):
     """A mail could not be turned into a ticket; it goes to quarantine with this reason."""
+
+
+class SchemaOutOfDate(TicketgateError):
+    """The database was made by another version of ticketgate: `ticketgate db upgrade` first."""

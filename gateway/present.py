@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.response_targets import DEFAULT_TARGETS, ResponseTargets
-from gateway.store.models import OutboxRow, Ticket
+from gateway.store.models import Message, OutboxRow, Ticket
 
 REF_PATTERN = re.compile(r"^\s*(?:\[?\s*)?(?:(?P<prefix>[A-Za-z][A-Za-z0-9]*)-|#)?(?P<id>\d+)\s*\]?\s*$")
 
@@ -62,6 +62,9 @@ def ticket_summary_json(
         "links": {
             "follow_up_of": link(ticket.follow_up_of_id),
             "possible_follow_up_of": link(ticket.possible_follow_up_of_id),
+            # SPEC §13 Merges: the ticket this one was merged into, and those merged into it.
+            "merged_into": link(ticket.merged_into_id),
+            "merged_from": [ticket_ref(prefix, merged.id) for merged in ticket.merged_from],
         },
         "screenshots": [
             {
@@ -91,8 +94,13 @@ def ticket_json(
 ) -> dict[str, Any]:
     """Everything `tickets show --json` gives (SPEC §8); `notifications` are the ticket's outbox rows."""
     data = ticket_summary_json(ticket, prefix, targets)
+    data["participants"] = [
+        {"address": p.address, "name": p.name, "role": p.role, "added_by": p.added_by}
+        for p in ticket.participants
+    ]
     data["messages"] = [
         {
+            "ticket": ticket_ref(prefix, m.ticket_id) if m.ticket_id is not None else None,
             "author": m.author_address,
             "author_name": m.author_name,
             "role": m.role,
@@ -103,7 +111,7 @@ def ticket_json(
             "threaded_by": m.threaded_by,
             "created_at": iso(m.created_at),
         }
-        for m in ticket.messages
+        for m in conversation(ticket)
     ]
     data["notifications"] = [
         {
@@ -130,6 +138,25 @@ def ticket_json(
         for e in ticket.events
     ]
     return data
+
+
+MAX_MERGE_DEPTH = 20
+
+
+def conversation(ticket: Ticket) -> list[Message]:
+    """The ticket's messages and those of the tickets merged into it (SPEC §13), in the order they
+    were written; each message says which ticket it was written on."""
+    found: dict[int, Message] = {}
+    todo, seen = [(ticket, 0)], {ticket.id}
+    while todo:
+        current, depth = todo.pop()
+        found.update((m.id, m) for m in current.messages)
+        if depth < MAX_MERGE_DEPTH:
+            for merged in current.merged_from:
+                if merged.id not in seen:
+                    seen.add(merged.id)
+                    todo.append((merged, depth + 1))
+    return sorted(found.values(), key=lambda m: (m.created_at, m.id))
 
 
 TABLE_COLUMNS = ("Ref", "Priority", "Date", "Title", "Category", "Status", "Tier", "Assignee", "Reply due")
@@ -178,14 +205,23 @@ def ticket_text(
         f"  created: {data['created_at']}   updated: {data['updated_at']}",
         f"  first reply due: {data['first_response_due']}",
     ]
-    for label, key in (("follow-up of", "follow_up_of"), ("possible follow-up of", "possible_follow_up_of")):
+    for label, key in (
+        ("follow-up of", "follow_up_of"),
+        ("possible follow-up of", "possible_follow_up_of"),
+        ("merged into", "merged_into"),
+    ):
         if data["links"][key]:
             out.append(f"  {label}: {data['links'][key]}")
+    if data["links"]["merged_from"]:
+        out.append(f"  merged from: {', '.join(data['links']['merged_from'])}")
+    for person in data["participants"]:
+        out.append(f"  copied: {_who(person)} (added by {person['added_by']})")
     out += ["", "Description:", _indent(data["description"] or "(empty)")]
     for m in data["messages"]:
         out += [
             "",
-            f"--- {m['created_at']} {m['author']} ({m['role']}, {m['visibility']}, {m['threaded_by']})",
+            f"--- {m['created_at']} {m['author']} ({m['role']}, {m['visibility']}, {m['threaded_by']})"
+            + (f" on {m['ticket']}" if m["ticket"] != data["ref"] else ""),
         ]
         out.append(_indent(m["text"] or "(no new text)"))
     for s in data["screenshots"]:

@@ -159,6 +159,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "processing.processes": {
         "meaning": "worker processes `serve` runs the processing in (each on its own core, outside the GIL of the process answering SMTP); a worker that dies is started again after 1 s (doubling up to a minute while workers keep dying young); `0`: the processing threads run inside `serve` itself. Measured: [Performance](../performance/index.md)"
     },
+    "processing.imap_reconcile_minutes": {
+        "meaning": "how often the scheduler compares each `[[imap]]` mailbox's folders with the inbox, and how long a message may wait in the watched folder before it is reported; `0`: off. See [IMAP OAuth2 and reconciliation](imap-oauth2.md)"
+    },
     "imap[].host": {"meaning": "the IMAP server"},
     "imap[].tls": {
         "type": "one of `ssl`, `starttls`, `none`",
@@ -167,13 +170,17 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "imap[].port": {"default": '`993` with `tls = "ssl"`, else `143`', "meaning": ""},
     "imap[].username": {"meaning": "the login name of the mailbox"},
     "imap[].password": {
-        "meaning": "exactly one of `password`, `password_command`, `oauth2_token_command` is required"
+        "meaning": "exactly one of `password`, `password_command`, `oauth2_token_command`, `oauth2` is required"
     },
     "imap[].password_command": {
         "meaning": "run through `/bin/sh` at every login; its first line is the password"
     },
     "imap[].oauth2_token_command": {
         "meaning": "run at every login; its first line is a current OAuth2 access token (XOAUTH2)"
+    },
+    "imap[].oauth2": {
+        "type": "inline table",
+        "meaning": "the built-in OAuth2 token fetch (XOAUTH2): `provider`, `client_id`, `client_secret` or `client_secret_command`, `refresh_token` or `refresh_token_command`, `tenant`, `token_url`, `scope`; each explained in [IMAP OAuth2 and reconciliation](imap-oauth2.md)",
     },
     "imap[].name": {
         "default": "the username",
@@ -209,6 +216,16 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "notifications.max_attached_bytes": {
         "meaning": "originals of a mail's screenshots attached to one staff notification, in bytes; those over it are shown as thumbnails only (`0`: thumbnails only)"
+    },
+    "notifications.copy_participants": {
+        "meaning": "`staff_reply` and `status_changed` also go to the ticket's participants, shown in `Cc` ([Copies, merges and quoting](../staff/copies-and-merges.md)); `false`: to the requester alone",
+    },
+    "notifications.poll_seconds": {
+        "meaning": "how often the outbox sender looks for due notifications when nothing woke it (retries coming due, a dead node's claims, mail a command queued on SQLite); queued mail wakes it at once ([Acknowledgement latency](../performance/latency-and-cli.md))"
+    },
+    "control.socket": {
+        "default": "absent: off",
+        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list`, `tickets show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
     },
     "metrics.listen": {
         "default": "absent: off",

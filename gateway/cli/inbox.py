@@ -10,7 +10,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.cli import explain as explain_cli
 from gateway.config import load_settings
 from gateway.daemon.runtime import build_runtime
 from gateway.present import iso, print_json, ticket_ref
@@ -30,30 +29,6 @@ EX_USAGE = 64
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def add_inbox_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """Register `inbox` and its actions on the `ticketgate` subcommand parser."""
-    inbox = commands.add_parser("inbox", parents=[common], help="every accepted mail and its outcome")
-    sub = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
-    listing = sub.add_parser("list", parents=[common], help="accepted mail, oldest first")
-    listing.add_argument("--outcome", help=f"only this outcome ({', '.join(OUTCOMES)})")
-    listing.add_argument(
-        "--since", help="received at or after: an ISO date or time (UTC unless it says), or 30m, 2h, 7d ago"
-    )
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_list)
-    show = sub.add_parser("show", parents=[common], help="one accepted mail: envelope, outcome, original")
-    show.add_argument("id", type=int, help="inbox id")
-    show.add_argument("--raw", action="store_true", help="print only the original bytes")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.set_defaults(handler=_show)
-    rel = sub.add_parser(
-        "release", parents=[common], help="process a spam, flood or dropped mail as if it were not"
-    )
-    rel.add_argument("id", type=int, help="inbox id")
-    rel.set_defaults(handler=_release)
-    explain_cli.register_inbox(sub, common)
 
 
 def entry_json(entry: InboxEntry, prefix: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The operator's commands: `status`, `process` and `db backup` (SPEC §10).
 
-They live here rather than in gateway/cli/main.py, which only registers them (`register`,
-`register_db`), so the command table stays one screen and each command's code stays together.
+They live here rather than in gateway/cli/commands.py, which only names them (the command
+table), so the table stays light and each command's code stays together.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gateway.config import Settings
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.errors import TransientError
+from gateway.ops.imap_health_status import imap_health_json, imap_health_lines
 from gateway.ops.status import Snapshot, WriteCheck, check_writes, listening, read_engine, snapshot
 from gateway.present import print_json
 
@@ -32,32 +33,19 @@ EX_FAILED = 1
 EX_TEMPFAIL = 75
 EARLIER_PER_INGEST = 100  # earlier pending rows one `ingest` takes up besides its own mail
 
-SettingsLoader = Callable[[argparse.Namespace], Settings]
 _WRITABLE = WriteCheck(True)
 
 
-def register(
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-    common: argparse.ArgumentParser,
-    load: SettingsLoader,
-) -> None:
-    status = commands.add_parser("status", parents=[common], help="one screen: intake, queues, IMAP, nodes")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=lambda args: status_command(load(args), as_json=args.json))
-    process = commands.add_parser(
-        "process", parents=[common], help="process what is pending in the inbox, send what is due, exit"
-    )
-    process.set_defaults(handler=lambda args: process_command(load(args)))
+def status_args(args: argparse.Namespace, settings: Settings) -> int:
+    return status_command(settings, as_json=args.json)
 
 
-def register_db(
-    db_commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-    common: argparse.ArgumentParser,
-    load: SettingsLoader,
-) -> None:
-    backup = db_commands.add_parser("backup", parents=[common], help="an online, consistent copy (SQLite)")
-    backup.add_argument("path", help="the file to write (must not exist yet)")
-    backup.set_defaults(handler=lambda args: backup_command(load(args), Path(args.path)))
+def process_args(args: argparse.Namespace, settings: Settings) -> int:
+    return process_command(settings)
+
+
+def backup_args(args: argparse.Namespace, settings: Settings) -> int:
+    return backup_command(settings, Path(args.path))
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -70,6 +58,7 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     try:
         snap = snapshot(engine)
         writes = check_writes(engine, settings.metrics.listen)
+        health = _imap_health(engine)
     except TransientError as exc:
         if as_json:
             print_json(
@@ -82,10 +71,19 @@ def status_command(settings: Settings, *, as_json: bool) -> int:
     finally:
         engine.dispose()
     if as_json:
-        print_json(status_json(settings, snap, is_listening, writes))
+        print_json(
+            {**status_json(settings, snap, is_listening, writes), "imap_health": imap_health_json(health)}
+        )
     else:
-        print(status_text(settings, snap, is_listening, writes))
+        print("\n".join([status_text(settings, snap, is_listening, writes), *imap_health_lines(health)]))
     return EX_OK if writes.ok else EX_TEMPFAIL
+
+
+def _imap_health(engine: Any) -> dict[str, dict[str, Any]]:
+    """Each mailbox's token and reconciliation state (gateway/ops/imap_health_status.py)."""
+    from gateway.store.imap_health import read_imap_health
+
+    return read_imap_health(engine)
 
 
 def _intake(settings: Settings, is_listening: bool) -> dict[str, Any]:

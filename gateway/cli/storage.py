@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from gateway.config import BlobStoreKind, load_settings
 from gateway.daemon.runtime import build_runtime
@@ -16,24 +15,6 @@ from gateway.store.db import unit_of_work
 from gateway.store.db_blobs import DatabaseBlobStore
 
 EX_DATAERR = 65
-
-
-def add_storage_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """The `storage` command and its actions, on the `ticketgate` parser's subcommands."""
-    storage = commands.add_parser("storage", parents=[common], help="where screenshots and attachments are")
-    storage_sub = storage.add_subparsers(dest="storage_command", required=True, metavar="ACTION")
-    migrate = storage_sub.add_parser(
-        "migrate",
-        parents=[common],
-        help="copy every blob from the other store into this one (idempotent, resumable)",
-    )
-    migrate.add_argument(
-        "--to",
-        required=True,
-        choices=[kind.value for kind in BlobStoreKind],
-        help="database: the blobs table; dir: the folder storage.blob_dir",
-    )
-    migrate.set_defaults(handler=storage_migrate)
 
 
 def storage_migrate(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -54,73 +54,7 @@ EX_DATAERR = 65  # the update was refused: not a staff address, an unknown value
 EX_NOINPUT = 66  # the reply file cannot be read
 EX_CANTCREAT = 73  # the export folder is not empty or cannot be written
 
-SettingsFunc = Callable[[argparse.Namespace], Settings]
 THREADED_BY_CLI = "cli"
-
-
-def register_list(listing: argparse.ArgumentParser, settings: SettingsFunc) -> None:
-    """The filters of `tickets list`; several of one kind are alternatives, different kinds all apply."""
-    many = {"action": "append", "default": []}
-    listing.add_argument("--status", **many, help="only this status (e.g. open, 'in progress', waiting)")
-    listing.add_argument("--priority", **many, help="only this priority (low, medium, high, urgent)")
-    listing.add_argument("--category", **many, help="only this category (its name or a tag word)")
-    listing.add_argument("--tier", **many, help="only this tier (free, pro, enterprise)")
-    listing.add_argument("--assignee", **many, help="only tickets assigned to ADDRESS ('none': unassigned)")
-    listing.add_argument("--requester", **many, help="only tickets this address opened")
-    listing.add_argument("--since", help="opened since: 2026-12-01, an ISO time, 7d, 12h, 30m")
-    listing.add_argument("--search", help="only tickets whose title or any message contains TEXT")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=lambda args: _tickets_list(args, settings(args)))
-
-
-def register(
-    tickets_sub: argparse._SubParsersAction,  # type: ignore[type-arg]
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-    common: argparse.ArgumentParser,
-    settings: SettingsFunc,
-) -> None:
-    """`tickets update`, `tickets export` and `undeliverable list|clear`."""
-    update = tickets_sub.add_parser(
-        "update", parents=[common], help="change a ticket, note or reply as staff (like a staff mail)"
-    )
-    update.add_argument("ref", help="ticket reference, e.g. SP-42")
-    update.add_argument("--status", help="open, in-progress, waiting, resolved or closed")
-    update.add_argument("--priority", help="low, medium, high or urgent (or a tag word)")
-    update.add_argument("--category", help="a category name or a tag word")
-    update.add_argument("--assign", metavar="ADDRESS", help="staff ADDRESS, 'me' (--as), 'none'")
-    text = update.add_mutually_exclusive_group()
-    text.add_argument("--note", metavar="TEXT", help="an internal note (the requester is not told)")
-    text.add_argument(
-        "--reply-file", metavar="F", help="a public reply to the requester, from a UTF-8 file ('-': stdin)"
-    )
-    update.add_argument("--as", dest="as_staff", required=True, metavar="STAFF_ADDRESS", help="who acts")
-    update.add_argument("--json", action="store_true", help="print the ticket afterwards as JSON")
-    update.set_defaults(handler=lambda args: _tickets_update(args, settings(args)))
-
-    export = tickets_sub.add_parser(
-        "export", parents=[common], help="write a ticket's original mails, files and JSON to a folder"
-    )
-    export.add_argument("ref", help="ticket reference, e.g. SP-42")
-    export.add_argument("dir", help="the folder to write (created; must be empty if it exists)")
-    export.set_defaults(handler=lambda args: _tickets_export(args, settings(args)))
-
-    erase = tickets_sub.add_parser(
-        "erase", parents=[common], help="remove a person's mails, names, files and address (GDPR)"
-    )
-    erase.add_argument("--requester", required=True, metavar="ADDRESS", help="whose data to remove")
-    erase.add_argument("--yes", action="store_true", help="really erase: it cannot be undone")
-    erase.set_defaults(handler=lambda args: _tickets_erase(args, settings(args)))
-
-    undeliverable = commands.add_parser(
-        "undeliverable", parents=[common], help="addresses that bounced for good and get no mail"
-    )
-    u_sub = undeliverable.add_subparsers(dest="undeliverable_command", required=True, metavar="ACTION")
-    u_list = u_sub.add_parser("list", parents=[common], help="every address marked undeliverable")
-    u_list.add_argument("--json", action="store_true", help="machine-readable output")
-    u_list.set_defaults(handler=lambda args: _undeliverable_list(args, settings(args)))
-    u_clear = u_sub.add_parser("clear", parents=[common], help="mail this address again")
-    u_clear.add_argument("address")
-    u_clear.set_defaults(handler=lambda args: _undeliverable_clear(args, settings(args)))
 
 
 # --- tickets list ------------------------------------------------------------------------------
@@ -291,6 +225,10 @@ def _command_lines(args: argparse.Namespace, *, internal: bool) -> list[str]:
         )
         if value is not None
     ]
+    lines += [f"#cc add {address.strip()}" for address in args.cc_add]
+    lines += [f"#cc remove {address.strip()}" for address in args.cc_remove]
+    if args.merge is not None:
+        lines.append(f"#merge {args.merge.strip()}")
     if internal and args.note is not None:
         lines.append("#note")
     return lines
@@ -310,6 +248,7 @@ def _apply_update(
     from gateway.pipeline.happenings import CommandResult
     from gateway.pipeline.reply_plan import plan_commands
     from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
+    from gateway.pipeline.writes.copies_merges import copy_refusal, merge_targets
 
     settings = runtime.settings
     notifier = runtime.deps.notifier  # built before the ticket is locked, not while it is
@@ -324,6 +263,8 @@ def _apply_update(
             staff=staff,
             staff_addresses=settings.staff.addresses,
             staff_reply_status=settings.tickets.staff_reply_status,
+            merge_targets=merge_targets(session, block, ticket_id=ticket.id, prefix=prefix),
+            refuse_copy=copy_refusal(ticket, settings, runtime.deps.ours),
         )
         if plan.refused:
             raise _Refused("; ".join(f"{r.line}: {r.reason}" for r in plan.refused) + "; nothing changed")
@@ -345,6 +286,8 @@ def _apply_update(
             subject=f"[{ref}] {ticket.title}",
             threaded_by=THREADED_BY_CLI,
             notify=True,
+            settings=settings,
+            ours=runtime.deps.ours,
         )
         # The receipt a staff mail would get by mail is what this command prints.
         happenings = [h for h in applied.happenings if not isinstance(h, CommandResult)]

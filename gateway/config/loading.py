@@ -18,6 +18,7 @@ from gateway.config.sections.forms import read_forms
 from gateway.config.sections.gateway import read_database, read_gateway
 from gateway.config.sections.mail import read_imap, read_outbound, read_smtp
 from gateway.config.sections.operations import (
+    read_control,
     read_limits,
     read_logging,
     read_metrics,
@@ -116,6 +117,7 @@ def _build(
     imap = read_imap(root.tables("imap"), tickets)
     notifications = read_notifications(root.table("notifications"))
     metrics = read_metrics(root.table("metrics"))
+    control = read_control(root.table("control"))
     logging_settings = read_logging(root.table("logging"))
     security = read_security(root.table("security"))
     response_targets = read_response_targets(root.table("response_targets"))
@@ -152,6 +154,7 @@ def _build(
         source=source,
         notifications=notifications,
         metrics=metrics,
+        control=control,
         logging=logging_settings,
         security=security,
         response_targets=response_targets,

@@ -187,6 +187,25 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class OAuth2Settings:
+    """`[[imap]] oauth2 = {...}`: how ticketgate gets an XOAUTH2 access token itself (SPEC §14).
+
+    `grant` is "client_credentials" (Microsoft 365 app-only) when no refresh token is given, else
+    "refresh_token"; `token_url` and `scope` are already filled in from the provider's presets."""
+
+    provider: Literal["microsoft", "google", "generic"]
+    grant: Literal["client_credentials", "refresh_token"]
+    token_url: str
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    client_secret_command: str | None
+    refresh_token: str | None = field(repr=False)
+    refresh_token_command: str | None
+    scope: str | None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
 class ImapAccount:
     """One IMAP mailbox to take mail from, with the defaults its tickets get."""
 
@@ -204,6 +223,7 @@ class ImapAccount:
     category: str | None
     priority: Priority | None
     poll_interval: float  # seconds between checks when the server has no IDLE
+    oauth2: OAuth2Settings | None = None  # the built-in token fetch (XOAUTH2), instead of a command
 
 
 @dataclass(frozen=True)
@@ -212,6 +232,7 @@ class ProcessingSettings:
     max_attempts: int
     retry_base_seconds: float
     processes: int = 1  # worker processes of `serve`; 0 runs the processor threads in `serve` itself
+    imap_reconcile_minutes: int = 10  # the scheduler compares IMAP folders with the inbox; 0: off
 
 
 @dataclass(frozen=True)
@@ -224,6 +245,10 @@ class NotificationSettings:
     retry_max_seconds: float = 3600.0  # at most an hour (SPEC §15)
     deadline_hours: float = 48.0  # a notification still unsent this long after it was queued is dead
     max_attached_bytes: int = 10 * 1024 * 1024  # originals attached to one staff notification (SPEC §12)
+    # SPEC §13 Copies: staff_reply and status_changed also go to the ticket's participants, in Cc.
+    copy_participants: bool = True
+    # The sender's look for due rows when nothing woke it (retries coming due, a dead node's claims).
+    poll_seconds: float = 1.0
     # `max_attempts` as an old config still gives it: accepted, no longer read (said at start).
     ignored_max_attempts: int | None = None
 
@@ -254,6 +279,13 @@ class MetricsSettings:
     """`[metrics]`: where `serve` answers /metrics, /healthz and /readyz; None (absent) is off."""
 
     listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """`[control]`: the Unix socket on which `serve` answers read-only commands (absent: off)."""
+
+    socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -340,6 +372,7 @@ class Settings:
     source: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     response_targets: ResponseTargets = field(default_factory=ResponseTargets)

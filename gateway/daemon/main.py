@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import signal
 import threading
 from collections.abc import Sequence
@@ -17,9 +18,11 @@ from typing import Protocol
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import Settings
+from gateway.daemon.control import CommandLine, start_control
 from gateway.daemon.operations import Operations
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.daemon.scheduler import Scheduler
+from gateway.daemon.wake import WakeSignal
 from gateway.daemon.workers import Wakeable, WorkerProcesses
 from gateway.domain import Envelope
 from gateway.errors import TransientError
@@ -29,6 +32,8 @@ from gateway.intake.writer import InboxWriter
 from gateway.ops import metrics
 from gateway.ops.heartbeat import Heartbeat
 from gateway.ops.systemd import sd_notify
+from gateway.store import outbox_wake
+from gateway.store.imap_health import ImapHealthStore
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
 
@@ -54,8 +59,9 @@ class _WakingInbox:
         self._inbox.probe_write()
 
 
-def run_daemon(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; the process exit code."""
+def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -> int:
+    """Run until SIGTERM or SIGINT; the process exit code. `command_line`: what the control socket
+    runs for read-only commands (gateway/daemon/control.py)."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     _announce(settings)
     # Before any metric is touched and any worker spawned: the workers inherit the folder.
@@ -75,7 +81,7 @@ def run_daemon(settings: Settings) -> int:
             return EX_TEMPFAIL
         heartbeat.start()
         try:
-            return asyncio.run(_serve(runtime))
+            return asyncio.run(_serve(runtime, command_line))
         finally:
             heartbeat.stop()
             runtime.close()
@@ -141,28 +147,36 @@ class _ProcessorThreads:
             thread.join()
 
 
-async def _serve(runtime: Runtime) -> int:
+async def _serve(runtime: Runtime, command_line: CommandLine | None = None) -> int:
     settings = runtime.settings
+    # The sender's wake-up: set after each commit that queued notifications, here and in the
+    # worker processes (gateway/store/outbox_wake.py).
+    sender_wake = WakeSignal(multiprocessing.get_context("spawn"), waiters=1)
     processing: _Processing = (
         WorkerProcesses(
             settings,
             count=settings.processing.processes,
             log_level=logging.getLogger().getEffectiveLevel(),
             node_id=runtime.inbox.node_id,
+            sender_wake=sender_wake,
         )
         if settings.processing.processes > 0
         else _ProcessorThreads(runtime)
     )
     processing.start()
+    stop_waking = outbox_wake.on_commit(runtime.inbox.sessions, sender_wake.set)
     try:
-        return await _run(runtime, processing)
+        return await _run(runtime, processing, sender_wake, command_line)
     finally:
+        stop_waking()
         # Also when intake could not start (its port taken): a worker process left waiting for
         # its stop signal would keep the daemon from exiting.
         await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
 
 
-async def _run(runtime: Runtime, processing: _Processing) -> int:
+async def _run(
+    runtime: Runtime, processing: _Processing, sender_wake: WakeSignal, command_line: CommandLine | None
+) -> int:
     settings = runtime.settings
     stop_workers = threading.Event()
     writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
@@ -171,11 +185,15 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     log.info("%s intake listening on %s:%d", "LMTP" if smtp.lmtp else "SMTP", smtp.host, smtp.port)
     stop_pollers = threading.Event()
     pollers = _start_imap_pollers(runtime, processing.wake, stop_pollers)
-    # The outbox sender: one thread, since it mostly waits on the relay.
+    # The outbox sender: one thread, since it mostly waits on the relay (or for a wake-up).
     sender = threading.Thread(
-        target=runtime.sender("sender").run, args=(stop_workers,), name="outbox-sender", daemon=True
+        target=runtime.sender("sender").run,
+        args=(stop_workers, settings.notifications.poll_seconds, sender_wake),
+        name="outbox-sender",
+        daemon=True,
     )
     sender.start()
+    listener = _start_listener(runtime, sender_wake, stop_workers)
     log.info("outbox sender delivering through %s", settings.outbound.relay)
     # The scheduler (auto-close, escalations, the digest); on PostgreSQL an advisory lock lets one
     # node at a time do a round.
@@ -189,6 +207,7 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
         loop.add_signal_handler(signum, stopping.set)
     operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
     await operations.start()
+    control = start_control(settings, command_line)
     sd_notify("READY=1")
     log.info("ready")
 
@@ -196,6 +215,8 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
     log.info("shutting down")
     sd_notify("STOPPING=1")
     await operations.stop()
+    if control is not None:
+        await asyncio.to_thread(control.stop)
     await smtp.stop(grace=SHUTDOWN_GRACE_SECONDS)
     await writer.close()
     stop_pollers.set()
@@ -203,19 +224,41 @@ async def _run(runtime: Runtime, processing: _Processing) -> int:
         await asyncio.to_thread(poller.join)
     await asyncio.to_thread(processing.stop, SHUTDOWN_GRACE_SECONDS)
     stop_workers.set()
+    sender_wake.set()
     await asyncio.to_thread(sender.join)
+    if listener is not None:
+        await asyncio.to_thread(listener.join)
     await asyncio.to_thread(scheduler.join)
     log.info("stopped")
     return 0
 
 
+def _start_listener(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> threading.Thread | None:
+    """PostgreSQL: a thread that wakes the sender when any node (or command) queues notifications."""
+    if runtime.engine.dialect.name != "postgresql":
+        return None
+    thread = threading.Thread(
+        target=outbox_wake.listen_for_queued,
+        args=(runtime.engine, wake.set, stop),
+        name="outbox-listener",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
 def _start_imap_pollers(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> list[threading.Thread]:
     """One poller thread per `[[imap]]` account; each wakes the workers after it commits mail."""
     state = ImapStateStore(runtime.engine)
+    health = ImapHealthStore(runtime.engine)
     threads: list[threading.Thread] = []
     for account in runtime.settings.imap:
         poller = ImapPoller(
-            account, state, max_message_size=runtime.settings.smtp.max_message_size, on_commit=wake.set
+            account,
+            state,
+            max_message_size=runtime.settings.smtp.max_message_size,
+            on_commit=wake.set,
+            on_token=health.token_recorder(account.name),
         )
         thread = threading.Thread(target=poller.run, args=(stop,), name=f"imap-{account.name}", daemon=True)
         thread.start()

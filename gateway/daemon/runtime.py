@@ -17,20 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.addresses import GatewayAddresses
 from gateway.config import BlobStoreKind, Settings
-from gateway.errors import TicketgateError, TransientError
+from gateway.errors import SchemaOutOfDate, TransientError
 from gateway.store.blobs import BlobStore, FileBlobStore
 from gateway.store.db import make_engine
-from gateway.store.db_blobs import DatabaseBlobStore
 from gateway.store.inbox import InboxStore
-from gateway.store.schema import current_revisions, head_revisions, upgrade
+from gateway.store.schema import HEADS, current_revisions, upgrade
 
 if TYPE_CHECKING:  # imported when first used: see Runtime.deps
     from gateway.notify.sender import Sender
     from gateway.pipeline.processor import Processor, ProcessorDeps
-
-
-class SchemaOutOfDate(TicketgateError):
-    """The database was made by another version of ticketgate: `ticketgate db upgrade` first."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ def ensure_schema(engine: Engine) -> None:
             return
     except SQLAlchemyError as exc:
         raise TransientError(f"database unavailable: {str(exc).strip().splitlines()[0]}") from exc
-    heads = head_revisions()
+    heads = HEADS
     if current != heads:
         raise SchemaOutOfDate(
             f"database schema is at revision {', '.join(sorted(current))}, this ticketgate needs "
@@ -114,6 +109,8 @@ def ensure_schema(engine: Engine) -> None:
 def make_blob_store(settings: Settings, engine: Engine) -> BlobStore:
     """The store `storage.blobs` names: the database's `blobs` table, or the folder `storage.blob_dir`."""
     if settings.storage.blobs is BlobStoreKind.DATABASE:
+        from gateway.store.db_blobs import DatabaseBlobStore  # SQLAlchemy's PostgreSQL dialect: not for reads
+
         return DatabaseBlobStore(engine)
     return FileBlobStore(Path(settings.storage.blob_dir))
 

@@ -2,7 +2,10 @@
 - auto-close (SPEC §5): a ticket Resolved for `tickets.auto_close_days` with no mail since becomes
   Closed, with an event and a `status_changed` to the requester;
 - escalation (SPEC §12, gateway/daemon/escalation.py): a first response overdue gets one `escalation`;
-- the daily digest (SPEC §12, gateway/notify/digest.py) once `views.digest_at` has passed that day.
+- the daily digest (SPEC §12, gateway/notify/digest.py) once `views.digest_at` has passed that day;
+- IMAP reconciliation (SPEC §14, gateway/intake/imap_reconcile.py) every
+  `processing.imap_reconcile_minutes`: reports mail the pollers missed (it takes nothing in; that is
+  `ticketgate imap reconcile --take`, an operator's decision).
 
 It checks every few minutes. With PostgreSQL and several nodes, one node is the scheduler: it holds
 a session-level advisory lock (gateway/store/leader.py) that PostgreSQL drops when that node dies, and
@@ -18,13 +21,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.config import Settings
+from gateway.config import ImapAccount, Settings
 from gateway.daemon.escalation import escalate_overdue
 from gateway.domain import EventKind, Status
 from gateway.errors import TransientError
@@ -65,6 +70,7 @@ class Scheduler:
         self.notifier = notifier
         self.clock = clock
         self._outage_logged = False
+        self._reconciled_at: float | None = None  # monotonic; None: not yet in this process
 
     def run_once(self) -> list[int]:
         """One round: the ids of the tickets it closed (none when another node holds the round)."""
@@ -127,11 +133,39 @@ class Scheduler:
             log.info("daily digest queued to %s", ", ".join(sent_to))
         return sent_to
 
+    def reconcile_if_due(self) -> int | None:
+        """Reconcile the IMAP mailboxes when `imap_reconcile_minutes` have passed since the last
+        time (the first time that long after start-up); the number of unreconciled messages, None
+        when not due."""
+        minutes = self.settings.processing.imap_reconcile_minutes
+        if minutes <= 0 or not self.settings.imap:
+            return None
+        now = time.monotonic()
+        if self._reconciled_at is None:  # not at start-up: the pollers first take in what waited
+            self._reconciled_at = now
+            return None
+        if now - self._reconciled_at < minutes * 60 - 1:
+            return None
+        self._reconciled_at = now
+        from gateway.intake.imap import ImapPoller
+        from gateway.intake.imap_reconcile import Reconciler
+        from gateway.store.imap_state import ImapStateStore
+
+        state = ImapStateStore(self.sessions.kw["bind"])
+        size = self.settings.smtp.max_message_size
+
+        def connect(account: ImapAccount) -> Any:
+            return ImapPoller(account, state, max_message_size=size).connect()
+
+        reports = Reconciler(state, minutes=minutes, connect=connect).run(self.settings.imap, take=False)
+        return sum(len(report.found) for report in reports)
+
     def run_round(self) -> None:
-        """The three jobs, each in its own transaction (one failing does not undo the others)."""
+        """The jobs, each in its own transaction (one failing does not undo the others)."""
         self.run_once()
         self.escalate_once()
         self.digest_once()
+        self.reconcile_if_due()
 
     def run(
         self,

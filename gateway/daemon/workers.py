@@ -33,6 +33,7 @@ from gateway.daemon.wake import StopFlag, WakeSignal
 from gateway.errors import TransientError
 from gateway.ops import metrics
 from gateway.ops.logs import configure as configure_logging
+from gateway.store import outbox_wake
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,15 @@ class Wakeable(Protocol):
 class WorkerProcesses:
     """Starts, watches and stops the processing worker processes of one daemon."""
 
-    def __init__(self, settings: Settings, *, count: int, log_level: int, node_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        count: int,
+        log_level: int,
+        node_id: int | None = None,
+        sender_wake: WakeSignal | None = None,
+    ) -> None:
         self._settings = settings
         self._node_id = node_id  # the daemon's `nodes` row: the workers' claims name it
         self._count = count
@@ -61,6 +70,7 @@ class WorkerProcesses:
         # Not multiprocessing Events: a worker killed while waiting on one jams every later set()
         # (gateway/daemon/wake.py), and intake sets `wake` after every commit.
         self.wake = WakeSignal(self._context, waiters=count * settings.processing.workers)
+        self._sender_wake = sender_wake  # the daemon's sender: set after a commit that queued mail
         self._stop = StopFlag(self._context)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._started_at = [0.0] * count
@@ -105,7 +115,16 @@ class WorkerProcesses:
         self._started_at[slot] = time.monotonic()
         process = self._context.Process(
             target=run_worker_process,
-            args=(self._settings, slot, os.getpid(), self._stop, self.wake, self._log_level, self._node_id),
+            args=(
+                self._settings,
+                slot,
+                os.getpid(),
+                self._stop,
+                self.wake,
+                self._log_level,
+                self._node_id,
+                self._sender_wake,
+            ),
             name=f"ticketgate-worker-{slot}",
             daemon=False,
         )
@@ -147,8 +166,10 @@ def run_worker_process(
     wake: WakeSignal,
     log_level: int,
     node_id: int | None = None,
+    sender_wake: WakeSignal | None = None,
 ) -> None:
-    """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is gone."""
+    """A worker process's main: `processing.workers` processor threads until `stop` or the daemon is
+    gone. Each commit that queues notifications sets `sender_wake` (the daemon's sender waits on it)."""
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     configure_logging(settings.logging.format)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -163,6 +184,8 @@ def run_worker_process(
     except TransientError as exc:  # the daemon starts this worker again after a pause
         log.error("worker process %d cannot start, database unavailable: %s", slot, exc)
         sys.exit(75)
+    if sender_wake is not None:
+        outbox_wake.on_commit(runtime.inbox.sessions, sender_wake.set)
     done = threading.Event()
     threads = [
         threading.Thread(

@@ -33,6 +33,7 @@ from gateway.backoff import BackoffPolicy, FailureStreak
 from gateway.config import ImapAccount
 from gateway.domain import Envelope
 from gateway.errors import TransientError
+from gateway.intake.oauth2_token import OAuth2TokenSource, TokenState, TokenUnavailable
 from gateway.mail.rawmail import message_id_of
 from gateway.ops import metrics
 from gateway.store.imap_state import Checkpoint, FetchedMail, MailboxLock
@@ -71,6 +72,7 @@ class PollerTiming:
     idle_tick: float = 1.0  # how often an idling poller looks at its stop event
     socket_timeout: float = 60.0
     command_timeout: float = 60.0  # for password_command / oauth2_token_command
+    token_timeout: float = 30.0  # for a request to the built-in OAuth2 token endpoint
     max_fetch_attempts: int = 3
     batch_mails: int = 25  # mails committed in one transaction and moved with one command
     batch_bytes: int = 16 * 1024 * 1024
@@ -134,6 +136,7 @@ class ImapPoller:
         on_commit: Callable[[], None] = lambda: None,
         ssl_context: ssl.SSLContext | None = None,
         timing: PollerTiming | None = None,
+        on_token: Callable[[TokenState], None] = lambda state: None,
     ) -> None:
         self.account = account
         self._state = state
@@ -150,6 +153,14 @@ class ImapPoller:
         self._node = f"{socket.gethostname()}:{os.getpid()}"
         self._poll_recorded_at = -math.inf  # monotonic; a success is written at most every RECORD_EVERY
         self._failing = False
+        self._tokens: OAuth2TokenSource | None = None
+        if account.oauth2 is not None:
+            self._tokens = OAuth2TokenSource(
+                account.oauth2,
+                timeout=self._timing.token_timeout,
+                command_timeout=self._timing.command_timeout,
+                on_change=on_token,
+            )
 
     RECORD_EVERY = 30.0  # seconds between two records of a successful poll (status needs no more)
 
@@ -259,7 +270,17 @@ class ImapPoller:
         account = self.account
         timeout = self._timing.command_timeout
         try:
-            if account.oauth2_token_command is not None:
+            if self._tokens is not None:
+                try:
+                    token = self._tokens.token()
+                except TokenUnavailable as exc:
+                    raise LoginFailed(f"no OAuth2 token: {exc}") from None
+                try:
+                    client.oauth2_login(account.username, token)
+                except IMAPClientError:
+                    self._tokens.forget()  # revoked or its rights changed: fetch a new one next time
+                    raise
+            elif account.oauth2_token_command is not None:
                 token = run_secret_command(
                     account.oauth2_token_command, key="oauth2_token_command", timeout=timeout
                 )

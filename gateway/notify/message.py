@@ -97,6 +97,9 @@ class Headers:
     in_reply_to: str | None
     references: Sequence[str]
     auto_submitted: str  # AUTO_REPLIED or AUTO_GENERATED
+    # SPEC §13 Copies: the ticket's participants, shown in Cc of every copy (each copy is still
+    # delivered to its own recipient, with its own bounce address).
+    cc: Sequence[Address] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def _header_lines(headers: Headers) -> list[tuple[str, str | Header]]:
     lines: list[tuple[str, str | Header]] = [
         ("From", mailbox(headers.sender)),
         ("To", mailbox(headers.to)),
+        *([("Cc", ", ".join(mailbox(person) for person in headers.cc))] if headers.cc else []),
         ("Reply-To", mailbox(Address(address=headers.reply_to, name=headers.sender.name))),
         ("Subject", subject if subject.isascii() else Header(subject, "utf-8")),
         ("Date", formatdate(usegmt=True)),

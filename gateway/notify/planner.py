@@ -3,6 +3,10 @@ processor). Who is told what (SPEC §7) and every reason not to send — loop si
 machine addresses, the per-sender acknowledgement limit, addresses that bounced for good — are
 decided here and nowhere else.
 
+What each kind of happening causes is in its own module under `gateway/notify/kinds/` (new ticket,
+replies and status changes, receipts, bounces, overdue responses); this module dispatches to them and
+holds what they share: queueing, rendering, and who handles a ticket.
+
 Each row is rendered as it is queued, so it is self-contained. A template that fails to render
 (missing, broken, an undefined variable) never costs the mail its ticket: the row is kept as
 `failed` with the error, and `ticketgate outbox retry` renders it again once the template is fixed.
@@ -20,28 +24,21 @@ from sqlalchemy.orm import Session
 from gateway.addresses import GatewayAddresses, should_notify
 from gateway.config import Settings
 from gateway.domain import (
-    BILLING,
-    OPEN_STATUSES,
     REPLY_MARKER,
-    SECURITY,
     Address,
     BounceReceived,
     CommandResult,
     EventKind,
     Happening,
-    Priority,
     QueueRequested,
     ReplyAdded,
     ResponseOverdue,
-    Role,
-    Status,
     StatusChanged,
     TicketOpened,
     TicketsRequested,
     Tier,
-    Visibility,
 )
-from gateway.notify.hints import what_helps
+from gateway.notify.kinds import bounces, new_ticket, overdue, receipts, replies
 from gateway.notify.message import (
     AUTO_GENERATED,
     AUTO_REPLIED,
@@ -54,37 +51,24 @@ from gateway.notify.message import (
     subject_for,
     thread_root_id,
 )
+from gateway.notify.planner_values import Shown
 from gateway.notify.render import Renderer, RenderError
-from gateway.notify.spans import span_text
 from gateway.notify.staff_files import staff_files
-from gateway.notify.views import MY_TICKETS_SHOWN, my_tickets_rows, queue_rows
 from gateway.present import ticket_ref
 from gateway.reply_address import (
-    AUDIENCE_REQUESTER,
     AUDIENCE_STAFF,
-    parse_verp_detail,
     reply_address,
     verp_address,
 )
-from gateway.store import my_tickets as my_tickets_store
-from gateway.store import outbox, staff_queries
+from gateway.store import outbox
 from gateway.store import tickets as ticket_store
 from gateway.store.blobs import BlobStore
-from gateway.store.models import Message, OutboxRow, Ticket, utcnow
+from gateway.store.models import OutboxRow, Ticket, utcnow
 
 log = logging.getLogger(__name__)
 
 # Templates sent in direct answer to a mail (RFC 3834 "auto-replied"); the rest are "auto-generated".
 _ANSWERS = frozenset({"ticket_created", "command_result"})
-_TOLD_STATUSES = frozenset({Status.RESOLVED.value, Status.CLOSED.value})
-SECURITY_CATEGORY = SECURITY.casefold()
-# A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
-ON_CALL_CATEGORIES = frozenset({BILLING.casefold(), SECURITY_CATEGORY})
-# A bounce that names only its failed recipient is matched to the latest notification sent to that
-# address within this many days: MTAs give up on a mail after 4 to 7 days and then bounce it.
-RECIPIENT_MATCH_DAYS = 14
-# A returned message carries one Message-ID; a wrapped one or quoted text a few more.
-_MESSAGE_IDS_TRIED = 10
 
 
 class NotificationPlanner:
@@ -122,324 +106,29 @@ class NotificationPlanner:
         ordered = sorted(happenings, key=lambda h: isinstance(h, StatusChanged))
         for happening in ordered:
             if isinstance(happening, TicketOpened):
-                self._ticket_opened(session, happening, inbox_id)
+                new_ticket.ticket_opened(self, session, happening, inbox_id)
             elif isinstance(happening, ReplyAdded):
-                if self._reply_added(session, happening, inbox_id, told_status.get(happening.ticket_id)):
+                if replies.reply_added(
+                    self, session, happening, inbox_id, told_status.get(happening.ticket_id)
+                ):
                     replied_to_requester.add(happening.ticket_id)
             elif isinstance(happening, StatusChanged):
                 if happening.ticket_id not in replied_to_requester:
-                    self._status_changed(session, happening, inbox_id)
+                    replies.status_changed(self, session, happening, inbox_id)
             elif isinstance(happening, CommandResult):
-                self._command_result(session, happening, inbox_id)
+                receipts.command_result(self, session, happening, inbox_id)
             elif isinstance(happening, BounceReceived):
-                self._bounce(session, happening)
+                bounces.bounce(self, session, happening)
             elif isinstance(happening, TicketsRequested):
-                self._my_tickets(session, happening, inbox_id)
+                receipts.my_tickets(self, session, happening, inbox_id)
             elif isinstance(happening, QueueRequested):
-                self._queue_requested(session, happening, inbox_id)
+                receipts.queue_requested(self, session, happening, inbox_id)
             elif isinstance(happening, ResponseOverdue):
-                self._response_overdue(session, happening)
-
-    # --- one method per happening ----------------------------------------------------------------
-
-    def _ticket_opened(self, session: Session, happening: TicketOpened, inbox_id: int | None) -> None:
-        ticket = session.get_one(Ticket, happening.ticket_id)
-        outbox.clear_undeliverable(session, happening.requester.address)
-        ack_note = happening.not_acknowledged_because or "the mail was automated or a loop risk"
-        if happening.acknowledge:
-            ack_note = self._acknowledge(session, ticket, happening, inbox_id)
-        text = happening.text
-        extra = {
-            "tags": list(happening.tags),
-            "text": text,
-            "acknowledged": ack_note == "",
-            "ack_note": ack_note,
-        }
-        on_call = self._on_call(ticket)
-        called = {person.address.lower() for person in on_call}
-        self._queue_all(
-            session,
-            ticket,
-            "staff_new_ticket",
-            [person for person in self.staff_list() if person.address.lower() not in called],
-            AUDIENCE_STAFF,
-            inbox_id=inbox_id,
-            trigger=happening.message_db_id,
-            extra=extra,
-        )
-        # The same mail, marked urgent, to whoever is on call (who may also be triage).
-        self._queue_all(
-            session, ticket, "staff_new_ticket", on_call, AUDIENCE_STAFF, inbox_id=inbox_id,
-            trigger=happening.message_db_id, extra={**extra, "on_call": True},
-        )  # fmt: skip
-        for address, reason in self._escalations(ticket):
-            self._queue(
-                session,
-                ticket,
-                "escalation",
-                Address(address),
-                AUDIENCE_STAFF,
-                inbox_id=inbox_id,
-                trigger=happening.message_db_id,
-                extra={"reason": reason, "text": text},
-            )
-
-    def _acknowledge(
-        self, session: Session, ticket: Ticket, happening: TicketOpened, inbox_id: int | None
-    ) -> str:
-        """Queue `ticket_created`; "" when queued, else why not (for staff)."""
-        requester = happening.requester
-        limit = self.settings.outbound.ack_limit_per_hour
-        since = self.clock() - timedelta(hours=1)
-        sent = outbox.acks_since(session, requester.address, template="ticket_created", since=since)
-        if sent >= limit:
-            why = f"{requester.address} already had {sent} acknowledgements this hour (limit {limit})"
-            self._skipped(session, ticket.id, "ticket_created", why, inbox_id)
-            return why
-        hints = what_helps(happening.text, has_screenshot=happening.has_screenshot)
-        queued = self._queue(
-            session,
-            ticket,
-            "ticket_created",
-            requester,
-            AUDIENCE_REQUESTER,
-            inbox_id=inbox_id,
-            trigger=happening.message_db_id,
-            extra={
-                "helps": list(hints.helps),
-                "device": hints.device,
-                "has_screenshot": hints.has_screenshot,
-            },
-        )
-        return "" if queued else f"{requester.address} is not notified"
-
-    def _reply_added(
-        self, session: Session, happening: ReplyAdded, inbox_id: int | None, new_status: str | None
-    ) -> bool:
-        """Queue what a reply causes; True when the requester was sent the staff reply."""
-        ticket = session.get_one(Ticket, happening.ticket_id)
-        outbox.clear_undeliverable(session, happening.author.address)
-        message = session.get(Message, happening.message_db_id)
-        text = message.text if message is not None else ""
-        author = happening.author.address.lower()
-        if happening.role == Role.STAFF:
-            if happening.visibility != Visibility.PUBLIC or not happening.notify:
-                return False
-            recipients = [
-                person for person in self._requester_side(session, ticket) if person.address.lower() != author
-            ]
-            extra = {
-                "text": text,
-                "author_name": happening.author.name,
-                "new_status": new_status if new_status in _TOLD_STATUSES else None,
-            }
-            queued = self._queue_all(
-                session, ticket, "staff_reply", recipients, AUDIENCE_REQUESTER, inbox_id=inbox_id,
-                trigger=happening.message_db_id, extra=extra,
-            )  # fmt: skip
-            return queued > 0
-        if happening.visibility != Visibility.PUBLIC:
-            return False
-        staff = self._handlers(ticket)
-        manager = self._account_manager(ticket)
-        if manager is not None:  # SPEC §12: every customer message on an Enterprise ticket
-            staff.append(Address(manager[0]))
-        self._queue_all(
-            session,
-            ticket,
-            "requester_reply",
-            [person for person in staff if person.address.lower() != author],
-            AUDIENCE_STAFF,
-            inbox_id=inbox_id,
-            trigger=happening.message_db_id,
-            extra={
-                "text": text,
-                "author_name": happening.author.name,
-                "author_address": happening.author.address,
-            },
-        )
-        return False
-
-    def _response_overdue(self, session: Session, happening: ResponseOverdue) -> None:
-        """An `escalation` to the assignee (else triage) and an Enterprise customer's account manager:
-        the first response is overdue. The scheduler records that it was sent (once per ticket)."""
-        ticket = session.get_one(Ticket, happening.ticket_id)
-        overdue = {
-            "overdue_by": span_text(happening.overdue_by),
-            "due_at": happening.due_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "text": ticket.description,
-        }
-        staff = self._handlers(ticket)
-        why = "the ticket is assigned to you" if ticket.assignee else "the ticket is unassigned (triage)"
-        seen = {person.address.lower() for person in staff}
-        for person in staff:
-            self._queue(
-                session, ticket, "escalation", person, AUDIENCE_STAFF, inbox_id=None, trigger=None,
-                extra={**overdue, "reason": why},
-            )  # fmt: skip
-        manager = self._account_manager(ticket)
-        if manager is not None and manager[0].lower() not in seen:
-            self._queue(
-                session, ticket, "escalation", Address(manager[0]), AUDIENCE_STAFF, inbox_id=None,
-                trigger=None, extra={**overdue, "reason": f"you are the account manager ({manager[1]})"},
-            )  # fmt: skip
-
-    def _status_changed(self, session: Session, happening: StatusChanged, inbox_id: int | None) -> None:
-        if happening.new not in _TOLD_STATUSES or happening.old == happening.new:
-            return
-        ticket = session.get_one(Ticket, happening.ticket_id)
-        self._queue(
-            session,
-            ticket,
-            "status_changed",
-            Address(ticket.requester_address, ticket.requester_name),
-            AUDIENCE_REQUESTER,
-            inbox_id=inbox_id,
-            trigger=None,
-            extra={"old": happening.old, "new": happening.new},
-        )
-
-    def _command_result(self, session: Session, happening: CommandResult, inbox_id: int | None) -> None:
-        ticket = session.get_one(Ticket, happening.ticket_id)
-        self._queue(
-            session,
-            ticket,
-            "command_result",
-            happening.staff,
-            AUDIENCE_STAFF,
-            inbox_id=inbox_id,
-            trigger=None,
-            extra={
-                "applied": list(happening.applied),
-                "refused": [{"line": line, "reason": reason} for line, reason in happening.refused],
-                **self._staff_queue(session, happening.staff.address, happening.queue),
-            },
-        )
-
-    def _queue_requested(self, session: Session, happening: QueueRequested, inbox_id: int | None) -> None:
-        """`#queue` alone to a plain gateway address: a receipt about no ticket, with the queue."""
-        context = {
-            "marker": REPLY_MARKER,
-            "desk": self.sender.name or "Support",
-            "ref": None,
-            "applied": list(happening.lines),
-            "refused": [],
-            **self._staff_queue(session, happening.staff.address, happening.scope),
-        }
-        subject = "Your queue" if happening.scope == "mine" else "The queue"
-        self.queue_answer(
-            session, "command_result", happening.staff, inbox_id=inbox_id, subject=subject,
-            answers=happening.message_id, context=context,
-        )  # fmt: skip
-
-    def _staff_queue(self, session: Session, staff: str, scope: str | None) -> dict[str, Any]:
-        """The template variables of `#queue` (scope "all") and `#queue mine`: the open tickets in
-        queue order, read with the staff CLI's own query (`tickets list`); none without a scope."""
-        if scope is None:
-            return {"queue": None, "queue_scope": None}
-        wanted = staff_queries.QueueFilter(
-            statuses=OPEN_STATUSES, assignees=(staff.strip().lower(),) if scope == "mine" else ()
-        )
-        tickets = staff_queries.filtered_queue(session, wanted)
-        last = staff_queries.last_customer_message_at(session, [ticket.id for ticket in tickets])
-        rows = queue_rows(tickets, prefix=self.prefix, last_customer=last, now=self.clock())
-        return {"queue": rows, "queue_scope": scope}
-
-    def _my_tickets(self, session: Session, happening: TicketsRequested, inbox_id: int | None) -> None:
-        """The list of the asker's own tickets, to the mail's From (the stage has checked the rest)."""
-        to = happening.requester
-        outbox.clear_undeliverable(session, to.address)  # they wrote to us again (SPEC §7)
-        tickets, total = my_tickets_store.requester_tickets(session, to.address, limit=MY_TICKETS_SHOWN)
-        rows = my_tickets_rows(tickets, prefix=self.prefix, timezone=self.settings.views.timezone)
-        desk = self.sender.name or "Support"
-        context = {
-            "marker": REPLY_MARKER,
-            "desk": desk,
-            "requester_name": to.name,
-            "requester_address": to.address,
-            "tickets": rows,
-            "open_count": sum(1 for row in rows if row["open"]),
-            "total": total,
-        }
-        subject = f"Your tickets with {desk}" if total else f"No tickets with {desk}"
-        self.queue_answer(
-            session, "my_tickets", to, inbox_id=inbox_id, subject=subject, answers=happening.message_id,
-            context=context,
-        )  # fmt: skip
-
-    def _bounce(self, session: Session, happening: BounceReceived) -> None:
-        """Mark the notification bounced and, on a permanent failure, its address undeliverable.
-
-        Which notification: the one its VERP address names (the token makes a forged bounce unable
-        to mark mail, so a bounce to a VERP address with a bad token marks nothing); for a bounce
-        sent to a plain address of ours, the one whose Message-ID the returned message carries (only
-        its recipients and we know it); failing that, the latest one sent to each failed recipient
-        within `RECIPIENT_MATCH_DAYS`, which anyone could claim, but which only stops mail to that
-        address until it writes to us again, and which staff see on the ticket.
-        """
-        matches = self._bounced_notifications(session, happening)
-        if not matches:
-            log.info("inbox %d: bounce names none of our notifications", happening.inbox_id)
-            return
-        words = (
-            " ".join(part for part in (happening.status, happening.diagnostic) if part) or "no reason given"
-        )
-        for row, matched_by in matches:
-            self._mark_bounced(session, row, happening, words, matched_by)
-
-    def _bounced_notifications(
-        self, session: Session, happening: BounceReceived
-    ) -> list[tuple[OutboxRow, str]]:
-        """(outbox row, how it was matched) for each notification the bounce is about."""
-        detail = happening.verp_detail or ""
-        if detail.lower().startswith("bounce-"):
-            outbox_id = parse_verp_detail(detail, secret=self.secret)
-            row = outbox.get(session, outbox_id) if outbox_id is not None else None
-            return [(row, "")] if row is not None else []
-        for message_id in happening.message_ids[:_MESSAGE_IDS_TRIED]:
-            row = outbox.by_message_id(session, message_id)
-            if row is not None:
-                return [(row, "its Message-ID")]
-        since = self.clock() - timedelta(days=RECIPIENT_MATCH_DAYS)
-        found: dict[int, tuple[OutboxRow, str]] = {}
-        for address in happening.recipients:
-            row = outbox.latest_sent_to(session, address, since=since)
-            if row is not None:
-                found.setdefault(row.id, (row, "its failed recipient"))
-        return list(found.values())
-
-    def _mark_bounced(
-        self, session: Session, row: OutboxRow, happening: BounceReceived, words: str, matched_by: str
-    ) -> None:
-        if happening.permanent:
-            row.status = outbox.BOUNCED
-            row.last_error = f"bounced: {words}"
-            outbox.mark_undeliverable(
-                session, row.to_address, reason=f"bounced: {words}", inbox_id=happening.inbox_id
-            )
-        else:
-            row.last_error = f"delivery delayed: {words}"
-        how = f" (matched by {matched_by})" if matched_by else ""
-        log.info(
-            "inbox %d: bounce for outbox %d to %s%s: %s",
-            happening.inbox_id, row.id, row.to_address, how, words,
-        )  # fmt: skip
-        if row.ticket_id is not None:
-            kind = EventKind.BOUNCE if happening.permanent else EventKind.BOUNCE_DELAYED
-            ticket_store.add_event(
-                session,
-                ticket_id=row.ticket_id,
-                kind=kind,
-                field="notification",
-                old=row.template,
-                new=f"{row.to_address}: {words}{how}"[:1000],
-                actor="ticketgate",
-                inbox_id=happening.inbox_id,
-            )
+                overdue.response_overdue(self, session, happening)
 
     # --- queueing ----------------------------------------------------------------------------------
 
-    def _queue_all(
+    def queue_all(
         self,
         session: Session,
         ticket: Ticket,
@@ -450,20 +139,23 @@ class NotificationPlanner:
         inbox_id: int | None,
         trigger: int | None,
         extra: dict[str, Any],
+        shown: Shown | None = None,
     ) -> int:
+        """One row per recipient (each its own bounce address), all with the same `shown` To and Cc."""
         seen: set[str] = set()
         queued = 0
         for person in recipients:
             if person.address.lower() in seen:
                 continue
             seen.add(person.address.lower())
-            if self._queue(
-                session, ticket, template, person, audience, inbox_id=inbox_id, trigger=trigger, extra=extra
-            ):
+            if self.queue(
+                session, ticket, template, person, audience, inbox_id=inbox_id, trigger=trigger,
+                extra=extra, shown=shown,
+            ):  # fmt: skip
                 queued += 1
         return queued
 
-    def _queue(
+    def queue(
         self,
         session: Session,
         ticket: Ticket,
@@ -474,14 +166,16 @@ class NotificationPlanner:
         inbox_id: int | None,
         trigger: int | None,
         extra: dict[str, Any],
+        shown: Shown | None = None,
     ) -> OutboxRow | None:
-        """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded)."""
-        address, why = self._mailable(session, to)
+        """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded).
+        `shown`: the To and Cc its headers show, when they are not just `to` (SPEC §13 Copies)."""
+        address, why = self.mailable(session, to)
         if address is None:
             if why is None:
                 log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
             else:
-                self._skipped(session, ticket.id, template, why, inbox_id)
+                self.skipped(session, ticket.id, template, why, inbox_id)
             return None
         ref = ticket_ref(self.prefix, ticket.id)
         context = {**self._ticket_context(ticket), **extra}
@@ -510,6 +204,7 @@ class NotificationPlanner:
             "_mail": {
                 **mail_files,
                 "to_name": to.name,
+                **(shown.context() if shown is not None else {}),
                 "reply_to": reply_address(
                     self.base_address,
                     prefix=self.prefix,
@@ -544,7 +239,7 @@ class NotificationPlanner:
         mail it `answers`, replies to our plain address) or the scheduler's digest. `ref` names it in
         the Message-ID (default: the template), `reply_to` is where replies go (default: our plain
         address). None when `to` must not be mailed (logged)."""
-        address, why = self._mailable(session, to)
+        address, why = self.mailable(session, to)
         if address is None:
             log.info("inbox %s: no %s to %s (%s)", inbox_id, template, to.address, why or "never notified")
             return None
@@ -566,7 +261,7 @@ class NotificationPlanner:
         self.render_row(row)
         return outbox.insert(session, row)
 
-    def _mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
+    def mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
         """(the address to mail, None), or (None, why not); why is None for an address that is never
         notified (ours, a null sender, mailer-daemon and the like: SPEC §7), which is not news."""
         if not should_notify(to.address, ours=self.ours):
@@ -611,9 +306,11 @@ class NotificationPlanner:
         """(Re)build `row.raw` from its context; on a template error the row is failed with it."""
         context = {key: value for key, value in row.context.items() if key != "_mail"}
         mail = row.context["_mail"]
+        shown_to = mail.get("to_header")
         headers = Headers(
             sender=self.sender,
-            to=Address(row.to_address, mail["to_name"]),
+            to=Address(*shown_to) if shown_to else Address(row.to_address, mail["to_name"]),
+            cc=tuple(Address(*person) for person in mail.get("cc", ())),
             reply_to=mail["reply_to"],
             subject=row.subject,
             message_id=row.message_id,
@@ -634,7 +331,7 @@ class NotificationPlanner:
 
     # --- who ----------------------------------------------------------------------------------------
 
-    def _handlers(self, ticket: Ticket) -> list[Address]:
+    def handlers(self, ticket: Ticket) -> list[Address]:
         """Who handles `ticket`: its assignee, else triage (else every staff address)."""
         return [Address(ticket.assignee)] if ticket.assignee else self.staff_list()
 
@@ -645,19 +342,7 @@ class NotificationPlanner:
             return [Address(staff.triage)]
         return [Address(address) for address in staff.addresses]
 
-    def _requester_side(self, session: Session, ticket: Ticket) -> list[Address]:
-        """The requester and everyone copied on the conversation (never staff)."""
-        people = [Address(ticket.requester_address, ticket.requester_name)]
-        for message in outbox.ticket_messages(session, ticket.id):
-            if (
-                message.role == Role.CC
-                and message.kind == "mail"
-                and not self.settings.is_staff(message.author_address)
-            ):
-                people.append(Address(message.author_address, message.author_name))
-        return people
-
-    def _account_manager(self, ticket: Ticket) -> tuple[str, str] | None:
+    def account_manager(self, ticket: Ticket) -> tuple[str, str] | None:
         """(address, why) of the account manager of an Enterprise ticket's customer, if any."""
         if ticket.tier != Tier.ENTERPRISE.value:
             return None
@@ -666,26 +351,6 @@ class NotificationPlanner:
             return None
         name = f" {customer.name}" if customer.name else ""
         return customer.account_manager, f"Enterprise customer{name}"
-
-    def _on_call(self, ticket: Ticket) -> list[Address]:
-        """Who is told at once of a new Urgent money or security ticket: `staff.on_call`, else triage
-        (else every staff address); nobody for other tickets."""
-        if ticket.priority != Priority.URGENT.value or ticket.category.casefold() not in ON_CALL_CATEGORIES:
-            return []
-        on_call = self.settings.staff.on_call
-        return [Address(on_call)] if on_call else self.staff_list()
-
-    def _escalations(self, ticket: Ticket) -> list[tuple[str, str]]:
-        found: dict[str, str] = {}
-        manager = self._account_manager(ticket)
-        if manager is not None:
-            found[manager[0].lower()] = manager[1]
-        contact = self.settings.staff.security_contact
-        if contact and ticket.category.casefold() == SECURITY_CATEGORY:
-            reason = "Security category"
-            key = contact.lower()
-            found[key] = f"{found[key]}; {reason}" if key in found else reason
-        return list(found.items())
 
     def _ticket_context(self, ticket: Ticket) -> dict[str, Any]:
         return {
@@ -701,7 +366,7 @@ class NotificationPlanner:
             "requester_address": ticket.requester_address,
         }
 
-    def _skipped(
+    def skipped(
         self, session: Session, ticket_id: int, template: str, why: str, inbox_id: int | None
     ) -> None:
         log.info("inbox %s: no %s: %s", inbox_id, template, why)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +49,7 @@ CLAIM_LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 16  # notifications claimed per transaction and sent in one relay session, well within the lease
 SETTLE_EVERY = 16  # sent notifications recorded per transaction, at most ...
 SETTLE_SECONDS = 0.25  # ... and no later than this after the first of them went
+MIN_ROUND_SECONDS = 0.1  # a woken sender's rounds start at least this long after it went idle
 
 
 class _SentRows:
@@ -110,6 +112,10 @@ class SendResult:
     status: str  # sent, retry, failed, dead
     detail: str = ""
     outage: bool = False  # the relay itself was unreachable: the round stops here
+
+
+class Waitable(Protocol):
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def _unexpected(exc: Exception) -> DeliveryError:
@@ -184,14 +190,25 @@ class Sender:
             self._settle(sent)
         return results
 
-    def run(self, stop: threading.Event, idle_poll: float = 1.0) -> None:
-        """The daemon's sending loop: drain what is due, then wait a little (or until stopped)."""
+    def run(self, stop: threading.Event, idle_poll: float = 1.0, wake: Waitable | None = None) -> None:
+        """The daemon's sending loop: drain what is due, then wait until woken (`wake`: rows were
+        queued; gateway/store/outbox_wake.py), for at most `idle_poll`, or until stopped (whoever
+        sets `stop` sets `wake` too)."""
         while not stop.is_set():
             results = self.send_due()
             if results and not any(result.outage for result in results):
                 continue
-            # Idle, or the relay is down: the back-off of each row decides when it is tried again.
-            stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+            if results or wake is None:
+                # The relay is down: the back-off of each row decides when it is tried again, and
+                # new mail would only meet the same wall.
+                stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+                continue
+            idle_since = time.monotonic()
+            if wake.wait(idle_poll):
+                # Under a backlog every processing commit wakes it: rounds at most every
+                # MIN_ROUND_SECONDS claim several commits' mail together (and leave SQLite's write
+                # lock to the processors); at low load the pause has long passed.
+                stop.wait(max(0.0, idle_since + MIN_ROUND_SECONDS - time.monotonic()))
 
     def _claim(self, limit: int) -> list[outbox.ClaimedNotification]:
         take_over = (

@@ -74,6 +74,15 @@ class _Metrics:
             multiprocess_mode="max",
             registry=None,
         )
+        # Set by the node that reconciled (the scheduler's); "max" so a stale 0 elsewhere hides nothing.
+        self.imap_unreconciled = Gauge(
+            "ticketgate_imap_unreconciled",
+            "Messages the last IMAP reconciliation found not taken in (stuck in the watched folder, "
+            "or in the processed folder but not in the inbox)",
+            ["mailbox"],
+            multiprocess_mode="max",
+            registry=None,
+        )
 
 
 @functools.cache
@@ -155,3 +164,8 @@ def notification(template: str, result: str) -> None:
 def imap_polled(mailbox: str) -> None:
     """The mailbox answered just now (a round taken in, or an IDLE check that came back)."""
     _metrics().imap_last_poll.labels(mailbox).set(time.time())
+
+
+def imap_unreconciled(mailbox: str, count: int) -> None:
+    """What the last reconciliation of `mailbox` found (0 once all is taken in)."""
+    _metrics().imap_unreconciled.labels(mailbox).set(count)

@@ -9,7 +9,9 @@ Grammar, where the spec is silent:
   `#close`/`#closed`; `#priority <p>`; `#category <c>` (a category name or a tag word); any tag word
   of the vocabulary (`#urgent`, `#billing`); `#assign me|<staff address>|none`, `#unassign`;
   `#note` (the reply is internal; text after `#note` on the same line is kept as the note's first line);
-  `#queue` and `#queue mine` (staff: the open queue, or their part of it, in the command receipt).
+  `#queue` and `#queue mine` (staff: the open queue, or their part of it, in the command receipt);
+  `#cc add ADDRESS` and `#cc remove ADDRESS` (`+`/`-` and `del` too; staff or the requester: who is
+  copied, SPEC §13); `#merge SP-41` (`#merge #41`, `#merge 41` too; staff: this ticket into that one).
 - Every command-shaped line is removed from the text, understood or not; one that is not understood
   is returned with the reason, so it can be refused (and reported) rather than silently dropped.
 """
@@ -34,6 +36,8 @@ class Field(StrEnum):
     ASSIGNEE = "assignee"
     VISIBILITY = "visibility"
     QUEUE = "queue"  # changes nothing: asks for the queue in the receipt (value QUEUE_ALL or QUEUE_MINE)
+    CC = "participants"  # value `add ADDRESS` or `remove ADDRESS` (CC_ADD, CC_REMOVE)
+    MERGE = "merged_into"  # value: the ticket number named (the prefix is checked when it is applied)
 
 
 ASSIGN_ME = "me"
@@ -41,6 +45,11 @@ UNASSIGNED = ""
 INTERNAL = Visibility.INTERNAL.value  # the value of `#note`: the entry is for staff only
 QUEUE_ALL = "all"
 QUEUE_MINE = "mine"
+CC_ADD = "add"
+CC_REMOVE = "remove"
+_CC_OPS = {"add": CC_ADD, "+": CC_ADD, "remove": CC_REMOVE, "rm": CC_REMOVE, "del": CC_REMOVE, "-": CC_REMOVE}
+# `SP-41`, `[SP-41]`, `#41` or `41`: the prefix (if any) is kept, to be checked against the config's.
+_TICKET_REF = re.compile(r"\[?(?:([A-Za-z][A-Za-z0-9]*)-|#)?(\d{1,18})\]?")
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,10 @@ def _understand(
         return [Command(line, Field.CATEGORY, category)]
     if word in ("assign", "unassign"):
         return [_assign(line, word, value)]
+    if word == "cc":
+        return [_cc(line, value)]
+    if word == "merge":
+        return [_merge(line, value)]
     if word == "queue":
         if value.lower() in ("", QUEUE_ALL):
             return [Command(line, Field.QUEUE, QUEUE_ALL)]
@@ -210,3 +223,28 @@ def _assign(line: str, word: str, value: str) -> Command:
     if "@" not in address:
         return _unknown(line, f"#assign needs me, a staff address, or none, got {value!r}")
     return Command(line, Field.ASSIGNEE, address.lower())
+
+
+def _cc(line: str, value: str) -> Command:
+    op, _, rest = value.partition(" ")
+    wanted = _CC_OPS.get(op.strip().lower())
+    address = parseaddr(rest.strip())[1]
+    if wanted is None or "@" not in address:
+        return _unknown(line, "#cc needs add or remove and an address (#cc add ana@example.com)")
+    return Command(line, Field.CC, f"{wanted} {address.lower()}")
+
+
+def _merge(line: str, value: str) -> Command:
+    match = _TICKET_REF.fullmatch(value.strip())
+    if match is None:
+        return _unknown(line, f"#merge needs a ticket reference (#merge SP-41), got {value!r}")
+    prefix = match.group(1) or ""
+    return Command(line, Field.MERGE, f"{prefix.upper()}-{int(match.group(2))}" if prefix else match.group(2))
+
+
+def merge_target(value: str, *, prefix: str) -> int | None:
+    """The ticket number a `#merge` value names, or None when its prefix is not this desk's."""
+    named, dash, number = value.rpartition("-")
+    if dash and named.casefold() != prefix.casefold():
+        return None
+    return int(number)

@@ -4,28 +4,38 @@ applied per the sender's rights, and the status change the lifecycle gives; a pu
 Rights (SPEC §5, and the choices where it is silent):
 - authenticated staff may use every command;
 - the requester may close their own ticket: `#close` → Closed, `#resolved` → Resolved (also as
-  `#status closed|resolved`); every other command of theirs is refused;
+  `#status closed|resolved`), and change who is copied (`#cc add|remove`); every other command of
+  theirs is refused;
 - anyone else (a cc participant, an unauthenticated staff address) may use no command.
 Refused commands change nothing; each becomes an event with its reason. `#assign` takes `me` or a
 configured staff address; `#assign me` from staff assigns the sender.
 Visibility: a staff mail with `#note`, or with commands and no text, is internal (nothing goes to the
 requester); everything else is public. Status: an applied status command decides; without one, the
 lifecycle table does (staff public reply, staff internal note, customer reply).
+`#merge SP-41` (staff) closes the ticket as merged into SP-41; its target was looked up by the caller
+(`merge_targets`: the value written → the ticket id, or why it cannot be merged into).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.domain import EventKind, Priority, Role, Status, TagVocabulary, Visibility
-from gateway.pipeline.commands import ASSIGN_ME, Command, CommandBlock, Field, parse_commands
+from gateway.pipeline.commands import (
+    ASSIGN_ME,
+    CC_ADD,
+    Command,
+    CommandBlock,
+    Field,
+    parse_commands,
+)
 from gateway.pipeline.lifecycle import Transition, Trigger, next_status, set_status
 from gateway.pipeline.staff_auth import StaffAuth
 
 REQUESTER_MAY = (
-    "a requester may only close their own ticket (#close or #resolved); priority and category come "
-    "from the tags of the mail that opened it"
+    "a requester may only close their own ticket (#close or #resolved) and change who is copied "
+    "(#cc); priority and category come from the tags of the mail that opened it"
 )
 NOBODY_ELSE_MAY = "only staff and the ticket's requester may use commands"
 
@@ -61,6 +71,15 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class CopyChange:
+    """`#cc add` (`add` True) or `#cc remove` of one address, as the command line asked."""
+
+    add: bool
+    address: str
+    line: str
+
+
+@dataclass(frozen=True)
 class ReplyPlan:
     role: Role
     visibility: Visibility
@@ -71,6 +90,8 @@ class ReplyPlan:
     receipt: bool  # a staff sender whose mail carried commands gets a command_result
     final: TicketState  # the ticket after every change
     queue: str | None = None  # `#queue` (QUEUE_ALL) or `#queue mine` (QUEUE_MINE): shown in the receipt
+    copies: tuple[CopyChange, ...] = ()  # `#cc add|remove`, in order
+    merged_into: int | None = None  # `#merge`: the ticket this one was merged into (it is now Closed)
 
     @property
     def status_changes(self) -> tuple[Change, ...]:
@@ -95,6 +116,8 @@ def plan_reply(
     categories: Sequence[str],
     staff_addresses: Sequence[str],
     staff_reply_status: Status,
+    merge_targets: Mapping[str, int | str] | None = None,
+    refuse_copy: Callable[[str], str | None] | None = None,
 ) -> ReplyPlan:
     """What the reply `new_text` (already trimmed of quotes) from `sender` does to `ticket`."""
     block = parse_commands(new_text, vocabulary=vocabulary, categories=categories)
@@ -105,6 +128,8 @@ def plan_reply(
         staff=staff,
         staff_addresses=staff_addresses,
         staff_reply_status=staff_reply_status,
+        merge_targets=merge_targets,
+        refuse_copy=refuse_copy,
     )
 
 
@@ -116,11 +141,14 @@ def plan_commands(
     staff: StaffAuth,
     staff_addresses: Sequence[str],
     staff_reply_status: Status,
+    merge_targets: Mapping[str, int | str] | None = None,
+    refuse_copy: Callable[[str], str | None] | None = None,
 ) -> ReplyPlan:
     """What `block` (commands already understood, and the new text) from `sender` does to `ticket`.
 
     A mail reaches this through `plan_reply`; `ticketgate tickets update` builds its block from its
     options, so its text is never read for commands, and both are held to the same rights and table.
+    `refuse_copy` says why an address cannot be copied (`#cc add`), or None when it can.
     """
     role = role_of(sender, requester=ticket.requester, staff=staff)
     state = ticket
@@ -130,6 +158,8 @@ def plan_commands(
     status_commanded = False
     internal = False
     queue: str | None = None
+    copies: list[CopyChange] = []
+    merged_into: int | None = None
 
     for command in block.commands:
         problem = _not_allowed(command, role=role, staff=staff)
@@ -143,6 +173,29 @@ def plan_commands(
             continue
         if command.field is Field.QUEUE:
             queue = command.value
+            applied.append(command.line)
+            continue
+        if command.field is Field.CC:
+            op, _, address = command.value.partition(" ")
+            problem = refuse_copy(address) if refuse_copy is not None and op == CC_ADD else None
+            if problem is not None:
+                refused.append(Refusal(command.line, Field.CC.value, problem))
+                continue
+            copies.append(CopyChange(op == CC_ADD, address, command.line))
+            applied.append(command.line)
+            continue
+        if command.field is Field.MERGE:
+            target = (merge_targets or {}).get(command.value, f"no ticket {command.value}")
+            if isinstance(target, str):
+                refused.append(Refusal(command.line, Field.MERGE.value, target))
+                continue
+            if state.status is Status.CLOSED:  # merged already, or closed: Closed is final
+                refused.append(Refusal(command.line, Field.MERGE.value, "this ticket is Closed"))
+                continue
+            transition = set_status(state.status, Status.CLOSED)
+            status_commanded = True
+            state = _apply_status(state, transition, command.line, changes)
+            merged_into = target
             applied.append(command.line)
             continue
         if command.field is Field.STATUS:
@@ -199,6 +252,8 @@ def plan_commands(
         receipt=is_staff and bool(block.commands),
         final=state,
         queue=queue,
+        copies=tuple(copies),
+        merged_into=merged_into,
     )
 
 
@@ -229,6 +284,8 @@ def _not_allowed(command: Command, *, role: Role, staff: StaffAuth) -> str | Non
         return None
     if role is Role.REQUESTER:
         if command.field is Field.STATUS and command.value in (Status.RESOLVED.value, Status.CLOSED.value):
+            return None
+        if command.field is Field.CC:
             return None
         return REQUESTER_MAY
     if staff.staff_address:

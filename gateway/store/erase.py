@@ -13,7 +13,7 @@ What goes, for the address (any case):
 - notifications on those tickets or to them keep their template, state and times, but not their
   rendered mail or template context; those not yet sent are given up (`dead`): there is nothing
   left to send;
-- their undeliverable mark.
+- their undeliverable mark, and their place among the participants of any ticket (SPEC §13).
 Afterwards the database is compacted: SQLite's VACUUM rewrites the file (no erased value stays in a
 free page); PostgreSQL's plain VACUUM frees the dead row versions for reuse (VACUUM FULL would lock
 the tables against the running daemon, so it is left to the operator).
@@ -36,6 +36,7 @@ from gateway.store.models import (
     InboxItem,
     Message,
     OutboxRow,
+    Participant,
     RejectedAttachment,
     Screenshot,
     SeenMail,
@@ -84,8 +85,12 @@ def erase_person(session: Session, address: str) -> Erasure:
     def scrub(value: str | None) -> str | None:
         return pattern.sub(ERASED, value) if value else value
 
+    copied = list(session.scalars(select(Participant).where(Participant.address == wanted)))
+    names |= {p.name for p in copied}
+    pattern = _scrubber(wanted, names)
     own_ids = {t.id for t in own}
     ticket_ids = own_ids | {m.ticket_id for m in theirs if m.ticket_id is not None}
+    ticket_ids |= {p.ticket_id for p in copied}
     done.tickets = sorted(ticket_ids)
 
     # Raw originals: what they sent, and every mail on their own tickets (replies quote them).
@@ -154,6 +159,10 @@ def erase_person(session: Session, address: str) -> Erasure:
         done.notifications += 1
 
     session.execute(delete(UndeliverableAddress).where(UndeliverableAddress.address == wanted))
+    # SPEC §13: off every ticket they were copied on; who they copied stays, without their address.
+    session.execute(delete(Participant).where(Participant.address == wanted))
+    for person in session.scalars(select(Participant).where(Participant.added_by == wanted)):
+        person.added_by = ERASED_ADDRESS
     for ticket_id in done.tickets:
         session.add(
             Event(

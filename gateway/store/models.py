@@ -119,6 +119,8 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
     possible_follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    # SPEC §13 Merges: the ticket this one was merged into (it is Closed; later mail goes there).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
@@ -127,6 +129,11 @@ class Ticket(Base):
     screenshots: Mapped[list[Screenshot]] = relationship(order_by="Screenshot.id")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
     rejected_attachments: Mapped[list[RejectedAttachment]] = relationship(order_by="RejectedAttachment.id")
+    participants: Mapped[list[Participant]] = relationship(order_by="Participant.id", viewonly=True)
+    # The tickets merged into this one (their `merged_into_id` is this id), for `tickets show`.
+    merged_from: Mapped[list[Ticket]] = relationship(
+        "Ticket", foreign_keys=[merged_into_id], order_by="Ticket.id", viewonly=True
+    )
 
     __table_args__ = (
         Index("ix_tickets_queue", "priority_rank", "tier_rank", "created_at"),
@@ -159,6 +166,24 @@ class Message(Base):
 
     # A sender's earlier images (logo detection) are looked up by lower-cased author address.
     __table_args__ = (Index("ix_messages_author_lower", func.lower(author_address)),)
+
+
+class Participant(Base):
+    """Someone copied on a ticket (SPEC §13 Copies): told of staff replies and status changes in Cc,
+    and their replies join the ticket. One row per ticket and lower-cased address; `added_by` is who
+    put them there (the requester, a staff address, or `merge SP-42`)."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    address: Mapped[str] = mapped_column(String(320))  # lower case
+    name: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(16), default="cc")
+    added_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
 
 
 class Attachment(Base):
@@ -317,6 +342,23 @@ class ImapPoll(Base):
     last_poll_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ImapHealth(Base):
+    """Per IMAP account, what `status` shows beside the poll (SPEC §14): the built-in OAuth2 token's
+    expiry, last refresh and last refresh error, and the last reconciliation of its folders with the
+    inbox (when, how many messages were unreconciled, and which, as JSON)."""
+
+    __tablename__ = "imap_health"
+
+    account: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_refreshed_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_error: Mapped[str | None] = mapped_column(Text, default=None)
+    token_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    reconciled_at: Mapped[datetime | None] = mapped_column(default=None)
+    unreconciled: Mapped[int | None] = mapped_column(Integer, default=None)
+    unreconciled_detail: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Blob(Base):

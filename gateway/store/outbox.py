@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import orphaned, require_live
+from gateway.store.outbox_wake import queued
 from gateway.store.rows import attach_inserted, execute
 
 QUEUED = "queued"
@@ -85,6 +86,7 @@ def insert(session: Session, row: OutboxRow) -> OutboxRow:
     loaded, so later changes to it are ordinary updates."""
     execute(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
     attach_inserted(session, row)
+    queued(session)
     return row
 
 
@@ -329,6 +331,8 @@ def requeue(
         row.deadline = deadline
         row.claimed_by = None
         row.claimed_node = None
+    if rows:
+        queued(session)
     return rows
 
 

@@ -46,7 +46,7 @@ def filtered_queue(session: Session, wanted: QueueFilter) -> Sequence[Ticket]:
     query = (
         select(Ticket)
         .options(selectinload(Ticket.screenshots), selectinload(Ticket.attachments))
-        .options(selectinload(Ticket.rejected_attachments))
+        .options(selectinload(Ticket.rejected_attachments), selectinload(Ticket.merged_from))
         .order_by(Ticket.priority_rank, Ticket.tier_rank, Ticket.created_at, Ticket.id)
     )
     if wanted.statuses:

@@ -14,8 +14,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, select
@@ -25,9 +23,9 @@ from gateway.domain import EventKind, Priority, Role, Status, Tier, Visibility
 from gateway.store.inbox import clip_message_id
 from gateway.store.models import (
     Event,
-    InboxItem,
     Message,
     OutboxRow,
+    Participant,
     Screenshot,
     SeenMail,
     Ticket,
@@ -263,7 +261,7 @@ def queue(session: Session, *, status: str | None = None) -> Sequence[Ticket]:
     query = (
         select(Ticket)
         .options(selectinload(Ticket.screenshots), selectinload(Ticket.attachments))
-        .options(selectinload(Ticket.rejected_attachments))
+        .options(selectinload(Ticket.rejected_attachments), selectinload(Ticket.merged_from))
         .order_by(Ticket.priority_rank, Ticket.tier_rank, Ticket.created_at, Ticket.id)
     )
     if status is not None:
@@ -282,6 +280,8 @@ def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
             selectinload(Ticket.screenshots),
             selectinload(Ticket.attachments),
             selectinload(Ticket.rejected_attachments),
+            selectinload(Ticket.participants),
+            selectinload(Ticket.merged_from).selectinload(Ticket.messages),
         )
     )
 
@@ -312,25 +312,22 @@ def ticket_for_any_message_ids(session: Session, message_ids: Sequence[str]) -> 
 
 
 def ticket_participants(session: Session, ticket_id: int) -> set[str]:
-    """Everyone on a ticket, lower case: the requester, the assignee, every author of a mail on it, and
-    every To/Cc address of those mails (so a colleague the requester copied is on it too)."""
+    """Everyone on a ticket, lower case: the requester, the assignee, its participants (SPEC §13:
+    copied by the requester or staff, never by a stranger's own mail), and every author of a mail
+    that joined it by a trusted way (a reply address or a stored Message-ID)."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return set()
     found = {ticket.requester_address.lower()}
     if ticket.assignee:
         found.add(ticket.assignee.lower())
-    rows = session.execute(
-        select(Message.author_address, InboxItem.raw)
-        .join(InboxItem, InboxItem.id == Message.inbox_id)
-        .where(Message.ticket_id == ticket_id, Message.kind == "mail")
+    found.update(session.scalars(select(Participant.address).where(Participant.ticket_id == ticket_id)))
+    found.update(
+        author.lower()
+        for author in session.scalars(
+            select(Message.author_address).where(Message.ticket_id == ticket_id, Message.kind == "mail")
+        )
     )
-    parser = BytesHeaderParser()
-    for author, raw in rows:
-        found.add(author.lower())
-        headers = parser.parsebytes(raw)
-        values = [str(v) for name in ("to", "cc") for v in (headers.get_all(name) or [])]
-        found.update(address.lower() for _, address in getaddresses(values) if "@" in address)
     return found
 
 

@@ -117,3 +117,20 @@ def test_relay_cost_bench_measures_both_relays_one_at_a_time_and_in_sessions() -
     for relay in ("dir", "smtp (plain)", "smtp (STARTTLS + AUTH)"):
         for how in ("before: one at a time", r"one at a time \(send\)", "sessions of 16"):
             assert re.search(rf"^{re.escape(relay)} +{how} +{NUMBER} +{NUMBER}$", out, re.M), out
+
+
+def test_ack_latency_bench_measures_mails_to_their_acknowledgement_in_the_folder() -> None:
+    out = _run(str(BENCH / "ack_latency.py"), "--mails", "3", "--gap", "0.1")
+    assert re.search(rf"end of DATA -> 250: +p50 {NUMBER} ms, p90 {NUMBER} ms", out), out
+    assert re.search(rf"end of DATA -> ack in folder: p50 {NUMBER} ms, p90 {NUMBER} ms", out), out
+    assert "acknowledged:                 3 of 3 (lost: 0)" in out, out
+    assert re.search(rf"first mail after start: +{NUMBER} ms", out), out
+
+
+def test_cli_latency_bench_prints_each_command_as_a_ratio_to_python_startup() -> None:
+    out = _run(str(BENCH / "cli_latency.py"), "--tickets", "5", "--rounds", "1")
+    for name in ("python -c pass", "--help", "tickets list", "tickets show", "status", "inbox list",
+                 "tickets list (serve's socket)", "status (serve's socket)",
+                 "prototype socket: tickets list", "prototype sqlite3: tickets list"):  # fmt: skip
+        assert re.search(rf"^  {re.escape(name)} +{NUMBER} ms +{NUMBER}x$", out, re.MULTILINE), (name, out)
+    assert re.search(rf"tickets list imports: {NUMBER} ms of imports \(sqlalchemy {NUMBER} %", out), out

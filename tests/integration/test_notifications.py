@@ -29,6 +29,7 @@ from gateway.notify.sender import Sender
 from gateway.pipeline.happenings import CommandResult, ReplyAdded, StatusChanged
 from gateway.pipeline.processor import ProcessResult
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF, parse_reply_detail, parse_verp_detail
+from gateway.store import participants as participants_store
 from gateway.store import tickets as ticket_store
 from gateway.store.db import unit_of_work
 from gateway.store.models import Event, Message, OutboxRow, Ticket, UndeliverableAddress, utcnow
@@ -692,7 +693,13 @@ def plan(runtime: Runtime, *happenings: object) -> None:
 
 def test_a_public_staff_reply_goes_to_the_requester_and_cc_and_says_resolved_once(runtime: Runtime) -> None:
     deliver(runtime, make_mail())
-    add_reply(runtime, ticket_id=1, author=Address("boss@customer.example", "Boss"), role="cc", text="+1")
+    # Boss is copied on the ticket (SPEC §13: a participant) and wrote on it; someone who only wrote
+    # on it (threaded by a Message-ID they were forwarded) is not copied on the answers.
+    boss = Address("boss@customer.example", "Boss")
+    with unit_of_work(runtime.inbox.sessions) as session:
+        participants_store.add_participants(session, 1, [boss], added_by="maria@customer.example")
+    add_reply(runtime, ticket_id=1, author=boss, role="cc", text="+1")
+    add_reply(runtime, ticket_id=1, author=Address("eve@evil.example"), role="cc", text="me too")
     ana = Address("ana@smilepass.example", "Ana")
     reply = add_reply(runtime, ticket_id=1, author=ana, role="staff", text="Fixed it for you.")
     plan(
@@ -702,6 +709,8 @@ def test_a_public_staff_reply_goes_to_the_requester_and_cc_and_says_resolved_onc
     )
     rows = outbox_rows(runtime, "staff_reply")
     assert sorted(row.to_address for row in rows) == ["boss@customer.example", "maria@customer.example"]
+    assert [str(parse(row.raw)["To"]) for row in rows] == ["Maria Lopez <maria@customer.example>"] * 2
+    assert [parse(row.raw)["Cc"] for row in rows] == ["Boss <boss@customer.example>"] * 2
     body = parse(rows[0].raw).get_body(("plain",))
     assert body is not None and "Fixed it for you." in body.get_content()
     assert outbox_rows(runtime, "status_changed") == []  # the staff reply said it

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.domain import REPLY_MARKER
+from gateway.notify.kinds.replies import quote_lines
 
 BASE: dict[str, Any] = {
     "marker": REPLY_MARKER,
@@ -67,12 +68,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "helps": ["what you were trying to do", "what happened instead"],
         "device": "Firefox 132 on Windows 11",
         "has_screenshot": True,
+        "copied": ["Luis Ortega <luis.ortega@northwind-dental.example>", "accounts@northwind-dental.example"],
     },
     "staff_new_ticket": {
         "tags": ["billing", "high"],
         "text": CUSTOMER_TEXT,
         "acknowledged": True,
         "ack_note": "",
+        "copied": ["Luis Ortega <luis.ortega@northwind-dental.example>"],
+        "also_open": ["SP-1017", "SP-1031"],
         **FILES,
     },
     "staff_reply": {
@@ -85,6 +89,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ),
         "author_name": "Ana Petrova",
         "new_status": "Resolved",
+        "merged_into": None,
+        "quoted": {
+            "author": "Maria Lopez",
+            "date": "2026-12-07 09:12 UTC",
+            "text": CUSTOMER_TEXT,
+            "quoted_text": quote_lines(CUSTOMER_TEXT),
+        },
     },
     "requester_reply": {
         "text": "It works now, thank you! One more screenshot of the confirmation below.",
@@ -92,7 +103,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "author_address": "maria.lopez@northwind-dental.example",
         **FILES,
     },
-    "status_changed": {"old": "In Progress", "new": "Resolved"},
+    "status_changed": {"old": "In Progress", "new": "Resolved", "merged_into": None},
     "command_result": {
         "applied": ["#status in-progress", "#assign ana@smilepass.example", "#priority urgent"],
         "refused": [{"line": "#category refunds", "reason": "unknown category 'refunds'"}],

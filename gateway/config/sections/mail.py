@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from gateway.config.endpoints import RelayTarget, parse_listen, parse_relay
 from gateway.config.reader import Table, one_of
+from gateway.config.sections.imap_oauth2 import read_oauth2
 from gateway.config.settings import (
     MIB,
     GatewaySettings,
@@ -113,7 +114,7 @@ def _default_from(gateway_addresses: tuple[str, ...]) -> str:
 
 
 _TLS_MODES: tuple[Literal["ssl", "starttls", "none"], ...] = ("ssl", "starttls", "none")
-_LOGINS = ("password", "password_command", "oauth2_token_command")
+_LOGINS = ("password", "password_command", "oauth2_token_command", "oauth2")
 
 
 def read_imap(tables: list[Table], tickets: TicketSettings) -> tuple[ImapAccount, ...]:
@@ -133,7 +134,8 @@ def read_imap(tables: list[Table], tickets: TicketSettings) -> tuple[ImapAccount
             t.problem("port", f"must be a number from 1 to 65535, got {port}")
         username = t.required_text("username", "the login name of the mailbox")
 
-        logins = {login: t.optional_text(login) for login in _LOGINS}
+        logins = {login: t.optional_text(login) for login in _LOGINS if login != "oauth2"}
+        oauth2 = read_oauth2(t.table("oauth2")) if t.has("oauth2") else None
         given = [login for login in _LOGINS if t.has(login)]
         if not given:
             t.problem("password", f"required — give exactly one of {one_of(_LOGINS)}")
@@ -182,6 +184,7 @@ def read_imap(tables: list[Table], tickets: TicketSettings) -> tuple[ImapAccount
                 category=category,
                 priority=t.optional_choice("priority", Priority),
                 poll_interval=t.seconds("poll_interval", 60.0),
+                oauth2=oauth2,
             )
         )
         t.finish()

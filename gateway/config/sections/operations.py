@@ -11,6 +11,7 @@ from gateway.config.reader import Table
 from gateway.config.settings import (
     DEFAULT_SPAM_HEADERS,
     MIB,
+    ControlSettings,
     LimitSettings,
     LoggingSettings,
     MetricsSettings,
@@ -57,6 +58,7 @@ def read_processing(t: Table) -> ProcessingSettings:
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
         processes=t.integer("processes", 1, minimum=0),
+        imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
     )
     t.finish()
     return settings
@@ -72,6 +74,15 @@ def read_metrics(t: Table) -> MetricsSettings:
             t.problem("listen", str(exc))
     t.finish()
     return MetricsSettings(listen=address)
+
+
+def read_control(t: Table) -> ControlSettings:
+    socket = t.optional_text("socket")
+    if socket is not None and not socket.strip():
+        t.problem("socket", "must be a path (leave the key out to turn the socket off)")
+        socket = None
+    t.finish()
+    return ControlSettings(socket=socket)
 
 
 def read_logging(t: Table) -> LoggingSettings:
@@ -103,6 +114,8 @@ def read_notifications(t: Table) -> NotificationSettings:
         retry_max_seconds=retry_max,
         deadline_hours=t.seconds("deadline_hours", defaults.deadline_hours),
         max_attached_bytes=t.integer("max_attached_bytes", defaults.max_attached_bytes, minimum=0),
+        copy_participants=t.boolean("copy_participants", defaults.copy_participants),
+        poll_seconds=t.seconds("poll_seconds", defaults.poll_seconds),
     )
     t.finish()
     return settings

@@ -4,10 +4,12 @@ lifecycle apply (the plan is pipeline/reply_plan.py, the writes pipeline/writes/
 from __future__ import annotations
 
 from gateway.mail.quotes import trim_reply
-from gateway.pipeline.reply_plan import plan_reply
+from gateway.pipeline.commands import parse_commands
+from gateway.pipeline.reply_plan import plan_commands
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
 from gateway.pipeline.writes.collision import record_collision
+from gateway.pipeline.writes.copies_merges import copy_refusal, merge_targets
 from gateway.pipeline.writes.files import store_files
 
 
@@ -18,15 +20,21 @@ def add_reply(mail: Threaded, run: MailRun) -> Threaded | Decision:
         return mail
     parsed, settings = mail.mail, run.deps.settings
     ticket, before = lock_ticket(run.session, thread.ticket_id)
-    plan = plan_reply(
-        before,
-        sender=mail.sender.address,
-        staff=mail.staff,
-        new_text=trim_reply(parsed.text, html=parsed.html).text,
+    block = parse_commands(
+        trim_reply(parsed.text, html=parsed.html).text,
         vocabulary=settings.tickets.vocabulary,
         categories=settings.tickets.categories,
+    )
+    prefix = settings.gateway.ticket_prefix
+    plan = plan_commands(
+        before,
+        block,
+        sender=mail.sender.address,
+        staff=mail.staff,
         staff_addresses=settings.staff.addresses,
         staff_reply_status=settings.tickets.staff_reply_status,
+        merge_targets=merge_targets(run.session, block, ticket_id=ticket.id, prefix=prefix),
+        refuse_copy=copy_refusal(ticket, settings, run.deps.ours),
     )
     applied = apply_reply(
         run.session,
@@ -39,6 +47,9 @@ def add_reply(mail: Threaded, run: MailRun) -> Threaded | Decision:
         subject=parsed.subject,
         threaded_by=thread.threaded_by.value,
         notify=not mail.classification.suppress_notifications,
+        settings=settings,
+        ours=run.deps.ours,
+        mail=parsed,
     )
     record_collision(run, mail, ticket_id=ticket.id)
     store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=applied.message.id)

@@ -30,6 +30,7 @@ from gateway.pipeline.reply_plan import plan_commands
 from gateway.pipeline.stage_values import Decision, MailRun, Threaded
 from gateway.pipeline.stages.open_ticket import open_new_ticket, open_planned_ticket
 from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
+from gateway.pipeline.writes.copies_merges import copy_refusal, merge_targets
 
 ACK = re.compile(r"#ack(?:nowledge)?[.,;!]*", re.IGNORECASE)
 _COMMAND = re.compile(r"#[A-Za-z][\w-]*(?:[ \t].*)?")
@@ -125,6 +126,10 @@ def _open_for_customer(mail: Threaded, run: MailRun, forward: Forward, customer:
             staff=mail.staff,
             staff_addresses=settings.staff.addresses,
             staff_reply_status=tickets.staff_reply_status,
+            merge_targets=merge_targets(
+                run.session, block, ticket_id=ticket_id, prefix=settings.gateway.ticket_prefix
+            ),
+            refuse_copy=copy_refusal(ticket, settings, run.deps.ours),
         )
         planned = dataclasses.replace(planned, text=block.text.strip(), visibility=Visibility.INTERNAL)
         applied = apply_reply(
@@ -138,6 +143,8 @@ def _open_for_customer(mail: Threaded, run: MailRun, forward: Forward, customer:
             subject=parsed.subject,
             threaded_by="new",
             notify=not mail.classification.suppress_notifications,
+            settings=settings,
+            ours=run.deps.ours,
         )
         happenings.extend(applied.happenings)
     detail = f"new ticket {ticket_id} for {customer.address}, {opened_by}"

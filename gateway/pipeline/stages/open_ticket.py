@@ -8,10 +8,12 @@ from typing import Any
 
 from gateway.domain import EventKind, Role, TicketOpened, Visibility
 from gateway.mail.requester import find_requester
+from gateway.pipeline.copies import copied_on_opening
 from gateway.pipeline.new_ticket_plan import UNKNOWN_SENDER, IntakeDefaults, NewTicket, plan_new_ticket
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files
+from gateway.store import participants as people_store
 from gateway.store import tickets as store
 
 
@@ -117,6 +119,15 @@ def open_planned_ticket(
         event(EventKind.ASSIGNED, f"rule {routing.assign_by}", field="assignee", new=routing.assign)
     for tag in plan.address_tags:  # support+billing@: the tag came from the address written to
         event(EventKind.TAG, actor, field="sub-address", new=tag)
+    # SPEC §13 Copies: whoever else the opening mail was sent to is on the ticket from the start,
+    # added by whoever wrote it (the requester; a staff member who forwarded; a web form).
+    deps, writer = run.deps, mail.sender.address
+    found = copied_on_opening(
+        parsed, requester=plan.requester.address, ours=deps.ours, staff=deps.settings.staff
+    )
+    copied = people_store.add_participants(run.session, ticket.id, found, added_by=writer)
+    for person in copied:
+        event(EventKind.PARTICIPANT_ADDED, writer, field="participant", new=person.address)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
     files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
@@ -131,6 +142,7 @@ def open_planned_ticket(
         text=plan.text,
         not_acknowledged_because=not_acknowledged_because
         or (f"rule {routing.silenced_by!r} says acknowledge = false" if routing.silenced_by else ""),
+        copied=tuple(copied),
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 

@@ -16,22 +16,29 @@ from gateway.pipeline.stage_values import Classified, MailRun, Threaded, grow
 from gateway.pipeline.thread import TicketRef, find_thread, reply_token_of
 from gateway.store import tickets as store
 from gateway.store.models import Ticket
+from gateway.store.participants import final_ticket
 
 
 class _StoreLookup:
-    """The store as threading sees it (gateway.pipeline.thread.ThreadLookup)."""
+    """The store as threading sees it (gateway.pipeline.thread.ThreadLookup). A ticket that was
+    merged is seen as the ticket it was merged into (SPEC §13 Merges), so mail threaded to SP-42 by
+    its reply address, its references or its subject reference joins SP-41."""
 
     def __init__(self, session: Session, ours: GatewayAddresses) -> None:
         self._session = session
         self._ours = ours
 
     def ticket(self, ticket_id: int) -> TicketRef | None:
-        ticket = self._session.get(Ticket, ticket_id)
-        return TicketRef(ticket.id, Status(ticket.status)) if ticket is not None else None
+        return self._ref(self._session.get(Ticket, ticket_id))
 
     def ticket_for_message_ids(self, message_ids: Sequence[str]) -> TicketRef | None:
-        ticket = store.ticket_for_any_message_ids(self._session, message_ids)
-        return TicketRef(ticket.id, Status(ticket.status)) if ticket is not None else None
+        return self._ref(store.ticket_for_any_message_ids(self._session, message_ids))
+
+    def _ref(self, ticket: Ticket | None) -> TicketRef | None:
+        if ticket is None:
+            return None
+        ticket = final_ticket(self._session, ticket)
+        return TicketRef(ticket.id, Status(ticket.status))
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
         if self._ours.is_ours(address):

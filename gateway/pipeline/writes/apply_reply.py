@@ -12,10 +12,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.domain import Address, EventKind, Priority, Status
+from gateway.addresses import GatewayAddresses
+from gateway.config import Settings
+from gateway.domain import Address, EventKind, ParsedMail, Priority, Status
 from gateway.pipeline.happenings import CommandResult, Happening, ReplyAdded, StatusChanged
 from gateway.pipeline.reply_plan import ReplyPlan, TicketState
 from gateway.pipeline.staff_auth import StaffAuth
+from gateway.pipeline.writes.copies_merges import apply_copies, apply_merge
 from gateway.store import tickets as store
 from gateway.store.models import Message, Ticket, utcnow
 
@@ -55,9 +58,13 @@ def apply_reply(
     subject: str,
     threaded_by: str,
     notify: bool,
+    settings: Settings,
+    ours: GatewayAddresses,
+    mail: ParsedMail | None = None,
 ) -> AppliedReply:
-    """Write what `plan` decided: the ticket's fields, the message, one event per change and refusal;
-    return the happenings the notification planner turns into mail."""
+    """Write what `plan` decided: the ticket's fields, the message, one event per change and refusal,
+    the participants it adds or removes (`mail`'s Cc too, SPEC §13) and a merge; return the
+    happenings the notification planner turns into mail."""
     after = plan.final
     store.update_ticket(
         ticket,
@@ -99,6 +106,14 @@ def apply_reply(
         event(change.kind, change.field, change.old, change.new)
     for refusal in plan.refused:
         event(EventKind.COMMAND_REFUSED, refusal.field, None, f"{refusal.line} — {refusal.reason}")
+    events += apply_copies(
+        session, ticket, plan, mail=mail, author=author, settings=settings, ours=ours, inbox_id=inbox_id
+    )
+    if plan.merged_into is not None:
+        prefix = settings.gateway.ticket_prefix
+        events += apply_merge(
+            session, ticket, plan.merged_into, author=author, inbox_id=inbox_id, prefix=prefix
+        )
     store.add_events(session, events)
 
     happenings: list[Happening] = [
@@ -112,7 +127,8 @@ def apply_reply(
         )
     ]
     for change in plan.status_changes:
-        happenings.append(StatusChanged(ticket.id, change.old or "", change.new or "", actor))
+        merged = plan.merged_into if change.new == Status.CLOSED.value else None
+        happenings.append(StatusChanged(ticket.id, change.old or "", change.new or "", actor, merged))
     if plan.receipt:
         happenings.append(
             CommandResult(

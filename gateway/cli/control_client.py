@@ -1,0 +1,108 @@
+"""Asks a running `serve` to answer a read-only command over its control socket
+(gateway/daemon/control.py), before this process imports SQLAlchemy: the answer costs a connect
+and the daemon's warm query, not ~20x `python -c pass` of imports (docs/performance/latency-and-cli.md).
+
+It needs only the standard library: the config file is found as `load_settings` finds it
+(`--config`, `TICKETGATE_CONFIG`, ./ticketgate.toml) and only its `control.socket` is read. Any
+doubt (no socket configured, nobody listening, another config or database, a command the daemon
+does not answer, a malformed reply) returns None, and the command runs here as it always did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tomllib
+from collections.abc import Sequence
+
+# (command, action) pairs a running `serve` answers; everything else runs in this process.
+READ_ONLY = frozenset(
+    {
+        ("tickets", "list"),
+        ("tickets", "show"),
+        ("status", None),
+        ("inbox", "list"),
+        ("outbox", "list"),
+        ("quarantine", "list"),
+        ("undeliverable", "list"),
+    }
+)
+CONNECT_SECONDS = 0.5
+ANSWER_SECONDS = 120.0
+CONFIG_ENV = "TICKETGATE_CONFIG"  # gateway.config.loading's, spelled here to import nothing of it
+DATABASE_URL_ENV = "TICKETGATE_DATABASE_URL"
+
+
+def is_read_only(argv: Sequence[str]) -> bool:
+    """Whether `argv` (without `--config`) names a command in READ_ONLY; help is never sent."""
+    if any(word in ("-h", "--help") for word in argv):
+        return False
+    words = [word for word in argv if not word.startswith("-")]
+    if not words:
+        return False
+    if (words[0], None) in READ_ONLY:
+        return True
+    return len(words) > 1 and (words[0], words[1]) in READ_ONLY
+
+
+def answer_by_daemon(argv: Sequence[str]) -> int | None:
+    """Run `argv` in the daemon when it can answer it: what it printed is printed here and its exit
+    code returned; None when this process must run the command itself."""
+    rest, config = _without_config(list(argv))
+    if config is None or not is_read_only(rest):
+        return None
+    path = _socket_path(config)
+    if path is None:
+        return None
+    request = {
+        "argv": rest,
+        "config": os.path.realpath(config),
+        "database_url": os.environ.get(DATABASE_URL_ENV, "").strip() or None,
+    }
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(CONNECT_SECONDS)
+            connection.connect(path)
+            connection.settimeout(ANSWER_SECONDS)
+            connection.sendall(json.dumps(request).encode("utf-8") + b"\n")
+            data = connection.makefile("rb").readline()
+        reply = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(reply, dict) or not reply.get("answered") or not isinstance(reply.get("code"), int):
+        return None
+    sys.stdout.write(str(reply.get("stdout", "")))
+    sys.stderr.write(str(reply.get("stderr", "")))
+    return int(reply["code"])
+
+
+def _without_config(argv: list[str]) -> tuple[list[str], str | None]:
+    """`argv` without its `--config` (the daemon runs on its own, which must be this one), and the
+    config file this command would read."""
+    rest: list[str] = []
+    config: str | None = None
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            config = next(words, None)
+        elif word.startswith("--config="):
+            config = word.removeprefix("--config=")
+        else:
+            rest.append(word)
+    if config is None:
+        from_env = os.environ.get(CONFIG_ENV, "").strip()
+        config = from_env or ("ticketgate.toml" if os.path.isfile("ticketgate.toml") else None)
+    return rest, config
+
+
+def _socket_path(config: str) -> str | None:
+    try:
+        with open(config, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    control = data.get("control")
+    path = control.get("socket") if isinstance(control, dict) else None
+    return path if isinstance(path, str) and path.strip() else None

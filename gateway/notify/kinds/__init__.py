@@ -1,0 +1,1 @@
+"""One module per kind of notification; `gateway.notify.planner` dispatches to them."""

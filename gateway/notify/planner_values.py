@@ -1,0 +1,34 @@
+"""Values the notification planner and its kinds (gateway/notify/kinds/) share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.domain import Address
+from gateway.notify.message import UnsafeAddress, safe_address
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The To and Cc a notification's headers show, whoever the copy is delivered to: a staff reply
+    to the requester with the participants in Cc reaches each of them as its own copy (its own bounce
+    address, so a bounce names who failed), and each copy shows the same To and Cc (SPEC §13)."""
+
+    to: Address
+    cc: tuple[Address, ...]
+
+    def context(self) -> dict[str, Any]:
+        """For the row's `_mail`; an address that cannot be one header address is left out."""
+        return {
+            "to_header": [self.to.address, self.to.name] if _header_safe(self.to) else None,
+            "cc": [[person.address, person.name] for person in self.cc if _header_safe(person)],
+        }
+
+
+def _header_safe(person: Address) -> bool:
+    try:
+        safe_address(person.address)
+    except UnsafeAddress:
+        return False
+    return True
