@@ -17,14 +17,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import HeaderParser
 
 from flufl.bounce import all_failures
 
 from gateway.addresses import GatewayAddresses, bare
 from gateway.domain import Envelope, ParsedMail
 from gateway.mail.media_type import media_type
-from gateway.mail.returned_message import RETURNED_PARTS
+from gateway.mail.returned_message import RETURNED_PARTS, returned_headers
 from gateway.mail.signs import RECIPIENT_LIST_HEADING
 
 log = logging.getLogger(__name__)
@@ -462,20 +461,10 @@ def _part_bytes(part: Message) -> bytes:
 def _message_id_of(payload: bytes) -> str | None:
     """The Message-ID of a returned message or header block, whether or not the part's own
     MIME headers were kept in front of it."""
-    text = _decode(payload)
-    # Twice: the returned message itself, or the part's own headers and then the message.
-    for _ in range(2):
-        headers = HeaderParser().parsestr(text, headersonly=True)
-        value = headers.get("message-id")
-        if value and str(value).split():
-            return bare(str(value).split()[0]) or None
-        inner = headers.get_payload()
-        if not isinstance(inner, str) or not headers.get_content_type().startswith(
-            ("message/", "text/rfc822")
-        ):
-            return None
-        text = inner
-    return None
+    headers = returned_headers(_decode(payload), "message-id")
+    if headers is None:
+        return None
+    return bare(str(headers["message-id"]).split()[0]) or None
 
 
 def _verp_detail(mail: ParsedMail, envelope: Envelope, *, ours: GatewayAddresses) -> str | None:

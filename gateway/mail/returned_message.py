@@ -38,7 +38,9 @@ def returned_message(mail: ParsedMail) -> ReturnedMessage | None:
     for attachment in mail.attachments:
         if attachment.content_type not in RETURNED_PARTS:
             continue
-        headers = _headers(attachment.payload[:_HEADER_WINDOW].decode("utf-8", "replace"))
+        headers = returned_headers(
+            attachment.payload[:_HEADER_WINDOW].decode("utf-8", "replace"), "from", "return-path"
+        )
         if headers is None:
             continue
         senders = _addresses(headers, "from", "sender", "return-path")
@@ -53,11 +55,13 @@ def plain(address: str) -> str:
     return f"{local.partition('+')[0]}@{domain}" if at else ""
 
 
-def _headers(text: str) -> Message | None:
-    """The returned message's headers, whether or not the part's own MIME headers came first."""
+def returned_headers(text: str, *names: str) -> Message | None:
+    """The returned message's headers (the first block that has one of `names`), whether or not the
+    part's own MIME headers were kept in front of it; None when neither block has any."""
+    # Twice: the returned message itself, or the part's own headers and then the message.
     for _ in range(2):
         headers = HeaderParser().parsestr(text, headersonly=True)
-        if headers.get("from") or headers.get("return-path"):
+        if any(str(headers.get(name, "")).strip() for name in names):
             return headers
         inner = headers.get_payload()
         if not isinstance(inner, str) or not headers.get_content_type().startswith(
