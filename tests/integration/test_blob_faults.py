@@ -10,7 +10,7 @@ import hashlib
 import io
 import smtplib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,10 +18,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from gateway.cli.main import main
 from gateway.store.db import make_engine
 from gateway.store.models import Blob
-from tests.helpers import Run, ServeProcess, free_port, write_config
+from tests.helpers import ServeProcess, free_port, ticketgate, write_config
 from tests.integration.smtp_sink import Captured, SmtpSink
 
 MARIA = "maria@customer.example"
@@ -33,20 +32,6 @@ def flat_png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(out, "PNG")
     return out.getvalue()
-
-
-@pytest.fixture
-def ticketgate(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """The command line run in this process (the same code and exit codes as the installed
-    command, without a new interpreter for each call); `serve` runs in its own process."""
-
-    def run(*args: str, config: Path) -> Run:
-        capsys.readouterr()
-        code = main([*args, "--config", str(config)])
-        out = capsys.readouterr()
-        return Run(code, out.out, out.err)
-
-    return run
 
 
 @pytest.fixture
@@ -182,7 +167,7 @@ def attachments(mail: EmailMessage) -> dict[str, bytes]:
     }
 
 
-def screenshot_of(ticketgate: Callable[..., Run], config: Path, ref: str) -> dict[str, str]:
+def screenshot_of(config: Path, ref: str) -> dict[str, str]:
     shown = ticketgate("tickets", "show", ref, "--json", config=config)
     assert shown.returncode == 0, shown.stderr
     [shot] = shown.json()["screenshots"]
@@ -195,13 +180,12 @@ def test_a_damaged_screenshot_leaves_the_staff_mail_without_it_and_the_same_imag
     config: Path,
     stored: StoredBlobs,
     tmp_path: Path,
-    ticketgate: Callable[..., Run],
 ) -> None:
     image = flat_png(800, 500, (30, 120, 200))
     sink.refuse(TRIAGE, 451)  # the staff mail waits in the outbox while the blob is damaged
     send(serve.port, mail_with("Checkout button does nothing", image, "<damaged-1@customer.example>"))
     wait_for(sink, MARIA, 1, serve)  # the acknowledgement: the ticket and its screenshot exist
-    sha256 = screenshot_of(ticketgate, config, "SP-1")["sha256"]
+    sha256 = screenshot_of(config, "SP-1")["sha256"]
     good = stored.read(sha256)
     assert good is not None and hashlib.sha256(good).hexdigest() == sha256
 
@@ -248,13 +232,12 @@ def test_a_missing_screenshot_is_one_line_from_the_cli_and_named_in_staff_mail(
     config: Path,
     stored: StoredBlobs,
     tmp_path: Path,
-    ticketgate: Callable[..., Run],
 ) -> None:
     image = flat_png(640, 400, (200, 60, 30))
     sink.refuse(TRIAGE, 451)
     send(serve.port, mail_with("Card declined", image, "<missing-1@customer.example>"))
     wait_for(sink, MARIA, 1, serve)
-    sha256 = screenshot_of(ticketgate, config, "SP-1")["sha256"]
+    sha256 = screenshot_of(config, "SP-1")["sha256"]
     stored.write(sha256, None)
     after_two_more_tries(serve)
     sink.accept(TRIAGE)

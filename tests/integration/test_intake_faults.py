@@ -8,12 +8,10 @@ themselves and mail flows again."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import select
 import smtplib
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -25,16 +23,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gateway.cli.main import main
 from gateway.intake.smtp import SmtpLimits
 from gateway.store.db import make_engine
 from gateway.store.inbox import InboxStore
 from gateway.store.schema import upgrade
-from tests.helpers import Run, ServeProcess, free_port, make_mail, write_config
+from tests.conftest import missing_component
+from tests.faults.scenarios import small_disk
+from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_helpers import ThreadedIntake
 
 SUPPORT = "support@smilepass.example"
-FULL_SIZE = "8m"
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -134,38 +132,14 @@ def _greeted(port: int) -> bool:
 
 
 @pytest.fixture
-def ticketgate(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """The command line run in this process (the same code and exit codes as the installed
-    command, without a new interpreter for each call); `serve` runs in its own process."""
-
-    def run(*args: str, config: Path) -> Run:
-        capsys.readouterr()
-        code = main([*args, "--config", str(config)])
-        out = capsys.readouterr()
-        return Run(code, out.out, out.err)
-
-    return run
-
-
-@pytest.fixture
 def small_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A real filesystem of FULL_SIZE (tmpfs), mounted for this test and gone after it."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={FULL_SIZE}", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        why = f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    try:
+    """A real filesystem of 8 MB (tmpfs), mounted for this test and gone after it."""
+    with contextlib.ExitStack() as unmount:
+        try:
+            mount_point = unmount.enter_context(small_disk(tmp_path))
+        except PermissionError as exc:  # only the mount: the test's own errors are not caught here
+            missing_component(str(exc))
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def fill(folder: Path) -> Path:
@@ -187,7 +161,7 @@ def send(port: int, subject: str) -> tuple[int, bytes]:
 
 
 def test_a_full_disk_gives_451_readyz_503_and_status_says_why_until_space_is_freed(
-    tmp_path: Path, small_filesystem: Path, ticketgate: Callable[..., Run]
+    tmp_path: Path, small_filesystem: Path
 ) -> None:
     database = small_filesystem / "ticketgate.db"
     serve, metrics_port, config = start(
