@@ -79,7 +79,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "outbound.from": {
         "default": "`ticketgate <first gateway address>` (`ticketgate <support@localhost>` when every address is `@*`)",
-        "meaning": "the From of every notification",
+        "meaning": "the From of every notification; where every gateway address is `@*`, a ticket's notifications answer from its local part at the domain the ticket's customer wrote to",
     },
     "outbound.user": {"meaning": "relay login, with `outbound.password` (sent only over TLS)"},
     "outbound.password": {"meaning": "relay password, with `outbound.user`"},

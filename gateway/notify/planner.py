@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.addresses import GatewayAddresses, should_notify
 from gateway.config import Settings
+from gateway.config.validators import is_domain
 from gateway.domain import (
     REPLY_MARKER,
     Address,
@@ -94,6 +95,9 @@ class NotificationPlanner:
         self.sender = settings.outbound.sender
         self.base_address = _base_address(settings, self.ours)
         self.domain = self.base_address.rpartition("@")[2]
+        # Only `support@*`-style addresses (the embedded defaults): no domain of our own to answer
+        # from, so a ticket's mail answers from the address its customer wrote to.
+        self.answer_from_recipient = all(a.endswith("@*") for a in settings.gateway.addresses)
 
     # --- the Notifier protocol -----------------------------------------------------------------
 
@@ -179,12 +183,13 @@ class NotificationPlanner:
             return None
         ref = ticket_ref(self.prefix, ticket.id)
         context = {**self._ticket_context(ticket), **extra}
+        base = self.ticket_base_address(session, ticket.id)
         row = self._new_row(
             session, ticket_id=ticket.id, template=template, address=address, inbox_id=inbox_id,
-            context=context, ref=ref, now=self.clock(),
+            context=context, ref=ref, now=self.clock(), base=base,
         )  # fmt: skip
         first, latest = _thread_ids(outbox.thread_message_ids(session, ticket.id), trigger)
-        root = thread_root_id(ref=ref, domain=self.domain)
+        root = thread_root_id(ref=ref, domain=base.rpartition("@")[2])
         row.subject = subject_for(ref, ticket.title)
         mail_files: dict[str, Any] = {}
         if audience == AUDIENCE_STAFF and trigger is not None and self.blobs is not None:
@@ -205,8 +210,9 @@ class NotificationPlanner:
                 **mail_files,
                 "to_name": to.name,
                 **(shown.context() if shown is not None else {}),
+                **({"from": base} if base != self.base_address else {}),
                 "reply_to": reply_address(
-                    self.base_address,
+                    base,
                     prefix=self.prefix,
                     ticket_id=ticket.id,
                     audience=audience,
@@ -261,6 +267,20 @@ class NotificationPlanner:
         self.render_row(row)
         return outbox.insert(session, row)
 
+    def ticket_base_address(self, session: Session, ticket_id: int) -> str:
+        """Where a ticket's mail comes from and replies and bounces go back to: our base address,
+        or, where we have only `support@*`, that local part at the domain the customer wrote to
+        (support@smilepass.example, not support@localhost); the base address when no envelope
+        recipient of the ticket's first mail is ours."""
+        if not self.answer_from_recipient:
+            return self.base_address
+        local = self.base_address.rpartition("@")[0]
+        for recipient in outbox.first_recipients(session, ticket_id):
+            domain = recipient.rpartition("@")[2].lower()
+            if self.ours.match(recipient) is not None and is_domain(domain):
+                return f"{local}@{domain}"
+        return self.base_address
+
     def mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
         """(the address to mail, None), or (None, why not); why is None for an address that is never
         notified (ours, a null sender, mailer-daemon and the like: SPEC §7), which is not news."""
@@ -286,6 +306,7 @@ class NotificationPlanner:
         context: dict[str, Any],
         ref: str,
         now: datetime,
+        base: str | None = None,
     ) -> OutboxRow:
         """The outbox row with its deadline, its Message-ID and its own VERP envelope sender; not yet
         stored: the caller renders it, then `outbox.insert`s it whole (one INSERT per notification)."""
@@ -298,8 +319,9 @@ class NotificationPlanner:
             inbox_id=inbox_id,
             context=context,
         )
-        row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=self.domain)
-        row.envelope_from = verp_address(self.base_address, outbox_id=row.id, secret=self.secret)
+        base = base or self.base_address
+        row.message_id = new_message_id(ref=ref, outbox_id=row.id, domain=base.rpartition("@")[2])
+        row.envelope_from = verp_address(base, outbox_id=row.id, secret=self.secret)
         return row
 
     def render_row(self, row: OutboxRow) -> bool:
@@ -308,7 +330,7 @@ class NotificationPlanner:
         mail = row.context["_mail"]
         shown_to = mail.get("to_header")
         headers = Headers(
-            sender=self.sender,
+            sender=Address(mail["from"], self.sender.name) if "from" in mail else self.sender,
             to=Address(*shown_to) if shown_to else Address(row.to_address, mail["to_name"]),
             cc=tuple(Address(*person) for person in mail.get("cc", ())),
             reply_to=mail["reply_to"],

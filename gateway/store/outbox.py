@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, u
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from gateway.store.models import Message, OutboxRow, UndeliverableAddress, utcnow
+from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import orphaned, require_live
 from gateway.store.outbox_wake import queued
 from gateway.store.rows import attach_inserted, execute
@@ -380,6 +380,22 @@ _THREAD_IDS = (
 def thread_message_ids(session: Session, ticket_id: int) -> list[tuple[int, str | None]]:
     """(row id, Message-ID) of a ticket's messages in order: what a notification threads on."""
     return [(row.id, row.message_id) for row in execute(session, _THREAD_IDS, {"ticket_id": ticket_id})]
+
+
+_FIRST_RECIPIENTS = (
+    select(InboxItem.__table__.c.rcpt_tos)
+    .join(_messages, _messages.c.inbox_id == InboxItem.__table__.c.id)
+    .where(_messages.c.ticket_id == bindparam("ticket_id"))
+    .order_by(_messages.c.id)
+    .limit(1)
+)
+
+
+def first_recipients(session: Session, ticket_id: int) -> list[str]:
+    """The envelope recipients (RCPT TO) of the mail that opened a ticket; [] when it had none
+    (IMAP and pipe intake without `--recipient`)."""
+    row = execute(session, _FIRST_RECIPIENTS, {"ticket_id": ticket_id}).first()
+    return list(row.rcpt_tos or []) if row is not None else []
 
 
 def ticket_messages(session: Session, ticket_id: int) -> Sequence[Message]:

@@ -3,6 +3,8 @@ swaks, tickets out through the CLI, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import email
+import email.utils
 import shutil
 import smtplib
 import socket
@@ -151,6 +153,16 @@ def test_embedded_defaults_with_no_config(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert [t["ref"] for t in run.json()] == ["TG-1"]
         assert (tmp_path / "ticketgate.db").exists()
+        # `support@*` has no domain of its own: Maria's acknowledgement answers from the address
+        # she wrote to, and her replies and its bounces go back there, not to support@localhost.
+        while not list((tmp_path / "outgoing").glob("*.eml")) and time.monotonic() < deadline + 20:
+            time.sleep(0.2)
+        [eml] = (tmp_path / "outgoing").glob("*.eml")
+        ack = email.message_from_bytes(eml.read_bytes())
+        assert email.utils.parseaddr(ack["From"])[1] == "support@smilepass.example"
+        assert email.utils.parseaddr(ack["Reply-To"])[1].endswith("@smilepass.example")
+        assert ack["Message-ID"].endswith("@smilepass.example>")
+        assert ack["To"].endswith("maria@customer.example") or "maria@customer.example" in ack["To"]
     finally:
         assert running.stop() == 0
     output = running.output()
