@@ -82,12 +82,14 @@ def database_restart(world: World) -> None:
 
 
 def fill(folder: Path) -> Path:
-    """Write a file until the filesystem says it is full; the file."""
+    """Write a file until the filesystem says it is full; the file.
+
+    Unbuffered, and ENOSPC taken around the whole `with`: a buffered file keeps the bytes a full
+    disk refused and raises ENOSPC again when it is closed."""
     filler = folder / "filler"
-    with filler.open("wb") as handle, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), filler.open("wb", buffering=0) as handle:
         while True:
             handle.write(b"\0" * 65536)
-            handle.flush()
     return filler
 
 

@@ -28,7 +28,7 @@ from gateway.store.db import make_engine
 from gateway.store.inbox import InboxStore
 from gateway.store.schema import upgrade
 from tests.conftest import missing_component
-from tests.faults.scenarios import small_disk
+from tests.faults.scenarios import fill, small_disk
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_helpers import ThreadedIntake
 
@@ -140,16 +140,6 @@ def small_filesystem(tmp_path: Path) -> Iterator[Path]:
         except PermissionError as exc:  # only the mount: the test's own errors are not caught here
             missing_component(str(exc))
         yield mount_point
-
-
-def fill(folder: Path) -> Path:
-    """Write a file until the filesystem says it is full; the file."""
-    filler = folder / "filler"
-    with filler.open("wb") as handle, contextlib.suppress(OSError):
-        while True:
-            handle.write(b"\0" * 65536)
-            handle.flush()
-    return filler
 
 
 def send(port: int, subject: str) -> tuple[int, bytes]:
