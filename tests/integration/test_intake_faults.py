@@ -15,7 +15,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from tests.conftest import missing_component
 from tests.faults.scenarios import fill, small_disk
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
 from tests.integration.smtp_helpers import ThreadedIntake
+from tests.integration.waits import wait_for as wait
 
 SUPPORT = "support@smilepass.example"
 
@@ -51,16 +52,6 @@ def replies(metrics_port: int, code: str) -> float:
             if sample.name == "ticketgate_smtp_replies_total" and sample.labels.get("code") == code:
                 return sample.value
     return 0.0
-
-
-def wait(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s: {what}")
 
 
 def start(

@@ -12,7 +12,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from tests.helpers import ServeProcess, free_port, make_mail, write_config
 from tests.integration.test_worker_processes import _workers
+from tests.integration.waits import wait_for as _wait
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -45,16 +45,6 @@ def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def _value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def _wait(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s: {what}")
 
 
 def _serve(tmp_path: Path, database_url: str, extra: str = "", env: dict[str, str] | None = None):

@@ -39,3 +39,14 @@ def wait_until_inbox_settled(
             return
         assert time.monotonic() < deadline, f"still pending: {outcomes}\n{output()}"
         time.sleep(0.2)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
+    """`condition()`'s first true value, asked every 0.1 s; fail the test naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not reached within {timeout}s: {what}")
