@@ -82,9 +82,13 @@ def test_metrics_count_mail_from_smtp_to_the_worker_process(tmp_path: Path, data
         )
         after = _wait(
             lambda: (
-                (s := _scrape(metrics_port)) and _value(s, "ticketgate_outbox_items", state="sent") == 6 and s
+                (s := _scrape(metrics_port))
+                and _value(s, "ticketgate_outbox_items", state="sent") == 6
+                # the worker process's counters reach the scrape a moment after its commit
+                and _value(s, "ticketgate_mails_processed_total", outcome="ticket") == 3
+                and s
             ),
-            what="six notifications sent",
+            what="six notifications sent and three mails counted by the worker",
         )
         assert isinstance(after, dict)
 
