@@ -53,6 +53,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "meaning": "this `serve`'s name in the `nodes` heartbeat table (letters, digits, `. _ : @ -`); give each node on one host its own",
     },
     "database.url": {"meaning": "SQLAlchemy URL; `postgresql+psycopg://…` for PostgreSQL"},
+    "database.reply_timeout": {
+        "meaning": "PostgreSQL: how long `serve` (and `status`) waits for the server to answer one request — a query, a commit, a ping — before it closes that connection and tries again later on a new one; it also sets libpq's `tcp_user_timeout`. Commands have no such bound ([Delivery promises](../operations/delivery-promises.md))"
+    },
     "smtp.listen": {"meaning": "`HOST:PORT` or `[IPv6]:PORT`"},
     "smtp.lmtp": {"meaning": "speak LMTP on that listener"},
     "smtp.max_message_size": {"meaning": "bytes; announced with `SIZE`, `552 5.3.4` over it"},

@@ -54,7 +54,7 @@ def backup_args(args: argparse.Namespace, settings: Settings) -> int:
 def status_command(settings: Settings, *, as_json: bool) -> int:
     smtp = settings.smtp
     is_listening = listening(smtp.host, smtp.port)
-    engine = read_engine(settings.database.url)
+    engine = read_engine(settings.database.url, settings.database.reply_timeout)
     try:
         snap = snapshot(engine)
         writes = check_writes(engine, settings.metrics.listen)
@@ -256,7 +256,7 @@ def process_command(settings: Settings) -> int:
             code = EX_TEMPFAIL
         if any(r.outcome is Outcome.RETRY for r in results):
             code = EX_TEMPFAIL
-        engine = read_engine(settings.database.url)
+        engine = read_engine(settings.database.url, settings.database.reply_timeout)
         try:
             snap = snapshot(engine, details=False)
         finally:

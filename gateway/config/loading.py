@@ -131,7 +131,7 @@ def _build(
         problem = database_url_problem(override)
         if problem:
             problems.add(DATABASE_URL_ENV, problem)
-        database = DatabaseSettings(url=override)
+        database = DatabaseSettings(url=override, reply_timeout=database.reply_timeout)
     if blobs_kind is None:
         on_sqlite = database.url.lower().startswith("sqlite")
         blobs_kind = BlobStoreKind.DIR if on_sqlite or blob_dir_given else BlobStoreKind.DATABASE

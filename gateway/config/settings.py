@@ -39,6 +39,8 @@ class GatewaySettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = field(repr=False)  # may carry a password
+    # PostgreSQL: how long the daemon waits for any answer before it takes the connection for dead
+    reply_timeout: float = 15.0  # seconds
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -
     metrics_dir = metrics.prepare_multiprocess() if settings.metrics.listen is not None else None
     try:
         try:
-            runtime = build_runtime(settings)
+            runtime = build_runtime(settings, daemon=True)
         except TransientError as exc:
             log.error("cannot start, database unavailable (will exit 75 for a restart): %s", exc)
             return EX_TEMPFAIL
@@ -240,6 +240,7 @@ def _start_listener(runtime: Runtime, wake: Wakeable, stop: threading.Event) -> 
     thread = threading.Thread(
         target=outbox_wake.listen_for_queued,
         args=(runtime.engine, wake.set, stop),
+        kwargs={"reply_timeout": runtime.settings.database.reply_timeout},
         name="outbox-listener",
         daemon=True,
     )

@@ -65,7 +65,7 @@ class Operations:
         self._smtp = smtp
         self._not_running = not_running
         self._intake_problems = intake_problems
-        self._engine = read_engine(settings.database.url)
+        self._engine = read_engine(settings.database.url, settings.database.reply_timeout)
         self._watchdog = watchdog_interval()
         self._tick = self._watchdog or DEFAULT_TICK_SECONDS
         self._last_tick = time.monotonic()

@@ -115,9 +115,14 @@ def make_blob_store(settings: Settings, engine: Engine) -> BlobStore:
     return FileBlobStore(Path(settings.storage.blob_dir))
 
 
-def build_runtime(settings: Settings, *, engine: Engine | None = None, node_id: int | None = None) -> Runtime:
-    """`node_id`: the `nodes` row of the serve this runtime works for (its claims name it)."""
-    engine = engine or make_engine(settings.database.url)
+def build_runtime(
+    settings: Settings, *, engine: Engine | None = None, node_id: int | None = None, daemon: bool = False
+) -> Runtime:
+    """`node_id`: the `nodes` row of the serve this runtime works for (its claims name it).
+    `daemon`: serve and its worker processes, whose every wait on PostgreSQL is bounded by
+    `database.reply_timeout` (a command may run one long statement on purpose)."""
+    reply_timeout = settings.database.reply_timeout if daemon else None
+    engine = engine or make_engine(settings.database.url, reply_timeout=reply_timeout)
     ensure_schema(engine)
     inbox = InboxStore(engine, node_id=node_id)
     return Runtime(settings=settings, engine=engine, inbox=inbox)

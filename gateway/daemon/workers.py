@@ -180,7 +180,7 @@ def run_worker_process(
     from gateway.daemon.runtime import build_runtime  # after logging is set up: building it may log
 
     try:
-        runtime = build_runtime(settings, node_id=node_id)
+        runtime = build_runtime(settings, node_id=node_id, daemon=True)
     except TransientError as exc:  # the daemon starts this worker again after a pause
         log.error("worker process %d cannot start, database unavailable: %s", slot, exc)
         sys.exit(75)

@@ -29,11 +29,13 @@ PENDING_STATES = ("pending", "processing")
 NODES_TABLE = "nodes"  # written by the node heartbeats (SPEC §9); shown when it exists
 
 
-def read_engine(url: str) -> Engine:
-    """An engine for reading only: plain (deferred) transactions on SQLite, a small pool elsewhere."""
+def read_engine(url: str, reply_timeout: float | None = None) -> Engine:
+    """An engine for reading only: plain (deferred) transactions on SQLite, a small pool elsewhere.
+    `reply_timeout` (`database.reply_timeout`): a PostgreSQL that stops answering makes `status`
+    and `/readyz` say so after that long instead of hanging (gateway/store/pg_connection.py)."""
     if make_url(url).get_backend_name() == "sqlite":
         return create_engine(url, connect_args={"timeout": 5.0})
-    return make_engine(url, pool_size=1, max_overflow=1, connect_timeout=5)
+    return make_engine(url, pool_size=1, max_overflow=1, connect_timeout=5, reply_timeout=reply_timeout)
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,16 @@ def make_engine(
     *,
     sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
     connect_timeout: int = POSTGRES_CONNECT_TIMEOUT,
+    reply_timeout: float | None = None,
     **kwargs: Any,
 ) -> Engine:
     """An engine for `url`; SQLite gets its durability and locking pragmas on every connection.
 
     PostgreSQL gets a connect timeout, so a server that silently drops packets turns into a
-    prompt "try again later" rather than a sender waiting on a hung session.
+    prompt "try again later" rather than a sender waiting on a hung session. `reply_timeout`
+    (the daemon's `database.reply_timeout`): every wait for an answer on a PostgreSQL connection
+    ends after that many seconds, closing the connection (gateway/store/pg_connection.py), and
+    libpq's keepalives and `tcp_user_timeout` find a vanished peer; None: no bound (commands).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -66,9 +70,30 @@ def make_engine(
         )
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    if parsed.get_backend_name() == "postgresql":
-        kwargs.setdefault("connect_args", {"connect_timeout": connect_timeout})
-    return create_engine(url, **kwargs)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(url, **kwargs)
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
+    if reply_timeout is not None:
+        from gateway.store.pg_connection import tcp_settings  # psycopg: PostgreSQL only
+
+        # What the URL's query names itself (?keepalives_idle=…) is the administrator's and stays.
+        connect_args |= {k: v for k, v in tcp_settings(reply_timeout).items() if k not in parsed.query}
+    kwargs.setdefault("connect_args", connect_args)
+    engine = create_engine(url, **kwargs)
+    if reply_timeout is not None:
+        _bound_replies(engine, reply_timeout)
+    return engine
+
+
+def _bound_replies(engine: Engine, reply_timeout: float) -> None:
+    """Every connection the engine makes is one whose waits for the server end (pg_connection)."""
+    from gateway.store.pg_connection import bounded_connection_class
+
+    connection_class = bounded_connection_class(reply_timeout)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return connection_class.connect(*cargs, **cparams)
 
 
 class SqliteWriteLock:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine, event, text
@@ -36,6 +37,7 @@ _QUEUED = "ticketgate.outbox_queued"  # session.info: this transaction queued ou
 _NOTIFIED = "ticketgate.outbox_notified"  # session.info: the (sub)transaction that sent NOTIFY
 LISTEN_POLL_SECONDS = 0.5  # how often the listener looks at its stop flag
 RECONNECT_SECONDS = 5.0
+LIVENESS_SECONDS = 30.0  # how often the listener asks the server whether its connection still works
 
 
 def queued(session: Session) -> None:
@@ -65,25 +67,40 @@ def on_commit(sessions: sessionmaker[Session], wake: Callable[[], None]) -> Call
     return lambda: event.remove(sessions, "after_commit", after_commit)
 
 
-def listen_for_queued(engine: Engine, wake: Callable[[], None], stop: threading.Event) -> None:
+def listen_for_queued(
+    engine: Engine, wake: Callable[[], None], stop: threading.Event, *, reply_timeout: float = 15.0
+) -> None:
     """PostgreSQL: `LISTEN ticketgate_outbox` on a connection of its own and call `wake` on each
     notification, until `stop`. A lost connection is made again after a pause (and `wake` called
-    then, for what was queued meanwhile); the sender's poll covers the gap."""
+    then, for what was queued meanwhile); the sender's poll covers the gap.
+
+    A connection can go deaf without closing (a route or middlebox that swallows bytes): waiting
+    for notifications cannot tell, so every `LIVENESS_SECONDS` the listener asks `SELECT 1`, which
+    fails after `reply_timeout` (`database.reply_timeout`) on such a connection, and listens anew."""
     import psycopg  # only with PostgreSQL, whose driver this is
 
+    from gateway.store.pg_connection import bounded_connection_class, tcp_settings
+
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection_class = bounded_connection_class(reply_timeout)
     down: str | None = None
     while not stop.is_set():
         try:
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
+            with connection_class.connect(
+                conninfo, autocommit=True, connect_timeout=10, **tcp_settings(reply_timeout)
+            ) as connection:
                 connection.execute(f"LISTEN {CHANNEL}")
                 if down is not None:
                     log.info("listening for queued notifications again (was: %s)", down)
                     down = None
                 wake()
+                checked = time.monotonic()
                 while not stop.is_set():
                     for _ in connection.notifies(timeout=LISTEN_POLL_SECONDS, stop_after=1):
                         wake()
+                    if time.monotonic() - checked >= LIVENESS_SECONDS:
+                        connection.execute("SELECT 1")
+                        checked = time.monotonic()
         except psycopg.Error as exc:
             if down is None:
                 log.warning("not listening for queued notifications (the sender polls meanwhile): %s", exc)

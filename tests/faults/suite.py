@@ -16,15 +16,10 @@ from tests.faults.scenarios import Scenario, run_scenario
 MAILS = 24
 DRAIN_LIMIT = 60.0  # SPEC §15: moving again within 60 s
 
-# Found by this suite and not fixed here (docs/operations/delivery-promises.md, "The fault suite"):
-# a query whose bytes the blackhole swallowed is never answered, and the pool's pre-ping
-# (`SELECT 1`) on such a connection waits forever; the inbox writer and the outbox sender stay
-# stuck there long after the route is back, and `serve` does not stop on SIGTERM. Strict: it
-# turns into a failure the day it passes, so the marker goes then.
-KNOWN_BROKEN = {
-    "proxy-blackhole": "a connection whose query was swallowed hangs its thread for good: no client-side"
-    " bound on a database round trip (pool_pre_ping's SELECT 1 waits forever)",
-}
+# Scenarios known to break a promise, each strictly expected to fail (so the marker goes the day
+# it passes). None today: the blackhole was, until the daemon's waits on PostgreSQL got their
+# bound (`database.reply_timeout`, gateway/store/pg_connection.py).
+KNOWN_BROKEN: dict[str, str] = {}
 
 
 def private_postgres() -> Iterator[PrivatePostgres]:

@@ -57,5 +57,6 @@ def read_database(t: Table) -> DatabaseSettings:
     problem = database_url_problem(url)
     if problem:
         t.problem("url", problem)
+    reply_timeout = t.seconds("reply_timeout", 15.0)
     t.finish()
-    return DatabaseSettings(url=url)
+    return DatabaseSettings(url=url, reply_timeout=reply_timeout)
