@@ -28,5 +28,16 @@ class ProcessingError(TicketgateError):
     """A mail could not be turned into a ticket; it goes to quarantine with this reason."""
 
 
+class CannotListen(TicketgateError):
+    """`serve` cannot open a listener its config names (the port taken, no permission, no such
+    address): one line naming the key, exit 71, instead of a traceback."""
+
+    def __init__(self, key: str, host: str, port: int, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        if "address already in use" in str(exc).lower():
+            reason = "address already in use (another serve, or another program, has it)"
+        super().__init__(f"cannot listen on {host}:{port} ({key}): {reason.lower()}")
+
+
 class SchemaOutOfDate(TicketgateError):
     """The database was made by another version of ticketgate: `ticketgate db upgrade` first."""

@@ -25,7 +25,7 @@ from gateway.daemon.scheduler import Scheduler
 from gateway.daemon.wake import WakeSignal
 from gateway.daemon.workers import Wakeable, WorkerProcesses
 from gateway.domain import Envelope
-from gateway.errors import TransientError
+from gateway.errors import CannotListen, TransientError
 from gateway.intake.imap import ImapPoller
 from gateway.intake.smtp import start_smtp
 from gateway.intake.writer import InboxWriter
@@ -40,6 +40,7 @@ from gateway.store.inbox import InboxStore
 log = logging.getLogger(__name__)
 
 EX_TEMPFAIL = 75
+EX_OSERR = 71  # a listener could not be opened (sysexits)
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
@@ -82,6 +83,9 @@ def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -
         heartbeat.start()
         try:
             return asyncio.run(_serve(runtime, command_line))
+        except CannotListen as exc:
+            log.error("%s", exc)
+            return EX_OSERR
         finally:
             heartbeat.stop()
             runtime.close()
@@ -181,7 +185,11 @@ async def _run(
     stop_workers = threading.Event()
     writer = InboxWriter(_WakingInbox(runtime.inbox, processing.wake))
     await writer.start()
-    smtp = await start_smtp(settings.smtp, GatewayAddresses(settings.gateway.addresses), writer)
+    try:
+        smtp = await start_smtp(settings.smtp, GatewayAddresses(settings.gateway.addresses), writer)
+    except OSError as exc:
+        await writer.close()
+        raise CannotListen("smtp.listen", settings.smtp.host, settings.smtp.port, exc) from None
     log.info("%s intake listening on %s:%d", "LMTP" if smtp.lmtp else "SMTP", smtp.host, smtp.port)
     stop_pollers = threading.Event()
     pollers = _start_imap_pollers(runtime, processing.wake, stop_pollers)
@@ -206,10 +214,16 @@ async def _run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
-    await operations.start()
-    control = start_control(settings, command_line)
-    sd_notify("READY=1")
-    log.info("ready")
+    cannot_listen: CannotListen | None = None
+    try:
+        await operations.start()
+    except CannotListen as exc:  # the metrics port: stop what already runs, in the usual order
+        cannot_listen = exc
+        stopping.set()
+    control = start_control(settings, command_line) if cannot_listen is None else None
+    if cannot_listen is None:
+        sd_notify("READY=1")
+        log.info("ready")
 
     await stopping.wait()
     log.info("shutting down")
@@ -229,6 +243,8 @@ async def _run(
     if listener is not None:
         await asyncio.to_thread(listener.join)
     await asyncio.to_thread(scheduler.join)
+    if cannot_listen is not None:
+        raise cannot_listen
     log.info("stopped")
     return 0
 

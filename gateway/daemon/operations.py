@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from gateway.config import Settings
-from gateway.errors import TransientError
+from gateway.errors import CannotListen, TransientError
 from gateway.intake.smtp import SmtpServer
 from gateway.ops.status import check_database, counts, read_engine
 from gateway.ops.systemd import sd_notify
@@ -79,7 +79,10 @@ class Operations:
         if listen is not None:
             from gateway.ops.http_endpoints import MetricsServer, metrics_app
 
-            server = MetricsServer(listen[0], listen[1], metrics_app(self._engine, self.readiness))
+            try:
+                server = MetricsServer(listen[0], listen[1], metrics_app(self._engine, self.readiness))
+            except OSError as exc:
+                raise CannotListen("metrics.listen", listen[0], listen[1], exc) from None
             server.start()
             self._server = server
             self.metrics_port = server.port
