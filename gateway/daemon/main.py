@@ -153,6 +153,14 @@ class _ProcessorThreads:
 
 async def _serve(runtime: Runtime, command_line: CommandLine | None = None) -> int:
     settings = runtime.settings
+    # SIGTERM and SIGINT are taken first, before anything starts: one that arrives while the
+    # listener, the workers and the sender are still starting (systemd stopping a unit it has just
+    # started; a test that stops serve once its port answers) waits for them and stops them in
+    # order, instead of killing the process with a mail perhaps in DATA.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     # The sender's wake-up: set after each commit that queued notifications, here and in the
     # worker processes (gateway/store/outbox_wake.py).
     sender_wake = WakeSignal(multiprocessing.get_context("spawn"), waiters=1)
@@ -170,7 +178,7 @@ async def _serve(runtime: Runtime, command_line: CommandLine | None = None) -> i
     processing.start()
     stop_waking = outbox_wake.on_commit(runtime.inbox.sessions, sender_wake.set)
     try:
-        return await _run(runtime, processing, sender_wake, command_line)
+        return await _run(runtime, processing, sender_wake, command_line, stopping)
     finally:
         stop_waking()
         # Also when intake could not start (its port taken): a worker process left waiting for
@@ -179,7 +187,11 @@ async def _serve(runtime: Runtime, command_line: CommandLine | None = None) -> i
 
 
 async def _run(
-    runtime: Runtime, processing: _Processing, sender_wake: WakeSignal, command_line: CommandLine | None
+    runtime: Runtime,
+    processing: _Processing,
+    sender_wake: WakeSignal,
+    command_line: CommandLine | None,
+    stopping: asyncio.Event,
 ) -> int:
     settings = runtime.settings
     stop_workers = threading.Event()
@@ -209,10 +221,6 @@ async def _run(
     scheduler = threading.Thread(target=jobs.run, args=(stop_workers,), name="scheduler", daemon=True)
     scheduler.start()
 
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
     operations = Operations(settings, smtp, processing.not_running, intake_problems=writer.problems)
     cannot_listen: CannotListen | None = None
     try:

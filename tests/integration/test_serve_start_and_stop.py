@@ -1,6 +1,8 @@
-"""`serve` whose SMTP or metrics port is taken (another serve still stopping, another program, a
-wrong key) says so in one line naming the key and exits 71 (EX_OSERR), instead of a Python
-traceback; whatever it had started stops in the usual order. Real `serve` processes, real sockets."""
+"""`serve` starting and stopping at the edges. A taken SMTP or metrics port (another serve still
+stopping, another program, a wrong key) is one line naming the key and exit 71 (EX_OSERR), not a
+Python traceback; whatever had started stops in the usual order. A SIGTERM that arrives the moment
+the SMTP port answers (systemd stopping a unit it has just started) is a clean stop, exit 0, not a
+death by signal. Real `serve` processes, real sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, ticketgate_process, write_config
+from tests.helpers import ServeProcess, free_port, ticketgate_process, write_config
 
 
 @pytest.fixture
@@ -45,3 +47,18 @@ def test_a_taken_port_is_one_line_naming_the_key_and_exit_71(
         "address already in use (another serve, or another program, has it)"
     )
     assert [line.split(" ", 2)[2] for line in errors] == [expected], run.stderr
+
+
+def test_a_sigterm_as_soon_as_the_port_answers_is_a_clean_stop(tmp_path: Path) -> None:
+    """ServeProcess returns the moment a connection to the SMTP port succeeds, and SIGTERM is
+    sent at once: before, serve took the signal only once its sender, listener and scheduler had
+    started, and a SIGTERM in between killed it (exit -15; seen in a CI run under load)."""
+    for attempt in range(3):
+        port = free_port()
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        config = write_config(folder, f"sqlite:///{folder / 'tg.db'}", listen=f"127.0.0.1:{port}")
+        serve = ServeProcess(["--config", str(config)], folder, port)
+        code = serve.stop()
+        assert code == 0, serve.output()
+        assert "stopped" in serve.output()
