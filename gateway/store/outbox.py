@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import orphaned, require_live
 from gateway.store.outbox_wake import queued
-from gateway.store.rows import attach_inserted, execute
+from gateway.store.rows import attach_inserted, execute, in_transaction
 
 QUEUED = "queued"
 RETRY = "retry"
@@ -116,13 +116,24 @@ def next_id(session: Session) -> int:
     PostgreSQL: from the column's own sequence, so nodes writing at once never share one. SQLite:
     one past the largest, which is what SQLite itself gives a row with no id (a table without
     AUTOINCREMENT); safe because every write transaction here holds the database's write lock from
-    its BEGIN IMMEDIATE (gateway/store/db.py), so no other writer can take the same id meanwhile."""
-    query = _NEXT_ID_POSTGRES if session.get_bind().dialect.name == "postgresql" else _NEXT_ID_SQLITE
-    return int(execute(session, query).scalar_one())
+    its BEGIN IMMEDIATE (gateway/store/db.py), so no other writer can take the same id meanwhile.
+    For the same reason the largest is asked once per transaction (a batch of mails queues a row
+    or more each), and the ids after it are counted here: every outbox row is made by `draft`, so
+    nothing else in the transaction takes one. A savepoint rolled back after taking ids leaves a
+    gap in them, never a duplicate."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(execute(session, _NEXT_ID_POSTGRES).scalar_one())
+    kept = in_transaction(session)
+    taken: int | None = kept.get(_NEXT_ID_KEY)
+    if taken is None:
+        taken = int(execute(session, _NEXT_ID_SQLITE).scalar_one())
+    kept[_NEXT_ID_KEY] = taken + 1
+    return taken
 
 
 _NEXT_ID_POSTGRES = select(func.nextval(func.pg_get_serial_sequence(_outbox.name, _outbox.c.id.name)))
 _NEXT_ID_SQLITE = select(func.coalesce(func.max(_outbox.c.id), 0) + 1)
+_NEXT_ID_KEY = "outbox.next_id"
 
 
 @dataclass(frozen=True)
@@ -347,9 +358,14 @@ _UNDELIVERABLE_REASON = select(_undeliverable.c.reason).where(
 )
 
 
+def undeliverable_key(address: str) -> str:
+    """How an address is keyed among the undeliverable ones."""
+    return address.strip().lower()
+
+
 def undeliverable_reason(session: Session, address: str) -> str | None:
     """Why `address` gets no mail (a permanent bounce), or None when it may be mailed."""
-    params = {"address": address.strip().lower()}
+    params = {"address": undeliverable_key(address)}
     return execute(session, _UNDELIVERABLE_REASON, params).scalar()
 
 
@@ -365,7 +381,7 @@ def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id:
 
 def clear_undeliverable(session: Session, address: str) -> bool:
     """The address wrote to us again: it is deliverable from now on. True when it was marked."""
-    result = execute(session, _CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
+    result = execute(session, _CLEAR_UNDELIVERABLE, {"address": undeliverable_key(address)})
     return bool(result.rowcount)
 
 

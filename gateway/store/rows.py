@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detach
 # `Session.connection()` walks the transaction's bookkeeping on every call, a few per cent of a
 # mail's processing at the dozen statements each mail runs.
 _CONNECTION = "rows.connection"
+# What is true for the length of the session's current (outermost) transaction only: forgotten with
+# its connection when it ends, however it ends (see `in_transaction`).
+_TRANSACTION = "rows.transaction"
 
 
 def execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -38,6 +41,18 @@ def _forget_connection(session: Session, transaction: SessionTransaction) -> Non
     the pool, and the next transaction may get another one."""
     if transaction.parent is None:
         session.info.pop(_CONNECTION, None)
+        session.info.pop(_TRANSACTION, None)
+
+
+def in_transaction(session: Session) -> dict[str, Any]:
+    """A dict kept for the session's current outermost transaction and dropped when it ends. Only
+    for what a savepoint rolled back inside it cannot make wrong (e.g. the next id to hand out:
+    a rollback leaves a gap, never a duplicate)."""
+    found: dict[str, Any] | None = session.info.get(_TRANSACTION)
+    if found is None:
+        connection(session)  # begun, so that its end is seen
+        found = session.info[_TRANSACTION] = {}
+    return found
 
 
 def attach_inserted(session: Session, instance: Any) -> None:

@@ -135,6 +135,7 @@ def open_planned_ticket(
     opened = TicketOpened(
         ticket_id=ticket.id,
         message_db_id=message.id,
+        message_id=message.message_id,
         requester=plan.requester,
         acknowledge=acknowledged and routing.silenced_by is None,
         tags=plan.tags,
