@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.domain import OPEN_STATUSES, Address, Role
+from gateway.store.direct import Direct, run
 from gateway.store.models import Participant, Ticket, utcnow
-from gateway.store.rows import execute
 
 MAX_MERGE_HOPS = 20  # a chain of merges is followed this far (merged tickets are Closed: no cycles)
 
@@ -92,16 +92,17 @@ def other_open_ticket_ids(session: Session, requester: str, *, excluding: int) -
     """The ids of the requester's other open tickets (every status but Resolved and Closed), oldest
     first. Asked for every new ticket: a Core statement built once, ids only (no ORM objects)."""
     params = {"requester": requester.strip().lower(), "excluding": excluding}
-    return list(execute(session, _OTHER_OPEN, params).scalars())
+    return run(session, _OTHER_OPEN, params).scalars()
 
 
 _tickets = Ticket.__table__
-_OTHER_OPEN = (
+_OTHER_OPEN = Direct(
     select(_tickets.c.id)
     .where(
         func.lower(_tickets.c.requester_address) == bindparam("requester"),
         _tickets.c.id != bindparam("excluding"),
-        _tickets.c.status.in_(OPEN_STATUSES),
+        # One comparison each, not IN: an IN list is compiled per call (gateway/store/direct.py).
+        or_(*(_tickets.c.status == status for status in OPEN_STATUSES)),
     )
     .order_by(_tickets.c.id)
 )

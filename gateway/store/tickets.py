@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import EventKind, Priority, Role, Status, Tier, Visibility
+from gateway.store.direct import Direct, run, run_many
 from gateway.store.inbox import clip_message_id
 from gateway.store.models import (
     Event,
@@ -31,7 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-from gateway.store.rows import attach_inserted, execute
+from gateway.store.rows import attach_inserted
 
 _seen = SeenMail.__table__
 # The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
@@ -48,10 +49,12 @@ _SEEN_OR_REUSED = (
     .order_by(case((_seen.c.dedup_key == bindparam("key"), 0), else_=1))
     .limit(1)
 )
-_INSERT_SEEN = insert(_seen)
-_INSERT_TICKET = insert(Ticket.__table__)
-_INSERT_MESSAGE = insert(Message.__table__)
-_INSERT_EVENT = insert(Event.__table__)
+# Run on the DB-API cursor (gateway/store/direct.py): every mail writes these.
+_SEEN_OR_REUSED_DIRECT = Direct(_SEEN_OR_REUSED)
+_INSERT_SEEN = Direct(insert(_seen))
+_INSERT_TICKET = Direct(insert(Ticket.__table__))
+_INSERT_MESSAGE = Direct(insert(Message.__table__))
+_INSERT_EVENT = Direct(insert(Event.__table__))
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,12 @@ def seen_before(
     """(the first result of this very mail, if it was processed before; else an earlier, different
     mail that carried the same Message-ID, as some senders reuse them), in one query."""
     params = {"key": key, "message_id": clip_message_id(message_id) or None, "content_hash": content_hash}
-    row = execute(session, _SEEN_OR_REUSED, params).first()
-    if row is None:
+    rows = run(session, _SEEN_OR_REUSED_DIRECT, params).rows
+    if not rows:
         return None, None
-    found = SeenRow(row.inbox_id, row.ticket_id)
-    return (found, None) if row.dedup_key == key else (None, found)
+    found_key, inbox_id, ticket_id = rows[0]
+    found = SeenRow(inbox_id, ticket_id)
+    return (found, None) if found_key == key else (None, found)
 
 
 def record_seen(
@@ -90,7 +94,7 @@ def record_seen(
     outcome: str,
     ticket_id: int | None,
 ) -> None:
-    execute(
+    run(
         session,
         _INSERT_SEEN,
         {
@@ -137,7 +141,7 @@ def create_ticket(
         "follow_up_of_id": follow_up_of_id,
         "possible_follow_up_of_id": possible_follow_up_of_id,
     }
-    (ticket_id,) = execute(session, _INSERT_TICKET, values).inserted_primary_key  # type: ignore[misc]
+    ticket_id = run(session, _INSERT_TICKET, values).inserted_id
     ticket = Ticket(id=ticket_id, **values)
     attach_inserted(session, ticket)
     return ticket
@@ -173,7 +177,7 @@ def add_message(
         "threaded_by": threaded_by,
         "created_at": utcnow(),
     }
-    (message_db_id,) = execute(session, _INSERT_MESSAGE, values).inserted_primary_key  # type: ignore[misc]
+    message_db_id = run(session, _INSERT_MESSAGE, values).inserted_id
     message = Message(id=message_db_id, **values)
     attach_inserted(session, message)
     return message
@@ -227,8 +231,7 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Several events (`event_row`s) in one statement, in their order: a mail's events are written
     together (an executemany; on PostgreSQL psycopg sends them in one pipeline, not a round trip
     each)."""
-    if rows:
-        execute(session, _INSERT_EVENT, list(rows))
+    run_many(session, _INSERT_EVENT, rows)
 
 
 def ticket_for_message_ids(session: Session, message_ids: Iterable[str]) -> Ticket | None:
