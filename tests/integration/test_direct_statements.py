@@ -106,7 +106,7 @@ def stored_rows(engine: Any) -> dict[str, list[str]]:
 _MASKS = (
     (re.compile(r"datetime\.datetime\([^)]*\)"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{6})?"), "<time>"),
-    (re.compile(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"), "<date>"),
+    (re.compile(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d ([+-]\d{4}|GMT)"), "<date>"),
     (re.compile(r"\.[0-9a-f]{12}@"), ".<token>@"),
     (re.compile(r"=+\d{10,}=+"), "<boundary>"),
 )
