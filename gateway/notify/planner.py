@@ -230,7 +230,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return outbox.insert(session, row)
+        return outbox.insert(session, row, keep=False)  # read by callers, never changed
 
     def queue_answer(
         self,
@@ -271,7 +271,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return outbox.insert(session, row)
+        return outbox.insert(session, row, keep=False)  # read by callers, never changed
 
     def ticket_base_address(self, session: Session, ticket_id: int) -> str:
         """Where a ticket's mail comes from and replies and bounces go back to: our base address,

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from gateway.store.rows import connection
+from gateway.store.rows import connection, in_transaction
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def run(session: Session, direct: Direct, params: Mapping[str, Any] | None = Non
     """`direct` with `params`, in the session's transaction."""
     conn = connection(session)
     params = params or {}
-    if _through_sqlalchemy(conn):
+    if _through_sqlalchemy(session, conn):
         return _done(conn.execute(direct.statement, dict(params)), many=False)
     compiled = direct.compiled(conn.dialect, frozenset(params), False)
     args = _arguments(compiled, params)
@@ -107,7 +107,7 @@ def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return
     conn = connection(session)
-    if _through_sqlalchemy(conn):
+    if _through_sqlalchemy(session, conn):
         conn.execute(direct.statement, [dict(row) for row in rows])
         return
     compiled = direct.compiled(conn.dialect, frozenset(rows[0]), True)
@@ -120,16 +120,31 @@ def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]
     cursor.close()
 
 
-def _through_sqlalchemy(conn: Connection) -> bool:
-    """Listeners that must see the statement, or a connection SQLAlchemy must report on."""
-    dispatch = conn.dispatch
-    return bool(
-        conn.invalidated
-        or dispatch.before_execute
-        or dispatch.before_cursor_execute
-        or dispatch.after_cursor_execute
-        or dispatch.after_execute
-    )
+_LISTENED = "direct.listened"  # in_transaction(session): whether the connection has execute listeners
+
+
+def _through_sqlalchemy(session: Session, conn: Connection) -> bool:
+    """Listeners that must see the statement, or a connection SQLAlchemy must report on. Whether
+    there are listeners is asked once per transaction (it is a dozen attribute lookups, asked of
+    every statement): who adds one inside a transaction forgets the answer (`forget_listeners`)."""
+    if conn.invalidated:
+        return True
+    kept = in_transaction(session)
+    listened: bool | None = kept.get(_LISTENED)
+    if listened is None:
+        dispatch = conn.dispatch
+        listened = kept[_LISTENED] = bool(
+            dispatch.before_execute
+            or dispatch.before_cursor_execute
+            or dispatch.after_cursor_execute
+            or dispatch.after_execute
+        )
+    return listened
+
+
+def forget_listeners(session: Session) -> None:
+    """Execute listeners were added to (or removed from) the session's connection: ask again."""
+    in_transaction(session).pop(_LISTENED, None)
 
 
 def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> Any:

@@ -83,11 +83,13 @@ def draft(
     )
 
 
-def insert(session: Session, row: OutboxRow) -> OutboxRow:
-    """Store a `draft` (every column as it stands on the object) and attach it to the session as if
-    loaded, so later changes to it are ordinary updates."""
+def insert(session: Session, row: OutboxRow, *, keep: bool = True) -> OutboxRow:
+    """Store a `draft` (every column as it stands on the object) and, with `keep`, attach it to the
+    session as if loaded, so later changes to it are ordinary updates. Without (the planner, which
+    hands rows back only to be read), a change to the object is not written: load the row again."""
     run(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
-    attach_inserted(session, row)
+    if keep:
+        attach_inserted(session, row)
     queued(session)
     return row
 

@@ -162,7 +162,39 @@ def add_message(
     text: str,
     threaded_by: str,
 ) -> Message:
-    values = {
+    """Store a message; the row is also put into the session as loaded (a later step of the mail,
+    such as the reply's notification, reads it)."""
+    values = _message_values(
+        ticket_id=ticket_id, inbox_id=inbox_id, message_id=message_id, kind=kind,
+        author_address=author_address, author_name=author_name, role=role, visibility=visibility,
+        subject=subject, text=text, threaded_by=threaded_by,
+    )  # fmt: skip
+    message = Message(id=run(session, _INSERT_MESSAGE, values).inserted_id, **values)
+    attach_inserted(session, message)
+    return message
+
+
+def insert_message(session: Session, **fields: Any) -> int:
+    """Store a message (the keywords of `add_message`) that nothing of this mail reads back through
+    the session (a new ticket's first message): its row id, and no ORM object built for it."""
+    return int(run(session, _INSERT_MESSAGE, _message_values(**fields)).inserted_id)
+
+
+def _message_values(
+    *,
+    ticket_id: int | None,
+    inbox_id: int,
+    message_id: str | None,
+    kind: str,
+    author_address: str,
+    author_name: str,
+    role: Role,
+    visibility: Visibility,
+    subject: str,
+    text: str,
+    threaded_by: str,
+) -> dict[str, Any]:
+    return {
         "ticket_id": ticket_id,
         "inbox_id": inbox_id,
         "message_id": clip_message_id(message_id),
@@ -177,10 +209,6 @@ def add_message(
         "threaded_by": threaded_by,
         "created_at": utcnow(),
     }
-    message_db_id = run(session, _INSERT_MESSAGE, values).inserted_id
-    message = Message(id=message_db_id, **values)
-    attach_inserted(session, message)
-    return message
 
 
 def add_event(
