@@ -32,7 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-from gateway.store.rows import attach_inserted
+from gateway.store.rows import attach_inserted, execute
 
 _seen = SeenMail.__table__
 # The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
@@ -320,20 +320,26 @@ def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
 # --- threading and the lifecycle ---------------------------------------------------------------
 
 
+# Asked of every mail that names earlier ones: built once (an IN list of any length is one
+# statement to SQLAlchemy's cache when its values are bound as one expanding parameter).
+_OUTBOUND_TICKETS = select(OutboxRow.__table__.c.message_id, OutboxRow.__table__.c.ticket_id).where(
+    OutboxRow.__table__.c.message_id.in_(bindparam("wanted", expanding=True)),
+    OutboxRow.__table__.c.ticket_id.is_not(None),
+)
+_INBOUND_TICKETS = select(Message.__table__.c.message_id, Message.__table__.c.ticket_id).where(
+    Message.__table__.c.message_id.in_(bindparam("wanted", expanding=True)),
+    Message.__table__.c.ticket_id.is_not(None),
+)
+
+
 def ticket_for_any_message_ids(session: Session, message_ids: Sequence[str]) -> Ticket | None:
     """The ticket of the last of `message_ids` that is stored: an inbound message or a notification."""
     wanted = [mid for mid in message_ids if mid]
     if not wanted:
         return None
-    outbound = select(OutboxRow.message_id, OutboxRow.ticket_id).where(
-        OutboxRow.message_id.in_(wanted), OutboxRow.ticket_id.is_not(None)
-    )
-    inbound = select(Message.message_id, Message.ticket_id).where(
-        Message.message_id.in_(wanted), Message.ticket_id.is_not(None)
-    )
     by_id: dict[str, int] = {}
-    for query in (outbound, inbound):
-        for message_id, ticket_id in session.execute(query):
+    for query in (_OUTBOUND_TICKETS, _INBOUND_TICKETS):
+        for message_id, ticket_id in execute(session, query, {"wanted": wanted}):
             if message_id is not None and ticket_id is not None:
                 by_id[message_id] = ticket_id
     for mid in reversed(wanted):
