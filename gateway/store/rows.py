@@ -63,4 +63,11 @@ def attach_inserted(session: Session, instance: Any) -> None:
     session ends, or a later `get` would miss it once the code that made it has returned."""
     make_transient_to_detached(instance)
     session.add(instance)
+    keep(session, instance)
+
+
+def keep(session: Session, instance: Any) -> None:
+    """Hold `instance` (in the session's identity map) until the processor ends the mail: the map
+    holds objects weakly, so a row one step of a mail read (threading's ticket) would otherwise be
+    read again by the next step that asks for it."""
     session.info.setdefault("inserted_rows", []).append(instance)
