@@ -67,13 +67,14 @@ class Direct:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, frozenset[str], bool], _Compiled] = {}
+        # By the keys in the order given: a caller builds its parameters the same way every time.
+        self._compiled: dict[tuple[str, tuple[str, ...], bool], _Compiled] = {}
 
-    def compiled(self, dialect: Dialect, keys: frozenset[str], many: bool) -> _Compiled:
+    def compiled(self, dialect: Dialect, keys: tuple[str, ...], many: bool) -> _Compiled:
         key = (dialect.name, keys, many)
         found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[key] = _compile(self.statement, dialect, keys, many)
+            found = self._compiled[key] = _compile(self.statement, dialect, frozenset(keys), many)
         return found
 
 
@@ -83,7 +84,7 @@ def run(session: Session, direct: Direct, params: Mapping[str, Any] | None = Non
     params = params or {}
     if _through_sqlalchemy(session, conn):
         return _done(conn.execute(direct.statement, dict(params)), many=False)
-    compiled = direct.compiled(conn.dialect, frozenset(params), False)
+    compiled = direct.compiled(conn.dialect, tuple(params), False)
     args = _arguments(compiled, params)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -110,7 +111,7 @@ def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]
     if _through_sqlalchemy(session, conn):
         conn.execute(direct.statement, [dict(row) for row in rows])
         return
-    compiled = direct.compiled(conn.dialect, frozenset(rows[0]), True)
+    compiled = direct.compiled(conn.dialect, tuple(rows[0]), True)
     args = [_arguments(compiled, row) for row in rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -148,7 +149,7 @@ def forget_listeners(session: Session) -> None:
 
 
 def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-    values = {**compiled.constants, **params}
+    values = {**compiled.constants, **params} if compiled.constants else dict(params)
     for name, default in compiled.defaults:
         values[name] = default()
     for name, process in compiled.processors.items():
@@ -156,7 +157,7 @@ def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         if value is not None:
             values[name] = process(value)
     if compiled.names is not None:
-        return tuple(values[name] for name in compiled.names)
+        return tuple([values[name] for name in compiled.names])
     escaped = compiled.escaped
     return {escaped.get(name, name): value for name, value in values.items()} if escaped else values
 
