@@ -16,7 +16,7 @@ from gateway.store.direct import Direct, run
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import orphaned, require_live
 from gateway.store.outbox_wake import queued
-from gateway.store.rows import attach_inserted, execute, in_transaction
+from gateway.store.rows import attach_inserted, built, execute, in_transaction
 
 QUEUED = "queued"
 RETRY = "retry"
@@ -60,27 +60,28 @@ def draft(
     the id (its Message-ID and VERP address) and the rendered mail, then `insert`s it, so each
     notification costs one INSERT, not an INSERT and an UPDATE of the same row."""
     now = utcnow()
-    return OutboxRow(
-        id=next_id(session),
-        ticket_id=ticket_id,
-        template=template,
-        to_address=to_address[:320],
-        envelope_from="",
-        message_id="",
-        subject="",
-        raw=b"",
-        context=context,
-        status=QUEUED,
-        attempts=0,
-        next_attempt_at=now,
-        deadline=deadline,
-        claimed_by=None,
-        claimed_node=None,
-        last_error=None,
-        inbox_id=inbox_id,
-        created_at=now,
-        sent_at=None,
-    )
+    values = {
+        "id": next_id(session),
+        "ticket_id": ticket_id,
+        "template": template,
+        "to_address": to_address[:320],
+        "envelope_from": "",
+        "message_id": "",
+        "subject": "",
+        "raw": b"",
+        "context": context,
+        "status": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "deadline": deadline,
+        "claimed_by": None,
+        "claimed_node": None,
+        "last_error": None,
+        "inbox_id": inbox_id,
+        "created_at": now,
+        "sent_at": None,
+    }
+    return built(OutboxRow, values)
 
 
 def insert(session: Session, row: OutboxRow, *, keep: bool = True) -> OutboxRow:

@@ -32,7 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-from gateway.store.rows import attach_inserted, execute
+from gateway.store.rows import attach_inserted, built, execute
 
 _seen = SeenMail.__table__
 # The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
@@ -142,7 +142,7 @@ def create_ticket(
         "possible_follow_up_of_id": possible_follow_up_of_id,
     }
     ticket_id = run(session, _INSERT_TICKET, values).inserted_id
-    ticket = Ticket(id=ticket_id, **values)
+    ticket = built(Ticket, {"id": ticket_id, **values})
     attach_inserted(session, ticket)
     return ticket
 
@@ -169,7 +169,7 @@ def add_message(
         author_address=author_address, author_name=author_name, role=role, visibility=visibility,
         subject=subject, text=text, threaded_by=threaded_by,
     )  # fmt: skip
-    message = Message(id=run(session, _INSERT_MESSAGE, values).inserted_id, **values)
+    message = built(Message, {"id": run(session, _INSERT_MESSAGE, values).inserted_id, **values})
     attach_inserted(session, message)
     return message
 
