@@ -67,11 +67,12 @@ class Direct:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        # By the keys in the order given: a caller builds its parameters the same way every time.
-        self._compiled: dict[tuple[str, tuple[str, ...], bool], _Compiled] = {}
+        # By the dialect and driver (every engine of the store is made by `make_engine`, alike),
+        # and the keys in the order given: a caller builds its parameters the same way every time.
+        self._compiled: dict[tuple[str, str, tuple[str, ...], bool], _Compiled] = {}
 
     def compiled(self, dialect: Dialect, keys: tuple[str, ...], many: bool) -> _Compiled:
-        key = (dialect.name, keys, many)
+        key = (dialect.name, dialect.driver, keys, many)
         found = self._compiled.get(key)
         if found is None:
             found = self._compiled[key] = _compile(self.statement, dialect, frozenset(keys), many)
