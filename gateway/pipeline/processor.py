@@ -223,7 +223,7 @@ class Processor:
         """Run mails of `mails` in one transaction and commit them together: one commit (one fsync)
         and one turn on the write lock for the batch, not per mail.
 
-        First without a savepoint per mail (two statements and their bookkeeping each, ~7 % of a
+        First without a savepoint per mail (two statements and their bookkeeping each, ~3 % of a
         mail's processing): almost every batch has no failing mail. If one fails, the whole
         transaction is rolled back and the same mails run again with a savepoint each
         (`_apply_batch_in_savepoints`), so what is committed and recorded is exactly what that way

@@ -2,9 +2,9 @@
 and set of keys, then executed without SQLAlchemy's execution machinery.
 
 Through `Connection.execute` a statement built once still costs SQLAlchemy's cache-key lookup,
-execution context, parameter processing and result object on every call: about ten times the
-database's own work for the one-row inserts and lookups of a mail, which makes a dozen of them
-a sixth of a mail's processing (docs/performance/instructions-and-suite.md). Here each
+execution context, parameter processing and result object on every call: many times the
+database's own work for the one-row inserts and lookups of a mail (running the dozen of a mail
+here saved 6.8 % of its instructions: docs/performance/instructions-and-suite.md). Here each
 `Direct` statement is compiled by SQLAlchemy itself for the connection's dialect and kept: the
 SQL text, the order of its binds, each bind's conversion (a datetime to SQLite's text, JSON to
 text, …) and the Python-side column defaults it fills in. Running it is building the argument
