@@ -11,6 +11,10 @@ time bound is lifted, as under valgrind every mail would otherwise be a batch of
 with `--small` and `--large` mails, and prints the difference divided by the difference in mails:
 the cost of one more mail, without the start-up (imports, the schema) both runs share. Takes ~5 minutes; needs
 valgrind (Debian: `apt-get install valgrind`). No figure here is asserted anywhere.
+
+`--floor` also counts, the same way and on the same stored mails, what issue 24 measures processing
+against: Python's email package parsing each mail with `policy.default` and reading From, To,
+Subject, Date, Message-ID, the body and the attachments; and prints the ratio.
 """
 
 from __future__ import annotations
@@ -67,8 +71,28 @@ def child(workdir: Path) -> None:
     print(f"processed {sum(outcomes.values())} mails: {dict(outcomes)}")
 
 
-def instructions(count: int, senders: int) -> int:
-    """What valgrind counted for one child run of `count` mails."""
+def floor_child(workdir: Path) -> None:
+    """The floor: each stored mail parsed by the email package alone, the way issue 24 defines it."""
+    import email
+    import sqlite3
+    from email import policy
+
+    with sqlite3.connect(workdir / "ticketgate.db") as db:
+        raws = [raw for (raw,) in db.execute("SELECT raw FROM inbox ORDER BY id")]
+    read = 0
+    for raw in raws:
+        message = email.message_from_bytes(raw, policy=policy.default)
+        for name in ("From", "To", "Subject", "Date", "Message-ID"):
+            read += len(str(message[name] or ""))
+        body = message.get_body(preferencelist=("plain", "html"))
+        read += len(body.get_content()) if body is not None else 0
+        for attachment in message.iter_attachments():
+            read += len(attachment.get_content())
+    print(f"parsed {len(raws)} mails ({read} characters read)")
+
+
+def instructions(count: int, senders: int, *, floor: bool = False) -> int:
+    """What valgrind counted for one child run of `count` mails (`floor`: the email package alone)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -77,7 +101,7 @@ def instructions(count: int, senders: int) -> int:
         fill(count, senders, workdir)
         command = [
             valgrind, "--tool=callgrind", f"--callgrind-out-file={scratch}/out",
-            sys.executable, __file__, "--child", str(workdir),
+            sys.executable, __file__, "--floor-child" if floor else "--child", str(workdir),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts, hence the same count
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -92,16 +116,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=30, help="mails in the first run (default 30)")
     parser.add_argument("--large", type=int, default=130, help="mails in the second run (default 130)")
     parser.add_argument("--senders", type=int, default=500, help="distinct customers (default 500)")
+    parser.add_argument("--floor", action="store_true", help="also count the email-package floor")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         child(args.child)
+        return 0
+    if args.floor_child is not None:
+        floor_child(args.floor_child)
         return 0
     small, large = instructions(args.small, args.senders), instructions(args.large, args.senders)
     per_mail = (large - small) / (args.large - args.small)
     print(f"processing alone, generated ~1 KB mails, {args.senders} sender(s), full batches:")
     print(f"  {args.small} mails: {small:,} instructions; {args.large} mails: {large:,}")
     print(f"  per mail: {per_mail / 1e6:.2f} million instructions")
+    if args.floor:
+        small_floor = instructions(args.small, args.senders, floor=True)
+        large_floor = instructions(args.large, args.senders, floor=True)
+        floor = (large_floor - small_floor) / (args.large - args.small)
+        print("the floor: the email package parsing the same mails (policy.default; 7 headers, body, files):")
+        print(f"  {args.small} mails: {small_floor:,} instructions; {args.large} mails: {large_floor:,}")
+        print(f"  per mail: {floor / 1e6:.2f} million instructions")
+        print(f"processing is {per_mail / floor:.2f}x the floor")
     return 0
 
 

@@ -292,6 +292,7 @@ class SortedAttachments:
 class TicketOpened:
     ticket_id: int
     message_db_id: int
+    message_id: str | None  # the first message's Message-ID as stored: the new ticket's thread
     requester: Address
     acknowledge: bool  # False for automated mail and loop signals: no ticket_created to the sender
     tags: tuple[str, ...]

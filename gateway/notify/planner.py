@@ -52,7 +52,7 @@ from gateway.notify.message import (
     subject_for,
     thread_root_id,
 )
-from gateway.notify.planner_values import Shown
+from gateway.notify.planner_values import NOTHING_KNOWN, Known, Shown
 from gateway.notify.render import Renderer, RenderError
 from gateway.notify.staff_files import staff_files
 from gateway.present import ticket_ref
@@ -144,6 +144,7 @@ class NotificationPlanner:
         trigger: int | None,
         extra: dict[str, Any],
         shown: Shown | None = None,
+        known: Known = NOTHING_KNOWN,
     ) -> int:
         """One row per recipient (each its own bounce address), all with the same `shown` To and Cc."""
         seen: set[str] = set()
@@ -154,7 +155,7 @@ class NotificationPlanner:
             seen.add(person.address.lower())
             if self.queue(
                 session, ticket, template, person, audience, inbox_id=inbox_id, trigger=trigger,
-                extra=extra, shown=shown,
+                extra=extra, shown=shown, known=known,
             ):  # fmt: skip
                 queued += 1
         return queued
@@ -171,10 +172,12 @@ class NotificationPlanner:
         trigger: int | None,
         extra: dict[str, Any],
         shown: Shown | None = None,
+        known: Known = NOTHING_KNOWN,
     ) -> OutboxRow | None:
         """One outbox row, rendered; None when the recipient must not be mailed (and why is recorded).
-        `shown`: the To and Cc its headers show, when they are not just `to` (SPEC §13 Copies)."""
-        address, why = self.mailable(session, to)
+        `shown`: the To and Cc its headers show, when they are not just `to` (SPEC §13 Copies);
+        `known`: what this mail has just written, not read back (planner_values.Known)."""
+        address, why = self.mailable(session, to, known)
         if address is None:
             if why is None:
                 log.info("inbox %s: no %s to %s (never notified)", inbox_id, template, to.address)
@@ -188,7 +191,10 @@ class NotificationPlanner:
             session, ticket_id=ticket.id, template=template, address=address, inbox_id=inbox_id,
             context=context, ref=ref, now=self.clock(), base=base,
         )  # fmt: skip
-        first, latest = _thread_ids(outbox.thread_message_ids(session, ticket.id), trigger)
+        if known.opening is not None and known.opening[0] == trigger:  # the thread's first is the trigger
+            first = latest = known.opening[1]
+        else:
+            first, latest = _thread_ids(outbox.thread_message_ids(session, ticket.id), trigger)
         root = thread_root_id(ref=ref, domain=base.rpartition("@")[2])
         row.subject = subject_for(ref, ticket.title)
         mail_files: dict[str, Any] = {}
@@ -224,7 +230,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return outbox.insert(session, row)
+        return outbox.insert(session, row, keep=False)  # read by callers, never changed
 
     def queue_answer(
         self,
@@ -265,7 +271,7 @@ class NotificationPlanner:
             },
         }
         self.render_row(row)
-        return outbox.insert(session, row)
+        return outbox.insert(session, row, keep=False)  # read by callers, never changed
 
     def ticket_base_address(self, session: Session, ticket_id: int) -> str:
         """Where a ticket's mail comes from and replies and bounces go back to: our base address,
@@ -281,15 +287,20 @@ class NotificationPlanner:
                 return f"{local}@{domain}"
         return self.base_address
 
-    def mailable(self, session: Session, to: Address) -> tuple[str | None, str | None]:
+    def mailable(
+        self, session: Session, to: Address, known: Known = NOTHING_KNOWN
+    ) -> tuple[str | None, str | None]:
         """(the address to mail, None), or (None, why not); why is None for an address that is never
-        notified (ours, a null sender, mailer-daemon and the like: SPEC §7), which is not news."""
+        notified (ours, a null sender, mailer-daemon and the like: SPEC §7), which is not news. An
+        address in `known.deliverable` was cleared by this very mail: no mark to look for."""
         if not should_notify(to.address, ours=self.ours):
             return None, None
         try:
             address = safe_address(to.address)
         except UnsafeAddress as exc:
             return None, str(exc)
+        if outbox.undeliverable_key(address) in known.deliverable:
+            return address, None
         bounced = outbox.undeliverable_reason(session, address)
         if bounced is not None:
             return None, f"{address} is undeliverable ({bounced})"

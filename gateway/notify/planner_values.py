@@ -10,6 +10,24 @@ from gateway.notify.message import UnsafeAddress, safe_address
 
 
 @dataclass(frozen=True)
+class Known:
+    """What the caller has just written in this transaction, so the planner need not read it back.
+
+    Passed explicitly by whoever wrote it (not kept in a cache of the store's, which a savepoint
+    rolled back under it would leave wrong). `opening`: `(row id, Message-ID as stored)` of the
+    message that opened the ticket in this mail, when it has a Message-ID: the first of the
+    ticket's thread whatever this mail adds after it (a forward's note). `deliverable`: the
+    addresses (as `outbox.undeliverable_key` keys them) whose undeliverable mark this mail has just
+    cleared."""
+
+    opening: tuple[int, str] | None = None
+    deliverable: frozenset[str] = frozenset()
+
+
+NOTHING_KNOWN = Known()
+
+
+@dataclass(frozen=True)
 class Shown:
     """The To and Cc a notification's headers show, whoever the copy is delivered to: a staff reply
     to the requester with the participants in Cc reaches each of them as its own copy (its own bounce

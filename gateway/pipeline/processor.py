@@ -1,11 +1,12 @@
 """Turns claimed inbox items into tickets: the stage table, batches, and the one exception boundary.
 
-Every stage of a mail runs inside a savepoint of its own, together with marking the inbox row
-done, so a mail ends as exactly one outcome or, on any failure, as nothing at all (and is retried
-or quarantined). Several mails share one transaction (a batch, `Processor._apply_batch`): one
-commit and one turn on the write lock for all of them, while a failing mail rolls back only its
-own savepoint. A transient fault puts the row back with a delay; anything else quarantines it
-with the traceback for `ticketgate quarantine retry`.
+Every stage of a mail runs in the same transaction as marking the inbox row done, so a mail ends
+as exactly one outcome or, on any failure, as nothing at all (and is retried or quarantined).
+Several mails share one transaction (a batch, `Processor._apply_batch`): one commit and one turn
+on the write lock for all of them. A batch runs first without savepoints; if a mail of it fails,
+the batch is rolled back and run again with a savepoint per mail, so the failing mail rolls back
+only its own. A transient fault puts the row back with a delay; anything else quarantines it with
+the traceback for `ticketgate quarantine retry`.
 
 When the database cannot take even that (it is down, its disk is full), the give-back is kept in
 memory and written before the worker claims again, and after a claim or batch whose transaction
@@ -15,6 +16,7 @@ A worker whose node's own heartbeat has gone stale claims nothing until it beats
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -218,8 +220,68 @@ class Processor:
         return _Prepared(item, value, decision, progress, time.perf_counter() - started)
 
     def _apply_batch(self, mails: list[_Prepared], results: dict[int, ProcessResult]) -> list[_Prepared]:
+        """Run mails of `mails` in one transaction and commit them together: one commit (one fsync)
+        and one turn on the write lock for the batch, not per mail.
+
+        First without a savepoint per mail (two statements and their bookkeeping each, ~3 % of a
+        mail's processing): almost every batch has no failing mail. If one fails, the whole
+        transaction is rolled back and the same mails run again with a savepoint each
+        (`_apply_batch_in_savepoints`), so what is committed and recorded is exactly what that way
+        alone gives. Nothing of the first run is kept but files a blob store wrote (stored by their
+        hash, as a rolled-back savepoint leaves them too) and log lines of its stages.
+        """
+        done: list[_Ran] = []
+        left: list[_Prepared] = []
+        try:
+            with unit_of_work(self.deps.sessions) as session:
+                opened = time.perf_counter()
+                for index, mail in enumerate(mails):
+                    if index and self._batch_seconds and time.perf_counter() - opened >= self._batch_seconds:
+                        left = mails[index:]
+                        break
+                    ran = self._run_plain(mail, MailRun(mail.item, session, self.deps))
+                    if ran is None:
+                        raise _Replay
+                    done.append(ran)
+        except _Replay:
+            return self._apply_batch_in_savepoints(mails, results)
+        except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
+            self._lost_claims = True  # or its COMMIT happened, the answer lost: _give_back_kept
+            for mail in mails:
+                results[mail.item.id] = self._timed(self._transient(mail.item, exc, None), mail.seconds)
+            return []
+        for ran in done:
+            results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
+        if self._batch_seconds:
+            time.sleep(HANDOVER_SECONDS)
+        return left
+
+    def _run_plain(self, mail: _Prepared, run: MailRun) -> _Ran | None:
+        """One mail of a batch without a savepoint of its own; None if it failed (its batch is then
+        rolled back and run again in savepoints, which sorts out the failure)."""
+        session = run.session
+        progress = dataclasses.replace(mail.progress)  # the run again starts from the prepared state
+        started = time.perf_counter() - mail.seconds
+        try:
+            value, decision = mail.value, mail.decision
+            if decision is None:
+                value, decision = self._step(value, run, progress, self._inside)
+            if decision is None:
+                raise AssertionError("the last stage always decides")
+            result = self._record(run, value, decision)
+            session.flush()  # before the identity map is dropped: what the ORM holds is written
+        except Exception:  # met again, and sorted out, when the batch runs in savepoints
+            return None
+        finally:
+            session.expunge_all()  # each mail starts with an empty identity map (_run_in_savepoint)
+            session.info.pop("inserted_rows", None)
+        return _Ran(mail.item, result, progress, time.perf_counter() - started)
+
+    def _apply_batch_in_savepoints(
+        self, mails: list[_Prepared], results: dict[int, ProcessResult]
+    ) -> list[_Prepared]:
         """Run mails of `mails` in one transaction, each in a savepoint of its own, and commit them
-        together: one commit (one fsync) and one turn on the write lock for the batch, not per mail.
+        together (the way a batch with a failing mail is run).
 
         A mail that fails rolls back its own savepoint only; the others commit, and it is retried
         or quarantined alone once the transaction is over (those take the write lock themselves).
@@ -434,6 +496,10 @@ class _NoTransaction:
 
 
 _NO_TRANSACTION: Any = _NoTransaction()
+
+
+class _Replay(Exception):  # not an error: the batch is run again in savepoints
+    """A mail of a batch run without savepoints failed: roll the batch back and run it again."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain import Envelope, EventKind
 from gateway.store.blobs import BlobNotFoundError, BlobStore
+from gateway.store.direct import forget_listeners
 from gateway.store.inbox import add_rows
 from gateway.store.models import Event, Message, OutboxRow, SeenMail
 from gateway.store.rows import connection, execute
@@ -166,10 +167,12 @@ def numbers_kept(session: Session) -> Iterator[None]:
         return elem, multiparams, params
 
     event.listen(conn, "before_execute", before_execute, retval=True)
+    forget_listeners(session)  # the statements run on the DB-API cursor now go through it
     try:
         yield
     finally:
         event.remove(conn, "before_execute", before_execute)
+        forget_listeners(session)
 
 
 def _peek(conn: Connection, table: str) -> int:

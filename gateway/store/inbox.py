@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
 from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
+from gateway.store.direct import Direct, run
 from gateway.store.models import InboxItem, utcnow
 from gateway.store.nodes import orphaned, require_live
 from gateway.store.rows import execute
@@ -59,6 +60,9 @@ _MARK_INBOX_DONE = (
 _MARK_HELD_INBOX_DONE = _MARK_INBOX_DONE.where(
     _inbox.c.state == PROCESSING, _inbox.c.claimed_by == bindparam("worker")
 )
+# Every mail ends with one of these: run on the DB-API cursor (gateway/store/direct.py).
+_MARK_DONE_DIRECT = Direct(_MARK_INBOX_DONE)
+_MARK_HELD_DONE_DIRECT = Direct(_MARK_HELD_INBOX_DONE)
 
 
 def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
@@ -402,8 +406,8 @@ def mark_inbox_done(
         "now": utcnow(),
     }
     if worker is not None:
-        if execute(session, _MARK_HELD_INBOX_DONE, {**params, "worker": worker}).rowcount != 1:
+        if run(session, _MARK_HELD_DONE_DIRECT, {**params, "worker": worker}).rowcount != 1:
             raise ClaimLostError(f"inbox row {inbox_id} is no longer claimed by {worker}")
         return
-    if execute(session, _MARK_INBOX_DONE, params).rowcount != 1:
+    if run(session, _MARK_DONE_DIRECT, params).rowcount != 1:
         raise NoResultFound(f"inbox row {inbox_id} is gone")

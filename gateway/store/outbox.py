@@ -12,10 +12,11 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, u
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
+from gateway.store.direct import Direct, run
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import orphaned, require_live
 from gateway.store.outbox_wake import queued
-from gateway.store.rows import attach_inserted, execute
+from gateway.store.rows import attach_inserted, built, execute, in_transaction
 
 QUEUED = "queued"
 RETRY = "retry"
@@ -30,7 +31,8 @@ RETRYABLE = (FAILED, DEAD, RETRY)
 
 # Asked for every new ticket: Core statements built once (see gateway/store/tickets.py for why).
 _outbox = OutboxRow.__table__
-_ACKS_SINCE = (
+# Run on the DB-API cursor (gateway/store/direct.py), as every statement built once here.
+_ACKS_SINCE = Direct(
     select(func.count())
     .select_from(_outbox)
     .where(
@@ -39,9 +41,9 @@ _ACKS_SINCE = (
         _outbox.c.created_at >= bindparam("since"),
     )
 )
-_INSERT_ROW = insert(_outbox)
+_INSERT_ROW = Direct(insert(_outbox))
 _undeliverable = UndeliverableAddress.__table__
-_CLEAR_UNDELIVERABLE = delete(_undeliverable).where(_undeliverable.c.address == bindparam("address"))
+_CLEAR_UNDELIVERABLE = Direct(delete(_undeliverable).where(_undeliverable.c.address == bindparam("address")))
 
 
 def draft(
@@ -58,34 +60,37 @@ def draft(
     the id (its Message-ID and VERP address) and the rendered mail, then `insert`s it, so each
     notification costs one INSERT, not an INSERT and an UPDATE of the same row."""
     now = utcnow()
-    return OutboxRow(
-        id=next_id(session),
-        ticket_id=ticket_id,
-        template=template,
-        to_address=to_address[:320],
-        envelope_from="",
-        message_id="",
-        subject="",
-        raw=b"",
-        context=context,
-        status=QUEUED,
-        attempts=0,
-        next_attempt_at=now,
-        deadline=deadline,
-        claimed_by=None,
-        claimed_node=None,
-        last_error=None,
-        inbox_id=inbox_id,
-        created_at=now,
-        sent_at=None,
-    )
+    values = {
+        "id": next_id(session),
+        "ticket_id": ticket_id,
+        "template": template,
+        "to_address": to_address[:320],
+        "envelope_from": "",
+        "message_id": "",
+        "subject": "",
+        "raw": b"",
+        "context": context,
+        "status": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "deadline": deadline,
+        "claimed_by": None,
+        "claimed_node": None,
+        "last_error": None,
+        "inbox_id": inbox_id,
+        "created_at": now,
+        "sent_at": None,
+    }
+    return built(OutboxRow, values)
 
 
-def insert(session: Session, row: OutboxRow) -> OutboxRow:
-    """Store a `draft` (every column as it stands on the object) and attach it to the session as if
-    loaded, so later changes to it are ordinary updates."""
-    execute(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
-    attach_inserted(session, row)
+def insert(session: Session, row: OutboxRow, *, keep: bool = True) -> OutboxRow:
+    """Store a `draft` (every column as it stands on the object) and, with `keep`, attach it to the
+    session as if loaded, so later changes to it are ordinary updates. Without (the planner, which
+    hands rows back only to be read), a change to the object is not written: load the row again."""
+    run(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
+    if keep:
+        attach_inserted(session, row)
     queued(session)
     return row
 
@@ -116,13 +121,24 @@ def next_id(session: Session) -> int:
     PostgreSQL: from the column's own sequence, so nodes writing at once never share one. SQLite:
     one past the largest, which is what SQLite itself gives a row with no id (a table without
     AUTOINCREMENT); safe because every write transaction here holds the database's write lock from
-    its BEGIN IMMEDIATE (gateway/store/db.py), so no other writer can take the same id meanwhile."""
-    query = _NEXT_ID_POSTGRES if session.get_bind().dialect.name == "postgresql" else _NEXT_ID_SQLITE
-    return int(execute(session, query).scalar_one())
+    its BEGIN IMMEDIATE (gateway/store/db.py), so no other writer can take the same id meanwhile.
+    For the same reason the largest is asked once per transaction (a batch of mails queues a row
+    or more each), and the ids after it are counted here: every outbox row is made by `draft`, so
+    nothing else in the transaction takes one. A savepoint rolled back after taking ids leaves a
+    gap in them, never a duplicate."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(run(session, _NEXT_ID_POSTGRES).scalar())
+    kept = in_transaction(session)
+    taken: int | None = kept.get(_NEXT_ID_KEY)
+    if taken is None:
+        taken = int(run(session, _NEXT_ID_SQLITE).scalar())
+    kept[_NEXT_ID_KEY] = taken + 1
+    return taken
 
 
-_NEXT_ID_POSTGRES = select(func.nextval(func.pg_get_serial_sequence(_outbox.name, _outbox.c.id.name)))
-_NEXT_ID_SQLITE = select(func.coalesce(func.max(_outbox.c.id), 0) + 1)
+_NEXT_ID_POSTGRES = Direct(select(func.nextval(func.pg_get_serial_sequence(_outbox.name, _outbox.c.id.name))))
+_NEXT_ID_SQLITE = Direct(select(func.coalesce(func.max(_outbox.c.id), 0) + 1))
+_NEXT_ID_KEY = "outbox.next_id"
 
 
 @dataclass(frozen=True)
@@ -339,18 +355,23 @@ def requeue(
 def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
     """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
     params = {"address": address.lower(), "template": template, "since": since}
-    return int(execute(session, _ACKS_SINCE, params).scalar() or 0)
+    return int(run(session, _ACKS_SINCE, params).scalar() or 0)
 
 
-_UNDELIVERABLE_REASON = select(_undeliverable.c.reason).where(
-    _undeliverable.c.address == bindparam("address")
+_UNDELIVERABLE_REASON = Direct(
+    select(_undeliverable.c.reason).where(_undeliverable.c.address == bindparam("address"))
 )
+
+
+def undeliverable_key(address: str) -> str:
+    """How an address is keyed among the undeliverable ones."""
+    return address.strip().lower()
 
 
 def undeliverable_reason(session: Session, address: str) -> str | None:
     """Why `address` gets no mail (a permanent bounce), or None when it may be mailed."""
-    params = {"address": address.strip().lower()}
-    return execute(session, _UNDELIVERABLE_REASON, params).scalar()
+    params = {"address": undeliverable_key(address)}
+    return run(session, _UNDELIVERABLE_REASON, params).scalar()  # type: ignore[no-any-return]
 
 
 def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id: int | None) -> None:
@@ -365,12 +386,11 @@ def mark_undeliverable(session: Session, address: str, *, reason: str, inbox_id:
 
 def clear_undeliverable(session: Session, address: str) -> bool:
     """The address wrote to us again: it is deliverable from now on. True when it was marked."""
-    result = execute(session, _CLEAR_UNDELIVERABLE, {"address": address.strip().lower()})
-    return bool(result.rowcount)
+    return run(session, _CLEAR_UNDELIVERABLE, {"address": undeliverable_key(address)}).rowcount > 0
 
 
 _messages = Message.__table__
-_THREAD_IDS = (
+_THREAD_IDS = Direct(
     select(_messages.c.id, _messages.c.message_id)
     .where(_messages.c.ticket_id == bindparam("ticket_id"))
     .order_by(_messages.c.id)
@@ -379,7 +399,10 @@ _THREAD_IDS = (
 
 def thread_message_ids(session: Session, ticket_id: int) -> list[tuple[int, str | None]]:
     """(row id, Message-ID) of a ticket's messages in order: what a notification threads on."""
-    return [(row.id, row.message_id) for row in execute(session, _THREAD_IDS, {"ticket_id": ticket_id})]
+    return [
+        (row_id, message_id)
+        for row_id, message_id in run(session, _THREAD_IDS, {"ticket_id": ticket_id}).rows
+    ]
 
 
 _FIRST_RECIPIENTS = (

@@ -8,15 +8,20 @@ same transaction want the ORM object — put the inserted row into the session a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Executable, event
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, class_mapper, make_transient_to_detached
 
 # The connection of the session's current transaction, kept in `session.info` while it lasts:
 # `Session.connection()` walks the transaction's bookkeeping on every call, a few per cent of a
 # mail's processing at the dozen statements each mail runs.
+T = TypeVar("T")
+
 _CONNECTION = "rows.connection"
+# What is true for the length of the session's current (outermost) transaction only: forgotten with
+# its connection when it ends, however it ends (see `in_transaction`).
+_TRANSACTION = "rows.transaction"
 
 
 def execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -38,6 +43,28 @@ def _forget_connection(session: Session, transaction: SessionTransaction) -> Non
     the pool, and the next transaction may get another one."""
     if transaction.parent is None:
         session.info.pop(_CONNECTION, None)
+        session.info.pop(_TRANSACTION, None)
+
+
+def in_transaction(session: Session) -> dict[str, Any]:
+    """A dict kept for the session's current outermost transaction and dropped when it ends. Only
+    for what a savepoint rolled back inside it cannot make wrong (e.g. the next id to hand out:
+    a rollback leaves a gap, never a duplicate)."""
+    found: dict[str, Any] | None = session.info.get(_TRANSACTION)
+    if found is None:
+        connection(session)  # begun, so that its end is seen
+        found = session.info[_TRANSACTION] = {}
+    return found
+
+
+def built(cls: type[T], values: dict[str, Any]) -> T:
+    """An instance of the mapped class `cls` holding `values` as a loaded row holds them, made
+    without its constructor, which sets each attribute through the ORM's instrumentation (about
+    thirty times the cost, for rows built on every mail). Later changes to it are tracked as
+    usual; `attach_inserted` then puts it into the session as loaded."""
+    instance: T = class_mapper(cls).class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 def attach_inserted(session: Session, instance: Any) -> None:
@@ -48,4 +75,11 @@ def attach_inserted(session: Session, instance: Any) -> None:
     session ends, or a later `get` would miss it once the code that made it has returned."""
     make_transient_to_detached(instance)
     session.add(instance)
+    keep(session, instance)
+
+
+def keep(session: Session, instance: Any) -> None:
+    """Hold `instance` (in the session's identity map) until the processor ends the mail: the map
+    holds objects weakly, so a row one step of a mail read (threading's ticket) would otherwise be
+    read again by the next step that asks for it."""
     session.info.setdefault("inserted_rows", []).append(instance)

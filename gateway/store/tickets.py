@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.domain import EventKind, Priority, Role, Status, Tier, Visibility
+from gateway.store.direct import Direct, run, run_many
 from gateway.store.inbox import clip_message_id
 from gateway.store.models import (
     Event,
@@ -31,7 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-from gateway.store.rows import attach_inserted, execute
+from gateway.store.rows import attach_inserted, built, execute
 
 _seen = SeenMail.__table__
 # The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
@@ -48,10 +49,12 @@ _SEEN_OR_REUSED = (
     .order_by(case((_seen.c.dedup_key == bindparam("key"), 0), else_=1))
     .limit(1)
 )
-_INSERT_SEEN = insert(_seen)
-_INSERT_TICKET = insert(Ticket.__table__)
-_INSERT_MESSAGE = insert(Message.__table__)
-_INSERT_EVENT = insert(Event.__table__)
+# Run on the DB-API cursor (gateway/store/direct.py): every mail writes these.
+_SEEN_OR_REUSED_DIRECT = Direct(_SEEN_OR_REUSED)
+_INSERT_SEEN = Direct(insert(_seen))
+_INSERT_TICKET = Direct(insert(Ticket.__table__))
+_INSERT_MESSAGE = Direct(insert(Message.__table__))
+_INSERT_EVENT = Direct(insert(Event.__table__))
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,12 @@ def seen_before(
     """(the first result of this very mail, if it was processed before; else an earlier, different
     mail that carried the same Message-ID, as some senders reuse them), in one query."""
     params = {"key": key, "message_id": clip_message_id(message_id) or None, "content_hash": content_hash}
-    row = execute(session, _SEEN_OR_REUSED, params).first()
-    if row is None:
+    rows = run(session, _SEEN_OR_REUSED_DIRECT, params).rows
+    if not rows:
         return None, None
-    found = SeenRow(row.inbox_id, row.ticket_id)
-    return (found, None) if row.dedup_key == key else (None, found)
+    found_key, inbox_id, ticket_id = rows[0]
+    found = SeenRow(inbox_id, ticket_id)
+    return (found, None) if found_key == key else (None, found)
 
 
 def record_seen(
@@ -90,7 +94,7 @@ def record_seen(
     outcome: str,
     ticket_id: int | None,
 ) -> None:
-    execute(
+    run(
         session,
         _INSERT_SEEN,
         {
@@ -137,8 +141,8 @@ def create_ticket(
         "follow_up_of_id": follow_up_of_id,
         "possible_follow_up_of_id": possible_follow_up_of_id,
     }
-    (ticket_id,) = execute(session, _INSERT_TICKET, values).inserted_primary_key  # type: ignore[misc]
-    ticket = Ticket(id=ticket_id, **values)
+    ticket_id = run(session, _INSERT_TICKET, values).inserted_id
+    ticket = built(Ticket, {"id": ticket_id, **values})
     attach_inserted(session, ticket)
     return ticket
 
@@ -158,7 +162,39 @@ def add_message(
     text: str,
     threaded_by: str,
 ) -> Message:
-    values = {
+    """Store a message; the row is also put into the session as loaded (a later step of the mail,
+    such as the reply's notification, reads it)."""
+    values = _message_values(
+        ticket_id=ticket_id, inbox_id=inbox_id, message_id=message_id, kind=kind,
+        author_address=author_address, author_name=author_name, role=role, visibility=visibility,
+        subject=subject, text=text, threaded_by=threaded_by,
+    )  # fmt: skip
+    message = built(Message, {"id": run(session, _INSERT_MESSAGE, values).inserted_id, **values})
+    attach_inserted(session, message)
+    return message
+
+
+def insert_message(session: Session, **fields: Any) -> int:
+    """Store a message (the keywords of `add_message`) that nothing of this mail reads back through
+    the session (a new ticket's first message): its row id, and no ORM object built for it."""
+    return int(run(session, _INSERT_MESSAGE, _message_values(**fields)).inserted_id)
+
+
+def _message_values(
+    *,
+    ticket_id: int | None,
+    inbox_id: int,
+    message_id: str | None,
+    kind: str,
+    author_address: str,
+    author_name: str,
+    role: Role,
+    visibility: Visibility,
+    subject: str,
+    text: str,
+    threaded_by: str,
+) -> dict[str, Any]:
+    return {
         "ticket_id": ticket_id,
         "inbox_id": inbox_id,
         "message_id": clip_message_id(message_id),
@@ -173,10 +209,6 @@ def add_message(
         "threaded_by": threaded_by,
         "created_at": utcnow(),
     }
-    (message_db_id,) = execute(session, _INSERT_MESSAGE, values).inserted_primary_key  # type: ignore[misc]
-    message = Message(id=message_db_id, **values)
-    attach_inserted(session, message)
-    return message
 
 
 def add_event(
@@ -227,8 +259,7 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Several events (`event_row`s) in one statement, in their order: a mail's events are written
     together (an executemany; on PostgreSQL psycopg sends them in one pipeline, not a round trip
     each)."""
-    if rows:
-        execute(session, _INSERT_EVENT, list(rows))
+    run_many(session, _INSERT_EVENT, rows)
 
 
 def ticket_for_message_ids(session: Session, message_ids: Iterable[str]) -> Ticket | None:
@@ -289,20 +320,26 @@ def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
 # --- threading and the lifecycle ---------------------------------------------------------------
 
 
+# Asked of every mail that names earlier ones: built once (an IN list of any length is one
+# statement to SQLAlchemy's cache when its values are bound as one expanding parameter).
+_OUTBOUND_TICKETS = select(OutboxRow.__table__.c.message_id, OutboxRow.__table__.c.ticket_id).where(
+    OutboxRow.__table__.c.message_id.in_(bindparam("wanted", expanding=True)),
+    OutboxRow.__table__.c.ticket_id.is_not(None),
+)
+_INBOUND_TICKETS = select(Message.__table__.c.message_id, Message.__table__.c.ticket_id).where(
+    Message.__table__.c.message_id.in_(bindparam("wanted", expanding=True)),
+    Message.__table__.c.ticket_id.is_not(None),
+)
+
+
 def ticket_for_any_message_ids(session: Session, message_ids: Sequence[str]) -> Ticket | None:
     """The ticket of the last of `message_ids` that is stored: an inbound message or a notification."""
     wanted = [mid for mid in message_ids if mid]
     if not wanted:
         return None
-    outbound = select(OutboxRow.message_id, OutboxRow.ticket_id).where(
-        OutboxRow.message_id.in_(wanted), OutboxRow.ticket_id.is_not(None)
-    )
-    inbound = select(Message.message_id, Message.ticket_id).where(
-        Message.message_id.in_(wanted), Message.ticket_id.is_not(None)
-    )
     by_id: dict[str, int] = {}
-    for query in (outbound, inbound):
-        for message_id, ticket_id in session.execute(query):
+    for query in (_OUTBOUND_TICKETS, _INBOUND_TICKETS):
+        for message_id, ticket_id in execute(session, query, {"wanted": wanted}):
             if message_id is not None and ticket_id is not None:
                 by_id[message_id] = ticket_id
     for mid in reversed(wanted):

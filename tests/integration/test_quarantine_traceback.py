@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy import event
+
 from gateway.config import load_settings
 from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
+from gateway.pipeline import processor as processor_module
 from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
 from gateway.pipeline.stage_values import Decision, P, Threaded
 from gateway.pipeline.stages.open_ticket import open_ticket
@@ -86,10 +90,11 @@ def with_seats_checked_late() -> tuple:
 def test_one_bad_mail_in_a_batch_is_quarantined_alone_and_the_rest_of_its_batch_commits(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Five mails claimed and processed together, in one transaction with a savepoint each: the
-    third raises once its ticket rows are written. Its savepoint alone is rolled back (no ticket,
-    no notification, its row quarantined with the reason), while the mails before and after it
-    are tickets with their notifications queued, each once."""
+    """Five mails claimed and processed together in one batch: the third raises once its ticket
+    rows are written. The batch, run first without savepoints, is rolled back and run again with a
+    savepoint per mail: the third's savepoint alone is rolled back (no ticket, no notification, its
+    row quarantined with the reason), while the mails before and after it are tickets with their
+    notifications queued, each once (nothing of the first run is left)."""
     config = write_config(tmp_path, database_url)
     runtime = build_runtime(load_settings(config, environ={}))
     envelope = Envelope(
@@ -124,3 +129,38 @@ def test_one_bad_mail_in_a_batch_is_quarantined_alone_and_the_rest_of_its_batch_
     outbox = ticketgate("outbox", "list", "--json", config=config).json()
     acks = sorted(row["ticket"] for row in outbox if row["to"] == "maria@customer.example")
     assert acks == sorted(by_title.values())
+
+
+def test_a_batch_runs_without_savepoints_unless_a_mail_of_it_fails(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Savepoints cost every mail (two statements and their bookkeeping): a batch whose mails all
+    succeed makes none; one with a failing mail is run again with one per mail. (SQLite's time
+    bound on a batch is lifted, so a loaded machine does not split it.)"""
+    monkeypatch.setattr(processor_module, "BATCH_SECONDS", 3600.0)
+    config = write_config(tmp_path, database_url)
+    runtime = build_runtime(load_settings(config, environ={}))
+    savepoints: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    envelope = Envelope(
+        mail_from="maria@customer.example", rcpt_tos=("support@smilepass.example",), source="smtp"
+    )
+    try:
+        event.listen(runtime.inbox.engine, "before_cursor_execute", count)
+        processor = Processor(runtime.deps, worker="test:worker", stages=with_seats_checked_late())
+        for n in range(3):
+            runtime.inbox.add(make_mail(f"Good mail {n}", headers={"X-Seats": "12"}), envelope)
+        assert [r.outcome for r in processor.process_available(limit=10)] == [Outcome.TICKET] * 3
+        assert savepoints == []
+
+        for n, seats in enumerate(["12", "twelve", "12"]):
+            runtime.inbox.add(make_mail(f"Mixed mail {n}", headers={"X-Seats": seats}), envelope)
+        outcomes = [r.outcome for r in processor.process_available(limit=10)]
+        assert outcomes == [Outcome.TICKET, Outcome.QUARANTINE, Outcome.TICKET]
+        assert len(savepoints) == 3  # the batch run again: one per mail
+    finally:
+        runtime.close()

@@ -19,11 +19,12 @@ from gateway.domain import (
     TicketOpened,
 )
 from gateway.notify.hints import what_helps
+from gateway.notify.planner_values import Known
 from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
 from gateway.store.models import Ticket
-from gateway.store.participants import other_open_tickets
+from gateway.store.participants import other_open_ticket_ids
 
 if TYPE_CHECKING:
     from gateway.notify.planner import NotificationPlanner
@@ -41,9 +42,16 @@ def ticket_opened(
 ) -> None:
     ticket = session.get_one(Ticket, happening.ticket_id)
     outbox.clear_undeliverable(session, happening.requester.address)
+    # Known without asking: the ticket's first message is the one this mail stored, and the
+    # requester has no undeliverable mark (just cleared), whoever of them is queued below.
+    stored_id = happening.message_id
+    known = Known(
+        opening=(happening.message_db_id, stored_id) if stored_id else None,
+        deliverable=frozenset({outbox.undeliverable_key(happening.requester.address)}),
+    )
     ack_note = happening.not_acknowledged_because or "the mail was automated or a loop risk"
     if happening.acknowledge:
-        ack_note = acknowledge(planner, session, ticket, happening, inbox_id)
+        ack_note = acknowledge(planner, session, ticket, happening, inbox_id, known)
     text = happening.text
     extra = {
         "tags": list(happening.tags),
@@ -53,8 +61,8 @@ def ticket_opened(
         "copied": _named(happening.copied),
         # SPEC §13: staff see at once that the requester has other tickets open (a merge candidate).
         "also_open": [
-            ticket_ref(planner.prefix, other.id)
-            for other in other_open_tickets(session, ticket.requester_address, excluding=ticket.id)
+            ticket_ref(planner.prefix, other)
+            for other in other_open_ticket_ids(session, ticket.requester_address, excluding=ticket.id)
         ][:ALSO_OPEN_SHOWN],
     }
     called_now = on_call(planner, ticket)
@@ -68,11 +76,12 @@ def ticket_opened(
         inbox_id=inbox_id,
         trigger=happening.message_db_id,
         extra=extra,
+        known=known,
     )
     # The same mail, marked urgent, to whoever is on call (who may also be triage).
     planner.queue_all(
         session, ticket, "staff_new_ticket", called_now, AUDIENCE_STAFF, inbox_id=inbox_id,
-        trigger=happening.message_db_id, extra={**extra, "on_call": True},
+        trigger=happening.message_db_id, extra={**extra, "on_call": True}, known=known,
     )  # fmt: skip
     for address, reason in escalations(planner, ticket):
         planner.queue(
@@ -84,6 +93,7 @@ def ticket_opened(
             inbox_id=inbox_id,
             trigger=happening.message_db_id,
             extra={"reason": reason, "text": text},
+            known=known,
         )
 
 
@@ -93,6 +103,7 @@ def acknowledge(
     ticket: Ticket,
     happening: TicketOpened,
     inbox_id: int | None,
+    known: Known,
 ) -> str:
     """Queue `ticket_created`; "" when queued, else why not (for staff)."""
     requester = happening.requester
@@ -118,6 +129,7 @@ def acknowledge(
             "has_screenshot": hints.has_screenshot,
             "copied": _named(happening.copied),
         },
+        known=known,
     )
     return "" if queued else f"{requester.address} is not notified"
 

@@ -15,6 +15,7 @@ from gateway.pipeline.writes.collision import record_collision
 from gateway.pipeline.writes.files import store_files
 from gateway.store import participants as people_store
 from gateway.store import tickets as store
+from gateway.store.inbox import clip_message_id
 
 
 def open_ticket(mail: Threaded, run: MailRun) -> Decision:
@@ -84,7 +85,7 @@ def open_planned_ticket(
         possible_follow_up_of_id=mail.thread.possible_follow_up_of,
         assignee=routing.assign,
     )
-    message = store.add_message(
+    message_db_id = store.insert_message(
         run.session,
         ticket_id=ticket.id,
         inbox_id=item.id,
@@ -130,11 +131,12 @@ def open_planned_ticket(
         event(EventKind.PARTICIPANT_ADDED, writer, field="participant", new=person.address)
     store.add_events(run.session, events)
     record_collision(run, mail, ticket_id=ticket.id)
-    files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message.id)
+    files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=message_db_id)
     acknowledged = not mail.classification.suppress_notifications if acknowledge is None else acknowledge
     opened = TicketOpened(
         ticket_id=ticket.id,
-        message_db_id=message.id,
+        message_db_id=message_db_id,
+        message_id=clip_message_id(parsed.message_id),  # as stored
         requester=plan.requester,
         acknowledge=acknowledged and routing.silenced_by is None,
         tags=plan.tags,

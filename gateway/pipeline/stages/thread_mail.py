@@ -17,6 +17,7 @@ from gateway.pipeline.thread import TicketRef, find_thread, reply_token_of
 from gateway.store import tickets as store
 from gateway.store.models import Ticket
 from gateway.store.participants import final_ticket
+from gateway.store.rows import keep
 
 
 class _StoreLookup:
@@ -38,6 +39,7 @@ class _StoreLookup:
         if ticket is None:
             return None
         ticket = final_ticket(self._session, ticket)
+        keep(self._session, ticket)  # the reply's stages read it next (add_reply locks it)
         return TicketRef(ticket.id, Status(ticket.status))
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
