@@ -27,6 +27,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.store.rows import connection as transaction_connection
 from gateway.store.rows import execute
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,11 @@ def queued(session: Session) -> None:
     session.info[_QUEUED] = True
     if session.get_bind().dialect.name != "postgresql":
         return
-    innermost = session.get_nested_transaction() or session.get_transaction()
+    # The savepoints are the connection's (gateway/store/db.py `savepoint`), not the session's: the
+    # session's nested transaction is always None, so keying on it sent one NOTIFY per transaction,
+    # and a batch whose mail that sent it was rolled back woke nobody for the others.
+    bound = transaction_connection(session)
+    innermost = bound.get_nested_transaction() or bound.get_transaction()
     if session.info.get(_NOTIFIED) is not innermost:
         execute(session, _NOTIFY)
         session.info[_NOTIFIED] = innermost

@@ -109,3 +109,35 @@ def test_a_reply_queued_by_another_process_is_sent_at_once_on_postgresql(
         assert any("the refund left today" in mail.get_body(("plain",)).get_content() for mail in mails)
     finally:
         serve.stop()
+
+
+def test_a_notify_rolled_back_with_its_mails_savepoint_is_sent_again_by_the_next_mail(
+    fresh_postgres: str,
+) -> None:
+    """A batch run in savepoints (one mail of it failed): the NOTIFY that the first mail's outbox
+    row sent is rolled back with its savepoint, so the next mail that queues a row must send its
+    own, or the sender learns of it only at its poll. Real PostgreSQL, a real LISTEN connection."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    from gateway.store import outbox_wake
+    from gateway.store.db import make_engine, make_session_factory, savepoint, unit_of_work
+
+    engine = make_engine(fresh_postgres)
+    conninfo = make_url(fresh_postgres).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as listener:
+            listener.execute(f"LISTEN {outbox_wake.CHANNEL}")
+            with unit_of_work(make_session_factory(engine)) as session:
+                try:
+                    with savepoint(session):
+                        outbox_wake.queued(session)  # the first mail queues a row ...
+                        raise RuntimeError("... and then fails")
+                except RuntimeError:
+                    pass
+                with savepoint(session):
+                    outbox_wake.queued(session)  # the next mail's row
+            received = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in received] == [outbox_wake.CHANNEL]
+    finally:
+        engine.dispose()
