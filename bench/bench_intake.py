@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from thread_cpu import per_mail, task_cpu, thread_names  # noqa: E402  (beside this script)
+
 SENDER = "maria@customer.example"
 RECIPIENT = "support@smilepass.example"
 KINDS = ("plain", "screenshot", "replies")
@@ -591,6 +594,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if args.wait_idle is not None:
             wait_until_idle(args.wait_idle)
         cpu_before = cpu_seconds(proc.pid)
+        threads_before = task_cpu(process_tree(proc.pid)) if getattr(args, "threads", False) else {}
         serve_cpu_before = cpu_seconds(proc.pid, alone=True)
         client_before = os.times()
         machine_before = machine_busy_seconds()
@@ -626,6 +630,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sampler.join()
         cpu = cpu_seconds(proc.pid) - cpu_before
         serve_cpu = cpu_seconds(proc.pid, alone=True) - serve_cpu_before
+        threads: list[tuple[str, float]] = []
+        if getattr(args, "threads", False):
+            members = process_tree(proc.pid)
+            threads = per_mail(
+                threads_before,
+                task_cpu(members),
+                thread_names(members),
+                serve_pid=proc.pid,
+                mails=max(1, len(results.latencies)),
+            )
         machine_busy = machine_busy_seconds() - machine_before
         finished_at = time.perf_counter()
         peak_kb = status_kb(proc.pid, "VmHWM")
@@ -676,6 +690,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "client_cpu_ms_per_mail": client_cpu * 1000 / max(1, accepted),
         "other_processes_cores": others,
         "peak_rss_mb": peak_kb / 1024,
+        "thread_cpu_ms_per_mail": dict(threads),
         "rss_mb_at_percent": {p: kb / 1024 for p, kb in zip(points, rss_points, strict=True)},
         "outcomes": dict(outcomes),
     }
@@ -730,6 +745,10 @@ def print_report(r: dict[str, object]) -> None:
         f"peak memory:      {r['peak_rss_mb']:.1f} MB (VmHWM, serve and its worker processes); "
         "RSS at 10/25/50/75/100 % processed: " + " / ".join(f"{mb:.1f}" for mb in rss.values()) + " MB"
     )
+    threads = r.get("thread_cpu_ms_per_mail") or {}
+    assert isinstance(threads, dict)
+    for name, ms in threads.items():
+        print(f"  cpu per mail:   {ms:6.2f} ms  {name}")
     print(f"outcomes:         {r['outcomes']}")
     if "workdir" in r:
         print(f"kept:             {r['workdir']}")
@@ -785,6 +804,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--until-sent",
         action="store_true",
         help="also wait until every notification the mails queued is sent (the 'sent' rate)",
+    )
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="also print the CPU per mail of each thread of serve and its workers (bench/thread_cpu.py)",
     )
     parser.add_argument(
         "--tree", metavar="PATH", help="run the `gateway` package of this checkout (default: this one)"
