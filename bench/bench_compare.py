@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in order:
             reports[server] = measure(server, args)
             if args.json:
-                print(json.dumps({"round": number + 1, "server": server, **reports[server]}), flush=True)
+                print(json.dumps({**reports[server], "round": number + 1, "compared": server}), flush=True)
             print(
                 f"round {number + 1} {server}: accepted {reports[server]['accept_rate']:.0f}/s, "
                 + (f"end to end {reports[server]['end_to_end_rate']:.0f}/s, " if server != "bare" else "")
