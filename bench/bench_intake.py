@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from thread_cpu import per_mail, task_cpu, thread_names  # noqa: E402  (beside this script)
+
 SENDER = "maria@customer.example"
 RECIPIENT = "support@smilepass.example"
 KINDS = ("plain", "screenshot", "replies")
@@ -232,11 +235,17 @@ processes = {processes}
 
 
 def start_serve(
-    config: Path, log_path: Path, port: int, mode: str = "serve", timeout: float = 60.0
+    config: Path,
+    log_path: Path,
+    port: int,
+    mode: str = "serve",
+    timeout: float = 60.0,
+    tree: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
-    """Start `serve` (or an intake-only server, see `--server`) and return once it answers SMTP greetings."""
+    """Start `serve` (or an intake-only server, see `--server`) and return once it answers SMTP
+    greetings. `tree`: the checkout whose `gateway` package serve runs (`--tree`)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
     with log_path.open("wb") as log:
         command = [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)]
         if mode != "serve":
@@ -297,10 +306,11 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` and the processes below it, all their threads."""
+def cpu_seconds(pid: int, *, alone: bool = False) -> float:
+    """User + system CPU time of process `pid` and the processes below it (`alone`: of `pid`
+    only), all their threads."""
     total = 0.0
-    for member in process_tree(pid):
+    for member in [pid] if alone else process_tree(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
         except OSError:
@@ -435,6 +445,17 @@ class InboxCounter:
         found["tickets in table"] = int(tickets)
         return found
 
+    def unsent(self) -> int:
+        """Notifications queued and not yet sent (nor given up on)."""
+        from sqlalchemy import text
+
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'retry')")
+                ).scalar_one()
+            )
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -552,7 +573,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     run_id = f"{int(time.time())}-{os.getpid()}"
     mails = make_mails(args.mails, args.size_kb * 1024, parse_mix(args.mix), run_id, args.senders)
     load_before = os.getloadavg()[0]  # others' work on the machine skews every figure: say so
-    proc = start_serve(config, workdir / "serve.log", port, args.server)
+    tree = Path(getattr(args, "tree", None) or ROOT).resolve()
+    proc = start_serve(config, workdir / "serve.log", port, args.server, tree=tree)
     wait_until_started(proc.pid)
     profiler = start_profiler(proc.pid, args.profile) if args.profile else None
     counter = InboxCounter(database_url)
@@ -572,6 +594,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if args.wait_idle is not None:
             wait_until_idle(args.wait_idle)
         cpu_before = cpu_seconds(proc.pid)
+        threads_before = task_cpu(process_tree(proc.pid)) if getattr(args, "threads", False) else {}
+        serve_cpu_before = cpu_seconds(proc.pid, alone=True)
         client_before = os.times()
         machine_before = machine_busy_seconds()
         started = time.perf_counter()
@@ -594,10 +618,30 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             time.sleep(min(args.poll, 0.05))
         committed_at = time.perf_counter()
         processed = accepted if args.server != "serve" else processed
+        # `--until-sent`: the end is when every notification those mails queued has gone out too.
+        while args.server == "serve" and getattr(args, "until_sent", False):
+            if counter.unsent() == 0:
+                break
+            if time.perf_counter() > deadline or proc.poll() is not None:
+                raise SystemExit(f"notifications still unsent; see {workdir / 'serve.log'}")
+            time.sleep(min(args.poll, 0.05))
+        sent_at = time.perf_counter()
         stop_sampling.set()
         sampler.join()
         cpu = cpu_seconds(proc.pid) - cpu_before
+        serve_cpu = cpu_seconds(proc.pid, alone=True) - serve_cpu_before
+        threads: list[tuple[str, float]] = []
+        if getattr(args, "threads", False):
+            members = process_tree(proc.pid)
+            threads = per_mail(
+                threads_before,
+                task_cpu(members),
+                thread_names(members),
+                serve_pid=proc.pid,
+                mails=max(1, len(results.latencies)),
+            )
         machine_busy = machine_busy_seconds() - machine_before
+        finished_at = time.perf_counter()
         peak_kb = status_kb(proc.pid, "VmHWM")
         final_rss_kb = status_kb(proc.pid, "VmRSS")
         samples.append(Sample(committed_at, final_rss_kb, processed))
@@ -609,7 +653,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             profiler.wait(timeout=120)
         stop_serve(proc)
     client_cpu = client_after.user + client_after.system - client_before.user - client_before.system
-    others = max(0.0, machine_busy - cpu - client_cpu) / (committed_at - started)
+    others = max(0.0, machine_busy - cpu - client_cpu) / (finished_at - started)
     points = (10, 25, 50, 75, 100)
     rss_points = rss_at_progress(samples, accepted, points)
     report: dict[str, object] = {
@@ -626,21 +670,27 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "workers": args.workers,
         "processes": args.processes,
         "server": args.server,
+        "tree": str(tree),
         "accepted": accepted,
         "failures": dict(results.failures),
         "accept_seconds": accepted_at - started,
         "accept_rate": accepted / (accepted_at - started),
         "commit_seconds": committed_at - started,
         "end_to_end_rate": accepted / (committed_at - started),
+        "until_sent": bool(getattr(args, "until_sent", False)),
+        "sent_seconds": sent_at - started,
+        "sent_rate": accepted / (sent_at - started),
         "latency_p50_ms": _percentile(results.latencies, 50) * 1000,
         "latency_p99_ms": _percentile(results.latencies, 99) * 1000,
         "latency_max_ms": max(results.latencies, default=float("nan")) * 1000,
         "session_p50_ms": _percentile(results.sessions, 50) * 1000,
         "session_p99_ms": _percentile(results.sessions, 99) * 1000,
         "cpu_ms_per_mail": cpu * 1000 / max(1, accepted),
+        "serve_cpu_ms_per_mail": serve_cpu * 1000 / max(1, accepted),
         "client_cpu_ms_per_mail": client_cpu * 1000 / max(1, accepted),
         "other_processes_cores": others,
         "peak_rss_mb": peak_kb / 1024,
+        "thread_cpu_ms_per_mail": dict(threads),
         "rss_mb_at_percent": {p: kb / 1024 for p, kb in zip(points, rss_points, strict=True)},
         "outcomes": dict(outcomes),
     }
@@ -670,6 +720,11 @@ def print_report(r: dict[str, object]) -> None:
             f"end-to-end rate:  {r['end_to_end_rate']:.0f} mails/s "
             f"(every mail processed after {r['commit_seconds']:.2f} s)"
         )
+        if r.get("until_sent"):
+            print(
+                f"sent rate:        {r['sent_rate']:.0f} mails/s "
+                f"(every notification sent after {r['sent_seconds']:.2f} s)"
+            )
     else:
         print(f"end-to-end rate:  n/a (--server {r['server']}: nothing is processed)")
     print(
@@ -682,13 +737,18 @@ def print_report(r: dict[str, object]) -> None:
             f"p99 {r['session_p99_ms']:.1f} ms (connect to QUIT)"
         )
     print(
-        f"cpu per mail:     {r['cpu_ms_per_mail']:.2f} ms serve, {r['client_cpu_ms_per_mail']:.2f} ms client "
+        f"cpu per mail:     {r['cpu_ms_per_mail']:.2f} ms serve ({r['serve_cpu_ms_per_mail']:.2f} in its own "
+        f"process, the rest in its workers), {r['client_cpu_ms_per_mail']:.2f} ms client "
         f"(other processes used {r['other_processes_cores']:.2f} cores meanwhile)"
     )
     print(
         f"peak memory:      {r['peak_rss_mb']:.1f} MB (VmHWM, serve and its worker processes); "
         "RSS at 10/25/50/75/100 % processed: " + " / ".join(f"{mb:.1f}" for mb in rss.values()) + " MB"
     )
+    threads = r.get("thread_cpu_ms_per_mail") or {}
+    assert isinstance(threads, dict)
+    for name, ms in threads.items():
+        print(f"  cpu per mail:   {ms:6.2f} ms  {name}")
     print(f"outcomes:         {r['outcomes']}")
     if "workdir" in r:
         print(f"kept:             {r['workdir']}")
@@ -739,6 +799,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         metavar="CORES",
         help="before sending, wait (up to 2 min) until the machine uses at most CORES (e.g. 0.3)",
+    )
+    parser.add_argument(
+        "--until-sent",
+        action="store_true",
+        help="also wait until every notification the mails queued is sent (the 'sent' rate)",
+    )
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="also print the CPU per mail of each thread of serve and its workers (bench/thread_cpu.py)",
+    )
+    parser.add_argument(
+        "--tree", metavar="PATH", help="run the `gateway` package of this checkout (default: this one)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (config, db, log)")
     parser.add_argument(

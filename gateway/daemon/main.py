@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.addresses import GatewayAddresses
@@ -53,6 +53,11 @@ class _WakingInbox:
 
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
         ids = self._inbox.add_many(mails)
+        self._wake.set()
+        return ids
+
+    def add_taken(self, take: Callable[[], Sequence[tuple[bytes, Envelope]]]) -> list[int]:
+        ids = self._inbox.add_taken(take)
         self._wake.set()
         return ids
 

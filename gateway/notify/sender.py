@@ -155,6 +155,9 @@ class Sender:
         # Other nodes' claims are taken over only after DEAD_AFTER of that: after an outage every
         # node looks dead for a moment, and each must get to beat (and record what it sent) first.
         self._reachable_since: float | None = time.monotonic() - DEAD_AFTER.total_seconds()
+        # Whether the last `send_due` ended on a claim that found fewer rows due than it asked for
+        # (or none): `run` then waits for a wake-up instead of claiming again at once.
+        self.drained = False
 
     def send_due(self, limit: int = 100) -> list[SendResult]:
         """Try each due row once (up to `limit`); stops early when the relay or database is down.
@@ -167,6 +170,7 @@ class Sender:
         """
         results: list[SendResult] = []
         sent = _SentRows()
+        self.drained = False
         try:
             while len(results) < limit:
                 if self._unrecorded:
@@ -175,7 +179,13 @@ class Sender:
                     self._settle(sent)
                     if not self._record_unrecorded():
                         break  # the store is still away: nothing is claimed before it has these
-                batch = self._claim(min(CLAIM_BATCH, limit - len(results)))
+                asked = min(CLAIM_BATCH, limit - len(results))
+                batch = self._claim(asked)
+                # Fewer than asked for: nothing else was due when the claim looked. Another claim
+                # now would find nothing and still cost a transaction (on SQLite a turn on the
+                # write lock, which intake's `250` may be waiting for); what is queued after this
+                # claim wakes the sender again (`run`).
+                self.drained = len(batch) < asked
                 if not batch:
                     break
                 if len(sent) + len(batch) > SETTLE_EVERY:
@@ -186,6 +196,8 @@ class Sender:
                     self._settle(sent)
                 if any(result.outage for result in done):
                     return results
+                if self.drained:
+                    break
         finally:
             self._settle(sent)
         return results
@@ -196,12 +208,13 @@ class Sender:
         sets `stop` sets `wake` too)."""
         while not stop.is_set():
             results = self.send_due()
-            if results and not any(result.outage for result in results):
-                continue
-            if results or wake is None:
+            outage = any(result.outage for result in results)
+            if results and not outage and not self.drained:
+                continue  # the last claim was full: more may be due at once
+            if outage or wake is None:
                 # The relay is down: the back-off of each row decides when it is tried again, and
                 # new mail would only meet the same wall.
-                stop.wait(idle_poll if not results else max(idle_poll, 5.0))
+                stop.wait(max(idle_poll, 5.0) if outage else idle_poll)
                 continue
             idle_since = time.monotonic()
             if wake.wait(idle_poll):

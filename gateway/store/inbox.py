@@ -11,7 +11,7 @@ only touch a row the worker still holds, so a claim taken over can never be fini
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -150,6 +150,14 @@ class InboxStore:
         """Commit several mails in one transaction (one fsync): all are stored, or none."""
         with unit_of_work(self.sessions) as session:
             return add_rows(session, mails)
+
+    def add_taken(self, take: Callable[[], Sequence[tuple[bytes, Envelope]]]) -> list[int]:
+        """Commit, in one transaction, the mails `take()` gives once the transaction has begun: on
+        SQLite once it holds the write lock, so the group-commit writer can take every mail that
+        arrived while it waited for the lock into this commit instead of the next one."""
+        with unit_of_work(self.sessions) as session:
+            session.connection()  # BEGIN (IMMEDIATE on SQLite: the write lock is this one's now)
+            return add_rows(session, take())
 
     def probe_write(self) -> None:
         """A write that leaves nothing behind (gateway/store/write_probe.py): TransientError when

@@ -134,3 +134,31 @@ def test_cli_latency_bench_prints_each_command_as_a_ratio_to_python_startup() ->
                  "prototype socket: tickets list", "prototype sqlite3: tickets list"):  # fmt: skip
         assert re.search(rf"^  {re.escape(name)} +{NUMBER} ms +{NUMBER}x$", out, re.MULTILINE), (name, out)
     assert re.search(rf"tickets list imports: {NUMBER} ms of imports \(sqlalchemy {NUMBER} %", out), out
+
+
+def test_compare_bench_runs_bare_sqlite_and_postgres_in_one_round_and_gives_ratios(postgres_url: str) -> None:
+    out = _run(
+        str(BENCH / "bench_compare.py"),
+        "--rounds",
+        "1",
+        "--mails",
+        "12",
+        "--connections",
+        "2",
+        "--postgres",
+        postgres_url,
+    )
+    assert re.search(r"^\| \| bare \| sqlite \| postgres \|$", out, re.MULTILINE), out
+    assert re.search(rf"^\| accepted mails/s \| {NUMBER} \| {NUMBER} \| {NUMBER} \|$", out, re.MULTILINE), out
+    # the daemons' rates as ratios to the bare server of the same round, and SQLite against PostgreSQL
+    assert re.search(rf"^\| end to end ÷ bare \(same round\) \|  \| {NUMBER} \| {NUMBER} \|$", out, re.M), out
+    assert re.search(
+        rf"^\| SQLite ÷ PostgreSQL, end to end \(same round\) \|  \|  \| {NUMBER} \|$", out, re.M
+    ), out
+    assert "load average (1/5/15 min) before and after each round" in out
+
+
+def test_intake_bench_waits_for_every_notification_with_until_sent() -> None:
+    out = _run(str(BENCH / "bench_intake.py"), "--mails", "8", "--connections", "2", "--until-sent")
+    assert re.search(rf"sent rate: +{NUMBER} mails/s \(every notification sent after {NUMBER} s\)", out), out
+    assert "'tickets in table': " in out, out
