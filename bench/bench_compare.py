@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_intake import DEFAULT_MIX, machine, run
+from bench_intake import machine, run
+from intake_mails import DEFAULT_MIX
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SERVERS = ("bare", "sqlite", "postgres")

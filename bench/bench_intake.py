@@ -11,19 +11,15 @@ No figure here is asserted anywhere: this is a measuring tool, not a test.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import queue
-import random
 import re
 import shutil
 import signal
 import smtplib
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,336 +27,32 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from thread_cpu import per_mail, task_cpu, thread_names  # noqa: E402  (beside this script)
-
-SENDER = "maria@customer.example"
-RECIPIENT = "support@smilepass.example"
-KINDS = ("plain", "screenshot", "replies")
-DEFAULT_MIX = "plain=7,screenshot=1,replies=2"
-# Mails larger than this carry their bulk as an attached log file, as real large mails do,
-# rather than as a megabyte of body text no person writes.
-BODY_LIMIT = 8 * 1024
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-_SENTENCES = (
-    "When I click ADD on the payment plan page nothing happens.",
-    "I tried again in another browser and the same thing happened.",
-    "The card was charged twice but the plan still shows as unpaid.",
-    "Could you please look into this as soon as possible?",
-    "My customer number is 4471-2290 and the plan was created yesterday.",
-    "The app shows a spinner for a minute and then an error without a code.",
-    "Our accountant needs the corrected invoice before the end of the month.",
-    "I reset my password but the login page keeps sending me back to the start.",
+from intake_mails import (  # noqa: E402  (beside this script)
+    DEFAULT_MIX,
+    RECIPIENT,
+    SENDER,
+    make_mails,
+    parse_mix,
 )
-
-
-# --- the mails ---------------------------------------------------------------------------------
-
-
-def screenshot_png(width: int = 240, height: int = 160) -> bytes:
-    """A small screenshot-like PNG (flat UI blocks and a little text), made with Pillow."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (width, height), (246, 247, 249))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, width, 24), fill=(40, 90, 170))
-    draw.text((8, 6), "SmilePass - Payment plans", fill=(255, 255, 255))
-    for row in range(4):
-        top = 36 + row * 28
-        draw.rectangle((8, top, width - 8, top + 20), outline=(200, 200, 205), fill=(255, 255, 255))
-        draw.text((14, top + 5), f"Plan {row + 1}   EUR {(row + 1) * 19}.00", fill=(30, 30, 30))
-    draw.rectangle((width - 60, height - 22, width - 8, height - 6), fill=(60, 160, 90))
-    draw.text((width - 50, height - 19), "ADD", fill=(255, 255, 255))
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-def _filler(size: int, rng: random.Random) -> str:
-    """About `size` bytes of support-mail prose, in lines of normal length."""
-    lines: list[str] = []
-    total = 0
-    while total < size:
-        line = " ".join(rng.choice(_SENTENCES) for _ in range(rng.randint(1, 2)))
-        lines.append(line)
-        total += len(line) + 2
-    return "\n".join(lines)
-
-
-def _log_lines(size: int, rng: random.Random) -> str:
-    lines: list[str] = []
-    total = 0
-    n = 0
-    while total < size:
-        n += 1
-        line = (
-            f"2026-11-25T10:{n // 60 % 60:02d}:{n % 60:02d}Z INFO plan-service"
-            f" request={rng.getrandbits(48):012x} path=/api/plans/{rng.randint(1, 9999)}"
-            f" status={rng.choice((200, 200, 200, 500))}"
-        )
-        lines.append(line)
-        total += len(line) + 2
-    return "\n".join(lines)
-
-
-def sender_of(index: int, senders: int) -> str:
-    """The customer who wrote mail number `index`: one of `senders` (mail after an outage comes
-    from many people, and each new one is sent an acknowledgement)."""
-    return SENDER if senders <= 1 else f"customer{index % senders}@customer.example"
-
-
-def make_mail(kind: str, index: int, run_id: str, size: int, png: bytes, senders: int = 1) -> bytes:
-    """Mail number `index` of kind plain, screenshot or replies, about `size` bytes on the wire."""
-    rng = random.Random(index)
-    message_id = f"<bench-{run_id}-{index}@customer.example>"
-    subjects = (
-        "Payment plan ADD button does nothing",
-        "[urgent] Charged twice for my plan",
-        "[billing] Invoice for November is wrong",
-        "Cannot log in after password reset",
-        "[High][Bug] App crashes when opening plans",
-    )
-    msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = f"Maria Lopez <{sender_of(index, senders)}>"
-    msg["To"] = RECIPIENT
-    msg["Date"] = format_datetime(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
-    msg["Message-ID"] = message_id
-    subject = f"{subjects[index % len(subjects)]} (case {index})"
-    intro = "Hello support,\n\n"
-    outro = "\n\nThanks,\nMaria\n-- \nMaria Lopez\nSent from my iPhone\n"
-    if kind == "replies" and index > 0:
-        earlier = max(0, index - 1 - rng.randint(0, 20))
-        del msg["From"]  # the reply comes from whoever wrote the mail it answers
-        msg["From"] = f"Maria Lopez <{sender_of(earlier, senders)}>"
-        msg["Subject"] = f"Re: [TG-{earlier + 1}] {subjects[earlier % len(subjects)]} (case {earlier})"
-        msg["In-Reply-To"] = f"<bench-{run_id}-{earlier}@customer.example>"
-        msg["References"] = f"<bench-{run_id}-{earlier}@customer.example>"
-        quoted = "\n".join(f"> {line}" for line in _filler(400, rng).splitlines())
-        intro = "It still happens, see below.\n\n"
-        outro = (
-            "\n\nMaria\n\nOn Tue, 24 Nov 2026 at 09:12, SmilePass Support"
-            " <support@smilepass.example> wrote:\n" + quoted + "\n"
-        )
-    else:
-        msg["Subject"] = subject
-    bare = len(msg.as_bytes()) + len(intro) + len(outro) + 64
-    body_room = max(
-        0, min(size, BODY_LIMIT) - bare - (len(png) * 4 // 3 + 300 if kind == "screenshot" else 0)
-    )
-    msg.set_content(intro + _filler(max(body_room, 80), rng) + outro)
-    if kind == "screenshot":
-        msg.add_attachment(png, maintype="image", subtype="png", filename=f"screenshot-{index}.png")
-    missing = size - len(msg.as_bytes())
-    if missing > 512:  # large mails: the bulk is an attached log, base64 adds a third
-        log = _log_lines(missing * 3 // 4 - 200, rng).encode()
-        msg.add_attachment(log, maintype="application", subtype="octet-stream", filename="app.log")
-    return msg.as_bytes()
-
-
-def parse_mix(text: str) -> list[tuple[str, int]]:
-    """`plain=7,screenshot=1,replies=2` (or `plain`) -> [(kind, weight)]."""
-    mix: list[tuple[str, int]] = []
-    for part in text.split(","):
-        name, _, weight = part.strip().partition("=")
-        if name not in KINDS:
-            raise argparse.ArgumentTypeError(f"unknown mail kind {name!r}; one of {', '.join(KINDS)}")
-        mix.append((name, int(weight or 1)))
-    return mix
-
-
-def make_mails(
-    count: int, size: int, mix: Sequence[tuple[str, int]], run_id: str, senders: int = 1
-) -> list[bytes]:
-    """`count` distinct mails in the proportions of `mix`, interleaved the way they would arrive."""
-    png = screenshot_png()
-    cycle = [kind for kind, weight in mix for _ in range(weight)]
-    order = random.Random(0)
-    kinds = [cycle[i % len(cycle)] for i in range(count)]
-    order.shuffle(kinds)
-    return [make_mail(kind, i, run_id, size, png, senders) for i, kind in enumerate(kinds)]
-
-
-# --- the serve process ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_config(workdir: Path, database_url: str, port: int, workers: int, processes: int = 1) -> Path:
-    path = workdir / "ticketgate.toml"
-    path.write_text(
-        f"""
-[gateway]
-addresses = ["{RECIPIENT}"]
-secret = "bench-secret-0123456789abcdef"
-
-[database]
-url = "{database_url}"
-
-[smtp]
-listen = "127.0.0.1:{port}"
-max_connections = 1000
-max_connections_per_ip = 1000
-
-[outbound]
-relay = "dir:{workdir / "outgoing"}"
-
-[storage]
-blob_dir = "{workdir / "blobs"}"
-
-[limits]
-# The bench's senders each write more than the flood limit's 30 new tickets an hour; measured is
-# the making of tickets, so the limit is off here.
-new_tickets_per_sender_per_hour = 0
-
-[processing]
-workers = {workers}
-processes = {processes}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def start_serve(
-    config: Path,
-    log_path: Path,
-    port: int,
-    mode: str = "serve",
-    timeout: float = 60.0,
-    tree: Path = ROOT,
-) -> subprocess.Popen[bytes]:
-    """Start `serve` (or an intake-only server, see `--server`) and return once it answers SMTP
-    greetings. `tree`: the checkout whose `gateway` package serve runs (`--tree`)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TICKETGATE_CONFIG", "TICKETGATE_DATABASE_URL")}
-    env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
-    with log_path.open("wb") as log:
-        command = [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)]
-        if mode != "serve":
-            command = [sys.executable, str(Path(__file__).resolve()), "--run-server", mode, str(config)]
-        proc = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=config.parent,
-            env=env,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-        try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=5) as probe:
-                probe.noop()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"serve did not accept connections within {timeout:.0f}s")
-
-
-def stop_serve(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
-    """py-spy sampling the serve process (all threads, idle ones left out) until the run ends."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    fmt = "raw" if out.endswith(".txt") else "speedscope" if out.endswith(".json") else "flamegraph"
-    command = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "200", "--format", fmt]
-    return subprocess.Popen([*command, "--output", out])
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and every process below it: serve's worker processes count as serve."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # gone meanwhile
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-def cpu_seconds(pid: int, *, alone: bool = False) -> float:
-    """User + system CPU time of process `pid` and the processes below it (`alone`: of `pid`
-    only), all their threads."""
-    total = 0.0
-    for member in [pid] if alone else process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14 and 15
-    return total
-
-
-def wait_until_started(pid: int, give_up: float = 30.0) -> None:
-    """Wait until serve and its worker processes have finished starting (their CPU use settles),
-    so the imports of a worker process still starting are not counted as the cost of mail."""
-    deadline = time.monotonic() + give_up
-    before = cpu_seconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = cpu_seconds(pid)
-        if now - before < 0.02:
-            return
-        before = now
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent on anything but idling since boot (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields) - idle) / CLK_TCK
-
-
-def wait_until_idle(max_busy: float, give_up: float = 120.0) -> float:
-    """Wait (up to `give_up` s) until the machine was busier than `max_busy` cores for 3 s at most;
-    returns the busy cores last seen. Other people's work would otherwise be in our figures."""
-    deadline = time.monotonic() + give_up
-    while True:
-        before = machine_busy_seconds()
-        time.sleep(3)
-        busy = (machine_busy_seconds() - before) / 3
-        if busy <= max_busy or time.monotonic() > deadline:
-            return busy
-
-
-def status_kb(pid: int, key: str) -> int:
-    """A /proc/PID/status figure (VmRSS, VmHWM) summed over `pid` and the processes below it."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            lines = Path(f"/proc/{member}/status").read_text().splitlines()
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in lines if line.startswith(key + ":")), 0)
-    return total
+from serve_process import (  # noqa: E402  (beside this script)
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    process_tree,
+    start_profiler,
+    start_serve,
+    status_kb,
+    stop_serve,
+    wait_until_idle,
+    wait_until_started,
+    write_config,
+)
+from thread_cpu import per_mail, task_cpu, thread_names  # noqa: E402  (beside this script)
 
 
 def run_partial_server(mode: str, config: Path) -> int:

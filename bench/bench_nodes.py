@@ -32,15 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_intake import (  # noqa: E402
-    RECIPIENT,
-    free_port,
-    make_mail,
-    screenshot_png,
-    sender_of,
-    start_serve,
-    stop_serve,
-)
+from bench_intake import free_port, start_serve, stop_serve  # noqa: E402
+from intake_mails import RECIPIENT, make_mail, screenshot_png, sender_of  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 

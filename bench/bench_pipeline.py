@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # a plain script: make the project importable without installing it
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_intake import DEFAULT_MIX, machine, make_mails, parse_mix, write_config  # noqa: E402
+from bench_intake import machine, write_config  # noqa: E402
+from intake_mails import DEFAULT_MIX, make_mails, parse_mix  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
 from gateway.daemon.runtime import build_runtime  # noqa: E402

@@ -37,8 +37,9 @@ def fill(count: int, senders: int, workdir: Path) -> None:
     """Generate `count` mails and put them in a fresh inbox in `workdir` (not counted: this runs in
     the parent, outside valgrind; building the mails alone was ~8 M instructions per mail)."""
     sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-    from bench_intake import DEFAULT_MIX, make_mails, parse_mix, write_config
+    from bench_intake import write_config
     from bench_pipeline import ENVELOPE
+    from intake_mails import DEFAULT_MIX, make_mails, parse_mix
 
     from gateway.config import load_settings
     from gateway.daemon.runtime import build_runtime

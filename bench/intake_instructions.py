@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_intake import DEFAULT_MIX, RECIPIENT, ROOT, free_port, make_mails, parse_mix, write_config
+from bench_intake import ROOT, free_port, write_config
+from intake_mails import DEFAULT_MIX, RECIPIENT, make_mails, parse_mix
 
 BENCH_INTAKE = Path(__file__).resolve().parent / "bench_intake.py"
 
