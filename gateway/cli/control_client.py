@@ -3,9 +3,12 @@
 and the daemon's warm query, not ~20x `python -c pass` of imports (docs/performance/latency-and-cli.md).
 
 It needs only the standard library: the config file is found as `load_settings` finds it
-(`--config`, `TICKETGATE_CONFIG`, ./ticketgate.toml) and only its `control.socket` is read. Any
-doubt (no socket configured, nobody listening, another config or database, a command the daemon
-does not answer, a malformed reply) returns None, and the command runs here as it always did.
+(`--config`, `TICKETGATE_CONFIG`, ./ticketgate.toml, else the embedded defaults), only its
+`control.socket` and `database.url` are read, and the socket's path is worked out as `serve` works
+it out (gateway/control_socket.py: on by default). Any doubt (the socket turned off, nobody
+listening, another config or database, a command the daemon does not answer, a malformed reply)
+returns None, and the command runs here as it always did. When no `serve` runs, the socket file
+is missing or nobody listens on it, and the connect fails at once: the fallback costs no wait.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import socket
 import sys
 import tomllib
 from collections.abc import Sequence
+from typing import Any
+
+from gateway.control_socket import DEFAULT_DATABASE_URL, socket_path
 
 # (command, action) pairs a running `serve` answers; everything else runs in this process.
 READ_ONLY = frozenset(
@@ -51,15 +57,16 @@ def answer_by_daemon(argv: Sequence[str]) -> int | None:
     """Run `argv` in the daemon when it can answer it: what it printed is printed here and its exit
     code returned; None when this process must run the command itself."""
     rest, config = _without_config(list(argv))
-    if config is None or not is_read_only(rest):
+    if not is_read_only(rest):
         return None
-    path = _socket_path(config)
+    override = os.environ.get(DATABASE_URL_ENV, "").strip() or None
+    path = _socket_path(config, override)
     if path is None:
         return None
     request = {
         "argv": rest,
-        "config": os.path.realpath(config),
-        "database_url": os.environ.get(DATABASE_URL_ENV, "").strip() or None,
+        "config": os.path.realpath(config) if config is not None else None,
+        "database_url": override,
     }
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -97,12 +104,20 @@ def _without_config(argv: list[str]) -> tuple[list[str], str | None]:
     return rest, config
 
 
-def _socket_path(config: str) -> str | None:
-    try:
-        with open(config, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
+def _socket_path(config: str | None, database_override: str | None) -> str | None:
+    """Where `serve` on this config listens, as it works it out; None when the socket is turned
+    off, or the config cannot be read or holds a wrong type there (the command, run here, says so)."""
+    data: dict[str, Any] = {}
+    if config is not None:
+        try:
+            with open(config, "rb") as handle:
+                data = tomllib.load(handle)
+        except (OSError, ValueError):  # tomllib.TOMLDecodeError, UnicodeDecodeError
+            return None
+    control, database = data.get("control", {}), data.get("database", {})
+    if not isinstance(control, dict) or not isinstance(database, dict):
         return None
-    control = data.get("control")
-    path = control.get("socket") if isinstance(control, dict) else None
-    return path if isinstance(path, str) and path.strip() else None
+    configured, url = control.get("socket"), database.get("url", DEFAULT_DATABASE_URL)
+    if not (configured is None or isinstance(configured, str)) or not isinstance(url, str):
+        return None
+    return socket_path(configured, config, database_override or url)
