@@ -1,55 +1,37 @@
 """Where `serve`'s control socket is: worked out the same way by `serve` (which listens there) and
-by every `ticketgate` command (which asks there first), from the same three things: the config
-file, the database URL and the working folder. Standard library only: a command reads this before
-it imports anything else (gateway/cli/control_client.py), so it must cost next to nothing.
+by every `ticketgate` command (which asks there first), from the config file alone. Standard
+library only, and cheap: a command reads this before it imports anything else
+(gateway/cli/control_client.py).
 
-`control.socket` names the path; left out, the socket is on by default, where the embedded
-defaults put the rest of a deployment's files:
+`control.socket` names the path (relative paths are relative to the working folder, as every path
+in the config is); `control.socket = ""` turns the socket off. Left out, the socket is on, where
+the embedded defaults put a deployment's files (`ticketgate.db`, `./blobs`, `./outgoing`): in the
+working folder, named `ticketgate-` and the CRC-32 of the config file's real path in hex (of the
+empty string for the embedded defaults), as ssh's `ControlPath %C` is a hash of what the
+connection is. So two `serve`s on one host with different config files never share a socket, even
+in one folder; a command finds its serve's socket when it runs in the serve's working folder with
+the same config (the systemd unit's `WorkingDirectory`, the ticketgate user's home). A command run
+elsewhere, or whose look finds nobody, runs on its own. A CRC is not a secure hash and needs not be:
+two configs whose names collide make the second `serve` leave the socket to the first (and its
+commands run on their own), never a wrong answer, because the daemon answers only a command that
+names its own config file and database (gateway/daemon/control.py).
 
-- the folder is the SQLite database's own folder (where SQLite keeps its `-wal` and `-shm` files
-  and the store its `-writelock`), so a command finds the socket from any working folder exactly
-  when it would open the same database file; with PostgreSQL (or an in-memory SQLite) it is the
-  working folder, as for `./blobs` and `./outgoing`;
-- the name is `ticketgate-` and the first 12 hex digits of the SHA-256 of the config file's real
-  path (of the empty string for the embedded defaults), as ssh's `ControlPath %C` is a hash of what
-  the connection is: two `serve`s on one host with different config files never share a socket,
-  even when they share a database and a folder (several nodes of one deployment on one host).
-
-`control.socket = ""` turns the socket off. See docs/performance/latency-and-cli.md.
+See docs/performance/latency-and-cli.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from urllib.parse import unquote
+import zlib
 
-# gateway.config.sections.gateway's DEFAULT_DATABASE_URL, spelled here so a command reads none of
-# gateway.config first (tests/unit/test_control_socket_path.py holds the two equal).
-DEFAULT_DATABASE_URL = "sqlite:///ticketgate.db"
+KEY = b"socket"  # a config whose bytes lack it names no `control.socket`: no TOML parse needed
 
 
-def socket_path(
-    configured: str | None, config_file: str | os.PathLike[str] | None, database_url: str
-) -> str | None:
-    """The control socket's path, relative to the working folder when the database's is; None
-    when `control.socket = ""` turned it off. `configured`: `control.socket` as written (None when
-    absent); `config_file`: the config file read (None for the embedded defaults); `database_url`:
-    the database used, `$TICKETGATE_DATABASE_URL` already applied."""
+def socket_path(configured: str | None, config_file: str | os.PathLike[str] | None) -> str | None:
+    """The control socket's path; None when `control.socket = ""` turned it off. `configured`:
+    `control.socket` as written (None when absent); `config_file`: the config file read (None for
+    the embedded defaults)."""
     if configured is not None:
         return configured.strip() or None
     identity = os.path.realpath(config_file) if config_file is not None else ""
-    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return os.path.join(sqlite_folder(database_url), f"ticketgate-{digest}.sock")
-
-
-def sqlite_folder(database_url: str) -> str:
-    """The folder of the SQLite database file `database_url` names, as SQLAlchemy reads the URL
-    ("" for the working folder); also "" when it names no file (PostgreSQL, `:memory:`, `file:` URIs)."""
-    scheme, separator, rest = database_url.strip().partition("://")
-    if not separator or scheme.partition("+")[0].lower() != "sqlite":
-        return ""
-    database = unquote(rest.partition("/")[2].partition("?")[0])
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return ""
-    return os.path.dirname(database)
+    return f"ticketgate-{zlib.crc32(os.fsencode(identity)):08x}.sock"

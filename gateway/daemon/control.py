@@ -12,10 +12,10 @@ client runs the command itself, as it always did. The socket is made with mode 0
 daemon's user may connect: whoever may read the config and database may read the tickets anyway).
 Each request runs on a thread of its own, never on the SMTP event loop.
 
-It is on by default, at the path gateway/control_socket.py works out from the config file and the
-database (`control.socket = ""`: off). A socket file nobody answers on (a `serve` that was killed)
-is replaced; one a live `serve` answers on is left to it (this one then answers nothing, and says
-so), and at the stop only the socket this `serve` made is removed.
+It is on by default, in the working folder under a name gateway/control_socket.py works out from
+the config file's path (`control.socket = ""`: off). A socket file nobody answers on (a `serve`
+that was killed) is replaced; one a live `serve` answers on is left to it (this one then answers
+nothing, and says so), and at the stop only the socket this `serve` made is removed.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def start_control(settings: Settings, command_line: CommandLine | None) -> Contr
     """The control socket, started (by default at the path gateway/control_socket.py works out);
     None when `control.socket = ""` turned it off or it cannot be made (commands then run on their
     own, as without it)."""
-    path = socket_path(settings.control.socket, settings.source, settings.database.url)
+    path = socket_path(settings.control.socket, settings.source)
     if path is None or command_line is None:
         return None
     server = ControlServer(settings, path, command_line)
