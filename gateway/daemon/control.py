@@ -84,7 +84,7 @@ class ControlServer:
     def start(self) -> None:
         """Listen on the socket; FileExistsError when a live serve already answers there."""
         if not _make_way(self._path):
-            raise FileExistsError(f"another serve answers on {self._path}")
+            raise FileExistsError(f"another serve answers on {self._path} (or it is another user's)")
         owner = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -92,12 +92,12 @@ class ControlServer:
                 with contextlib.suppress(OSError):  # a client that left before its answer
                     owner._answer(self.rfile, self.wfile)
 
-        old_umask = os.umask(0o077)  # the socket file is private from the start (0700) ...
+        old_umask = os.umask(0o077)  # the socket file is the daemon user's alone from the start
         try:
             self._server = socketserver.ThreadingUnixStreamServer(self._path, Handler)
         finally:
             os.umask(old_umask)
-        os.chmod(self._path, 0o600)  # ... and then 0600, as the docs say: no execute bit to mean
+        os.chmod(self._path, 0o600)  # 0700 by the umask; a socket's execute bit means nothing
         made = os.stat(self._path)
         self._made = (made.st_dev, made.st_ino)
         self._server.daemon_threads = True
