@@ -3,19 +3,26 @@ run (a machine shared with others is slower or faster by the minute; the ratio i
 
 Run from the project root: ``.venv/bin/python bench/cli_latency.py [--tickets 1000] [--rounds 10]``.
 It makes a SQLite database with ``--tickets`` tickets through ``ticketgate ingest`` (the real
-pipeline), then runs each command ``--rounds`` times, the commands taking turns in a shuffled
+pipeline), starts a real ``serve`` on it (its config names no ``[control]``: the control socket is
+on by default), then runs each command ``--rounds`` times, the commands taking turns in a shuffled
 order each round, hyperfine-style, and prints each one's median wall time and its ratio to
-``python -c pass``. With ``--before PATH`` (a tree, e.g. ``git archive main gateway templates |
-tar -x -C /tmp/before``) each command also runs from that tree, in the same rounds.
+``python -c pass``. Each read command runs twice in every round: "serve's socket", with the
+serve's own config (the running serve answers it over its default control socket), and "alone",
+with a second config file on the same database that no serve runs (its default socket file does
+not exist, so the command finds nobody and runs in its own process, as every command does when
+the daemon is not running). ``tickets list`` also runs with a stale socket file at its config's
+default path (a serve that was killed) and with ``control.socket = ""`` (off: no look for a
+daemon at all), which show what the look costs when nobody answers. With ``--before PATH`` (a
+tree, e.g. ``git archive main gateway templates | tar -x -C /tmp/before``) each read command also
+runs from that tree, in the same rounds, on the serve's config.
 
-It also measures two prototypes of a read path, to choose between them (the docs page says which
-and why): ``socket``, the daemon answering a read command over a local socket (a stand-in server
-here, with every command module imported, runs the real `main` on the request's arguments; the
-client is a few lines of Python that send argv and print what comes back), and ``sqlite3``, a
-read that imports no SQLAlchemy (the config read with ticketgate's own loader, the queue query in
-plain SQL through the standard library's sqlite3, one line printed per ticket). Finally
-``-X importtime`` says where `tickets list`'s import time goes. No figure here is asserted
-anywhere: this is a measuring tool, not a test.
+With ``--prototypes`` it also measures the two prototypes of a read path the design was chosen
+between (the docs page says which and why): ``socket``, a stand-in server that runs the real
+`main` on the request's arguments, with a client of a few lines, and ``sqlite3``, a read that
+imports no SQLAlchemy (the config read with ticketgate's own loader, the queue query in plain SQL
+through the standard library's sqlite3). Finally ``-X importtime`` says where `tickets list`'s
+import time goes when it runs alone. No figure here is asserted anywhere: this is a measuring
+tool, not a test.
 """
 
 from __future__ import annotations
@@ -187,11 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=1000, help="tickets in the database (default 1000)")
     parser.add_argument("--rounds", type=int, default=10, help="runs of each command (default 10)")
     parser.add_argument("--before", type=Path, help="another tree whose commands run beside these")
-    parser.add_argument("--no-prototypes", action="store_true", help="skip the two read-path prototypes")
+    parser.add_argument("--prototypes", action="store_true", help="also run the two read-path prototypes")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from gateway.control_socket import socket_path
+
     with tempfile.TemporaryDirectory(prefix="cli-latency-") as temp:
         workdir = Path(temp)
-        config = write_config(workdir)
+        config = write_config(workdir)  # the serve's: no [control], the socket is on by default
+        alone = write_config(workdir, "alone.toml")  # the same database; no serve runs on it
+        stale = write_config(workdir, "stale.toml")
+        off = write_config(workdir, "off.toml", '[control]\nsocket = ""')
         make_mbox(workdir / "mails.mbox", args.tickets)
         env = _env(ROOT)
         cli = [sys.executable, "-m", "gateway.cli.main"]
@@ -199,47 +212,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         subprocess.run(
             [*ingest, "--config", str(config)], env=env, cwd=workdir, check=True, capture_output=True
         )
+        stale_socket = socket_path(None, stale)  # in the working folder: the commands run there
+        assert stale_socket is not None
+        with socket.socket(socket.AF_UNIX) as dead:  # a socket file nobody listens on
+            dead.bind(str(workdir / stale_socket))
         reads = {
-            "--help": ["--help"],
-            "tickets list": ["tickets", "list", "--config", str(config)],
-            "tickets list --json": ["tickets", "list", "--json", "--config", str(config)],
-            "tickets show": ["tickets", "show", "SP-1", "--config", str(config)],
-            "status": ["status", "--config", str(config)],
-            "inbox list": ["inbox", "list", "--config", str(config)],
+            "tickets list": ["tickets", "list"],
+            "tickets list --json": ["tickets", "list", "--json"],
+            "tickets show": ["tickets", "show", "SP-1"],
+            "status": ["status"],
+            "inbox list": ["inbox", "list"],
         }
         commands: dict[str, tuple[list[str], dict[str, str]]] = {
-            "python -c pass": ([sys.executable, "-c", "pass"], env)
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "--help": ([*cli, "--help"], env),
         }
         for name, rest in reads.items():
-            commands[name] = ([*cli, *rest], env)
+            commands[f"{name} (serve's socket)"] = ([*cli, *rest, "--config", str(config)], env)
+            commands[f"{name} (alone)"] = ([*cli, *rest, "--config", str(alone)], env)
             if args.before is not None:
-                commands[f"{name} (before)"] = ([*cli, *rest], _env(args.before.resolve()))
-        # A real serve on the same database answering over its control socket (its own config file:
-        # the tree before knows no [control]).
-        socket_config = write_config(workdir, "serve.toml", f'[control]\nsocket = "{workdir / "serve.sock"}"')
-        serve = subprocess.Popen([*cli, "serve", "--config", str(socket_config)], env=env, cwd=workdir,
+                before_env = _env(args.before.resolve())
+                commands[f"{name} (before)"] = ([*cli, *rest, "--config", str(config)], before_env)
+        commands["tickets list (stale socket)"] = ([*cli, "tickets", "list", "--config", str(stale)], env)
+        commands["tickets list (socket off)"] = ([*cli, "tickets", "list", "--config", str(off)], env)
+        serve = subprocess.Popen([*cli, "serve", "--config", str(config)], env=env, cwd=workdir,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        served = socket_path(None, config)
+        assert served is not None
         deadline = time.monotonic() + 60
-        while not (workdir / "serve.sock").exists():
+        while not (workdir / served).exists():
             if time.monotonic() > deadline or serve.poll() is not None:
                 raise SystemExit("serve did not open its control socket")
             time.sleep(0.1)
-        for name, rest in reads.items():
-            if name != "--help":
-                via = [word if word != str(config) else str(socket_config) for word in rest]
-                commands[f"{name} (serve's socket)"] = ([*cli, *via], env)
         server = None
-        if not args.no_prototypes:
-            socket_path = str(workdir / "control.sock")
-            server = subprocess.Popen([sys.executable, "-c", SERVER, socket_path], env=env, cwd=workdir,
+        if args.prototypes:
+            socket_path_ = str(workdir / "prototype.sock")
+            server = subprocess.Popen([sys.executable, "-c", SERVER, socket_path_], env=env, cwd=workdir,
                                       stdout=subprocess.PIPE)  # fmt: skip
             assert server.stdout is not None and server.stdout.readline().strip() == b"ready"
+            listing = ["tickets", "list", "--config", str(alone)]
             commands["prototype socket: tickets list"] = (
-                [sys.executable, "-c", CLIENT, socket_path, *reads["tickets list"]], env)  # fmt: skip
+                [sys.executable, "-c", CLIENT, socket_path_, *listing], env)  # fmt: skip
             commands["prototype sqlite3: tickets list"] = (
-                [sys.executable, "-c", PLAIN_SQLITE, str(config)],
+                [sys.executable, "-c", PLAIN_SQLITE, str(alone)],
                 env,
             )
+        load = os.getloadavg()[0]
         try:
             times: dict[str, list[float]] = {name: [] for name in commands}
             rng = random.Random(1)
@@ -257,14 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve.wait()
         base = statistics.median(times["python -c pass"])
         print(
-            f"{args.tickets} tickets, {args.rounds} rounds; median wall time and ratio to `python -c pass`:"
+            f"{args.tickets} tickets, {args.rounds} rounds, load average {load:.2f} at the start and "
+            f"{os.getloadavg()[0]:.2f} at the end; median wall time and ratio to `python -c pass`:"
         )
         for name, values in times.items():
             median = statistics.median(values)
-            print(f"  {name:<36} {median * 1000:8.1f} ms  {median / base:6.2f}x")
-        print(f"tickets list imports: {import_summary(config, env, workdir)}")
+            print(f"  {name:<40} {median * 1000:8.1f} ms  {median / base:6.2f}x")
+        print(f"tickets list (alone) imports: {import_summary(alone, env, workdir)}")
         if args.before is not None:
-            before = import_summary(config, _env(args.before.resolve()), workdir)
+            before = import_summary(alone, _env(args.before.resolve()), workdir)
             print(f"tickets list imports (before): {before}")
     return 0
 

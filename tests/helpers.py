@@ -243,11 +243,13 @@ class ServeProcess:
         env: dict[str, str] | None = None,
         *,
         own_group: bool = False,
+        log: str = "serve.log",
     ) -> None:
         """`own_group`: start it in a process group of its own, so `kill_group` reaches its
-        worker processes too (a whole node dying at once)."""
+        worker processes too (a whole node dying at once). `log`: the file in `cwd` it logs to
+        (two serves in one folder need one each)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")} | (env or {})
-        self.log = cwd / "serve.log"
+        self.log = cwd / log
         self._log_handle = self.log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli.main", "serve", *args],

@@ -227,8 +227,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "meaning": "how often the outbox sender looks for due notifications when nothing woke it (retries coming due, a dead node's claims, mail a command queued on SQLite); queued mail wakes it at once ([Acknowledgement latency](../performance/latency-and-cli.md))"
     },
     "control.socket": {
-        "default": "absent: off",
-        "meaning": "Unix socket on which `serve` answers the read-only commands (`tickets list`, `tickets show`, `status`, `inbox list`, …) for commands run with the same config, so they skip SQLAlchemy's start-up; mode 0600 ([CLI start-up](../performance/latency-and-cli.md))",
+        "default": "absent: on, at `ticketgate-HASH.sock` in the working folder, HASH from the config file's path",
+        "meaning": 'Unix socket on which `serve` answers the read-only commands (`tickets list`, `tickets show`, `status`, `inbox list`, …) for commands run with the same config and database (and, at the default path, in the same folder), so they skip SQLAlchemy\'s start-up; mode 0600; `""`: off (every command then starts on its own) ([CLI start-up](../performance/latency-and-cli.md#the-control-socket-as-built))',
     },
     "metrics.listen": {
         "default": "absent: off",

@@ -1,24 +1,21 @@
 """The `ticketgate` command: parses the arguments (gateway/cli/commands.py), runs the chosen
-command's handler, and turns the errors every command may meet into one line and an exit code."""
+command's handler, and turns the errors every command may meet into one line and an exit code.
+
+`main` first offers a read-only command to a running `serve` (gateway/cli/control_client.py);
+only when that declines does `run` import the argument table, logging and the error types: a
+command the daemon answers imports nothing else (docs/performance/latency-and-cli.md).
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from gateway.cli import init as init_cli
-from gateway.cli.commands import build_parser
 from gateway.cli.control_client import answer_by_daemon
-from gateway.errors import ConfigError, SchemaOutOfDate, TransientError
-from gateway.store.blobs import BlobUnreadable, blob_problem
 
 EX_NOTFOUND = 1
 EX_CONFIG = 78
 EX_TEMPFAIL = 75
-
-log = logging.getLogger("gateway")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(argv: Sequence[str]) -> int:
     """The command, run in this process."""
+    import argparse
+    import logging
+    from collections.abc import Callable
+
+    from gateway.cli import init as init_cli
+    from gateway.cli.commands import build_parser
+    from gateway.errors import ConfigError, SchemaOutOfDate, TransientError
+    from gateway.store.blobs import BlobUnreadable, blob_problem
+
     parser = build_parser()
     args = parser.parse_args(argv)
     # --config and -v are accepted before and after the command; SUPPRESS keeps a subcommand's

@@ -11,12 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.cli import ops as ops_cli
 from gateway.cli.settings import settings_for
 from gateway.daemon.runtime import Runtime, build_runtime, open_runtime
 from gateway.domain import Envelope
 from gateway.errors import TransientError
-from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
 from gateway.present import (
     iso,
     parse_ref,
@@ -49,6 +47,11 @@ def serve(args: argparse.Namespace) -> int:
 
 def ingest(args: argparse.Namespace) -> int:
     settings = settings_for(args)
+    # Imported here: `tickets show` and the other commands of this module need neither (~0.8x
+    # `python -c pass` of imports they would pay; docs/performance/latency-and-cli.md).
+    from gateway.cli import ops as ops_cli
+    from gateway.intake.pipe import EX_TEMPFAIL, read_inputs, store_inputs, worst_exit_code
+
     inputs = read_inputs(args.files, args.mbox, sys.stdin.buffer)
     envelope = Envelope(mail_from=args.sender, rcpt_tos=tuple(args.recipient), source="pipe")
     try:

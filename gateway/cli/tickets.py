@@ -18,8 +18,6 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -27,8 +25,6 @@ from uuid import uuid4
 from gateway.config import Settings
 from gateway.daemon.runtime import Runtime, open_runtime
 from gateway.domain import Address, Tier, Visibility
-from gateway.mail.filenames import sanitize_filename
-from gateway.pipeline.commands import Command, CommandBlock, parse_commands
 from gateway.present import (
     iso,
     parse_ref,
@@ -38,14 +34,16 @@ from gateway.present import (
     ticket_ref,
     ticket_summary_json,
 )
-from gateway.store import erase, staff_queries
 from gateway.store import outbox as outbox_store
+from gateway.store import staff_queries
 from gateway.store import tickets as ticket_store
 from gateway.store.blobs import BlobCorruptError, BlobNotFoundError, blob_problem
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
 
-if TYPE_CHECKING:  # imported by `tickets update` alone: every other command starts without them
+if TYPE_CHECKING:  # imported by the command that uses them: `tickets list` and `show` start without
+    # them (~0.4x `python -c pass` of imports; docs/performance/latency-and-cli.md)
+    from gateway.pipeline.commands import Command, CommandBlock
     from gateway.pipeline.staff_auth import StaffAuth
 
 EX_NOTFOUND = 1
@@ -106,6 +104,8 @@ def _value(field: str, value: str, settings: Settings) -> str:
 
 
 def _command(field: str, value: str, settings: Settings) -> Command:
+    from gateway.pipeline.commands import parse_commands  # a filter's words, as a staff mail's
+
     block = parse_commands(
         f"#{field} {value.strip()}",
         vocabulary=settings.tickets.vocabulary,
@@ -174,6 +174,8 @@ def _tickets_update(args: argparse.Namespace, settings: Settings) -> int:
     if public and not text:
         print("ticketgate: --reply-file is empty; nothing changed", file=sys.stderr)
         return EX_DATAERR
+
+    from gateway.pipeline.commands import CommandBlock, parse_commands
 
     block = parse_commands(
         "\n".join(lines), vocabulary=settings.tickets.vocabulary, categories=settings.tickets.categories
@@ -306,6 +308,9 @@ def _apply_update(
 
 def _entry_mail(author: str, ref: str, title: str, lines: Sequence[str], text: str, message_id: str) -> bytes:
     """The entry as the staff mail it stands for: the command lines on top, then the text."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
     mail = EmailMessage()
     mail["From"] = author
     mail["Subject"] = f"[{ref}] {title}"
@@ -323,6 +328,8 @@ def _entry_mail(author: str, ref: str, title: str, lines: Sequence[str], text: s
 def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
     """Write `DIR/SP-42.json`, `DIR/messages/NNN-role.eml` (each message's original, byte for byte),
     `DIR/attachments/NNN-name` and `DIR/screenshots/NNN-name.png` (NNN: the message they came with)."""
+    from gateway.mail.filenames import sanitize_filename
+
     prefix = settings.gateway.ticket_prefix
     ticket_id = parse_ref(args.ref, prefix)
     if ticket_id is None:
@@ -399,6 +406,8 @@ def _json_bytes(data: Any) -> bytes:
 
 
 def _tickets_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store import erase
+
     address = args.requester.strip()
     if "@" not in address:
         print(f"ticketgate: --requester {address!r} is not a mail address", file=sys.stderr)

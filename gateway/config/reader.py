@@ -70,11 +70,15 @@ class Table:
             return None
         return value
 
-    def optional_text(self, name: str) -> str | None:
+    def optional_text(self, name: str, *, empty_allowed: bool = False) -> str | None:
+        """The string, stripped; None when absent. An empty one is a problem unless `empty_allowed`
+        (then it is "": `control.socket = ""` turns the socket off)."""
         value = self._typed(name, _is_str, "a string")
         if value is None:
             return None
         if not value.strip():
+            if empty_allowed:
+                return ""
             self.problem(name, "must not be empty")
             return None
         return str(value).strip()

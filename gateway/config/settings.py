@@ -285,7 +285,8 @@ class MetricsSettings:
 
 @dataclass(frozen=True)
 class ControlSettings:
-    """`[control]`: the Unix socket on which `serve` answers read-only commands (absent: off)."""
+    """`[control]`: the Unix socket on which `serve` answers read-only commands. `socket` None
+    (absent): on, at the default path (gateway/control_socket.py); "": off; else that path."""
 
     socket: str | None = None
 

@@ -128,12 +128,16 @@ def test_ack_latency_bench_measures_mails_to_their_acknowledgement_in_the_folder
 
 
 def test_cli_latency_bench_prints_each_command_as_a_ratio_to_python_startup() -> None:
-    out = _run(str(BENCH / "cli_latency.py"), "--tickets", "5", "--rounds", "1")
-    for name in ("python -c pass", "--help", "tickets list", "tickets show", "status", "inbox list",
-                 "tickets list (serve's socket)", "status (serve's socket)",
+    out = _run(str(BENCH / "cli_latency.py"), "--tickets", "5", "--rounds", "1", "--prototypes")
+    for name in ("python -c pass", "--help", "tickets list (alone)", "tickets show (alone)",
+                 "status (alone)", "inbox list (alone)", "tickets list (serve's socket)",
+                 "tickets show (serve's socket)", "status (serve's socket)", "inbox list (serve's socket)",
+                 "tickets list (stale socket)", "tickets list (socket off)",
                  "prototype socket: tickets list", "prototype sqlite3: tickets list"):  # fmt: skip
         assert re.search(rf"^  {re.escape(name)} +{NUMBER} ms +{NUMBER}x$", out, re.MULTILINE), (name, out)
-    assert re.search(rf"tickets list imports: {NUMBER} ms of imports \(sqlalchemy {NUMBER} %", out), out
+    assert re.search(
+        rf"tickets list \(alone\) imports: {NUMBER} ms of imports \(sqlalchemy {NUMBER} %", out
+    ), out
 
 
 def test_compare_bench_runs_bare_sqlite_and_postgres_in_one_round_and_gives_ratios(postgres_url: str) -> None:

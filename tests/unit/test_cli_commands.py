@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from gateway.cli.commands import BLOB_STORES, INBOX_OUTCOMES, OUTBOX_STATUSES
 from gateway.config import BlobStoreKind
@@ -55,3 +56,32 @@ def test_check_config_imports_no_sqlalchemy(tmp_path: object) -> None:
     loaded = _modules_after("check-config")
     assert "gateway.cli.settings" in loaded  # the command ran
     assert not {name for name in loaded if name.startswith(("sqlalchemy", "alembic", "jinja2"))}
+
+
+def test_the_command_imports_only_the_control_client_until_the_daemon_declines() -> None:
+    """What every command pays to look for a running serve (docs/performance/latency-and-cli.md):
+    the client and the path rule, and of the standard library no TOML parser, no hashlib, no
+    socket.py, no argparse and no logging."""
+    code = "import sys\nimport gateway.cli.main\nprint(' '.join(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(done.stdout.split())
+    assert {name for name in loaded if name.startswith("gateway")} == {
+        "gateway", "gateway.cli", "gateway.cli.main", "gateway.cli.control_client", "gateway.control_socket"
+    }  # fmt: skip
+    assert not loaded & {"tomllib", "hashlib", "socket", "argparse", "logging", "sqlalchemy"}
+
+
+def test_tickets_list_and_show_import_no_other_commands_code(tmp_path: Path) -> None:
+    """`tickets list` and `tickets show` on their own import neither the eraser, the staff-command
+    parser (no filter given), `ingest`'s intake path nor the operations commands."""
+    config = tmp_path / "ticketgate.toml"
+    config.write_text(
+        f'[gateway]\nsecret = "unit-secret-0123456789abcdef"\n[database]\nurl = "sqlite:///{tmp_path}/t.db"\n'
+    )
+    for argv in (("tickets", "list"), ("tickets", "show", "TG-1")):
+        loaded = _modules_after(*argv, "--config", str(config))
+        assert "gateway.cli.tickets" in loaded or "gateway.cli.queue" in loaded  # the command ran
+        assert not loaded & {
+            "gateway.store.erase", "gateway.pipeline.commands", "gateway.intake.pipe", "gateway.cli.ops",
+            "gateway.mail.filenames",
+        }, argv  # fmt: skip

@@ -10,15 +10,17 @@ from gateway.errors import ConfigError
 SECRET = {"gateway": {"secret": "unit-secret-0123456789abcdef"}}
 
 
-def test_the_control_socket_is_off_unless_named() -> None:
-    assert settings_from_mapping(SECRET).control.socket is None
+def test_the_control_socket_is_on_at_its_default_unless_named_or_turned_off() -> None:
+    assert settings_from_mapping(SECRET).control.socket is None  # the default path
     named = settings_from_mapping(SECRET | {"control": {"socket": "/run/ticketgate/control.sock"}})
     assert named.control.socket == "/run/ticketgate/control.sock"
+    assert settings_from_mapping(SECRET | {"control": {"socket": ""}}).control.socket == ""  # off
+    assert settings_from_mapping(SECRET | {"control": {"socket": " "}}).control.socket == ""
 
 
-def test_an_empty_control_socket_is_an_error_naming_the_key() -> None:
+def test_a_control_socket_that_is_not_a_string_is_an_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"control\.socket"):
-        settings_from_mapping(SECRET | {"control": {"socket": " "}})
+        settings_from_mapping(SECRET | {"control": {"socket": False}})
 
 
 def test_the_sender_polls_every_second_unless_told() -> None:

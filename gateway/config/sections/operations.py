@@ -77,10 +77,8 @@ def read_metrics(t: Table) -> MetricsSettings:
 
 
 def read_control(t: Table) -> ControlSettings:
-    socket = t.optional_text("socket")
-    if socket is not None and not socket.strip():
-        t.problem("socket", "must be a path (leave the key out to turn the socket off)")
-        socket = None
+    # Absent: on, at the default path; "" turns it off (gateway/control_socket.py).
+    socket = t.optional_text("socket", empty_allowed=True)
     t.finish()
     return ControlSettings(socket=socket)
 
