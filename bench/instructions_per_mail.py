@@ -15,6 +15,11 @@ valgrind (Debian: `apt-get install valgrind`). No figure here is asserted anywhe
 `--floor` also counts, the same way and on the same stored mails, what issue 24 measures processing
 against: Python's email package parsing each mail with `policy.default` and reading From, To,
 Subject, Date, Message-ID, the body and the attachments; and prints the ratio.
+
+`--whole` counts the whole path instead, as issue 24 first defined it: each mail stored in the inbox
+and processed the way `ticketgate ingest` does it (one mail per transaction), then the notifications
+of all of them sent through the folder relay (`dir:`) as `ticketgate process` would; the mails are
+still built outside the count.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fill(count: int, senders: int, workdir: Path) -> None:
+def fill(count: int, senders: int, workdir: Path, *, whole: bool = False) -> None:
     """Generate `count` mails and put them in a fresh inbox in `workdir` (not counted: this runs in
-    the parent, outside valgrind; building the mails alone was ~8 M instructions per mail)."""
+    the parent, outside valgrind; building the mails alone was ~8 M instructions per mail).
+    `whole`: the inbox stays empty and the mails are left as files for `whole_child` to store."""
     sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
     from bench_intake import write_config
     from bench_pipeline import ENVELOPE
@@ -48,9 +54,37 @@ def fill(count: int, senders: int, workdir: Path) -> None:
     config = write_config(workdir, f"sqlite:///{workdir / 'ticketgate.db'}", port=2525, workers=1)
     runtime = build_runtime(load_settings(config))
     try:
-        runtime.inbox.add_many([(raw, ENVELOPE) for raw in mails])
+        if whole:
+            (workdir / "mails").mkdir()
+            for index, raw in enumerate(mails):
+                (workdir / "mails" / f"{index:06d}.eml").write_bytes(raw)
+        else:
+            runtime.inbox.add_many([(raw, ENVELOPE) for raw in mails])
     finally:
         runtime.close()
+
+
+def whole_child(workdir: Path) -> None:
+    """Store and process each mail as `ticketgate ingest` does, then send every notification (the
+    run valgrind counts for `--whole`)."""
+    sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+    from bench_pipeline import ENVELOPE
+
+    from gateway.config import load_settings
+    from gateway.daemon.runtime import build_runtime
+
+    runtime = build_runtime(load_settings(workdir / "ticketgate.toml"))
+    outcomes: Counter[str] = Counter()
+    try:
+        processor = runtime.processor("bench")
+        for path in sorted((workdir / "mails").iterdir()):
+            ids = runtime.inbox.add_many([(path.read_bytes(), ENVELOPE)])
+            outcomes.update(result.outcome.value for result in processor.process_ids(ids))
+        sent = runtime.sender("bench").send_due(limit=100_000)
+    finally:
+        runtime.close()
+    processed = sum(outcomes.values())
+    print(f"stored and processed {processed} mails: {dict(outcomes)}; {len(sent)} notifications sent")
 
 
 def child(workdir: Path) -> None:
@@ -92,17 +126,19 @@ def floor_child(workdir: Path) -> None:
     print(f"parsed {len(raws)} mails ({read} characters read)")
 
 
-def instructions(count: int, senders: int, *, floor: bool = False) -> int:
-    """What valgrind counted for one child run of `count` mails (`floor`: the email package alone)."""
+def instructions(count: int, senders: int, *, floor: bool = False, whole: bool = False) -> int:
+    """What valgrind counted for one child run of `count` mails (`floor`: the email package alone;
+    `whole`: storing, processing and sending, as `ingest` does)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="tg-instructions-") as scratch:
         workdir = Path(scratch)
-        fill(count, senders, workdir)
+        fill(count, senders, workdir, whole=whole)
+        mode = "--floor-child" if floor else "--whole-child" if whole else "--child"
         command = [
             valgrind, "--tool=callgrind", f"--callgrind-out-file={scratch}/out",
-            sys.executable, __file__, "--floor-child" if floor else "--child", str(workdir),
+            sys.executable, __file__, mode, str(workdir),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts, hence the same count
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -118,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=130, help="mails in the second run (default 130)")
     parser.add_argument("--senders", type=int, default=500, help="distinct customers (default 500)")
     parser.add_argument("--floor", action="store_true", help="also count the email-package floor")
+    parser.add_argument("--whole", action="store_true", help="count storing, processing and sending")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--whole-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
@@ -127,9 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.floor_child is not None:
         floor_child(args.floor_child)
         return 0
-    small, large = instructions(args.small, args.senders), instructions(args.large, args.senders)
+    if args.whole_child is not None:
+        whole_child(args.whole_child)
+        return 0
+    small = instructions(args.small, args.senders, whole=args.whole)
+    large = instructions(args.large, args.senders, whole=args.whole)
     per_mail = (large - small) / (args.large - args.small)
-    print(f"processing alone, generated ~1 KB mails, {args.senders} sender(s), full batches:")
+    if args.whole:
+        print(f"the whole path (stored and processed one by one, then sent), {args.senders} sender(s):")
+    else:
+        print(f"processing alone, generated ~1 KB mails, {args.senders} sender(s), full batches:")
     print(f"  {args.small} mails: {small:,} instructions; {args.large} mails: {large:,}")
     print(f"  per mail: {per_mail / 1e6:.2f} million instructions")
     if args.floor:
@@ -139,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("the floor: the email package parsing the same mails (policy.default; 7 headers, body, files):")
         print(f"  {args.small} mails: {small_floor:,} instructions; {args.large} mails: {large_floor:,}")
         print(f"  per mail: {floor / 1e6:.2f} million instructions")
-        print(f"processing is {per_mail / floor:.2f}x the floor")
+        print(f"{'the whole path' if args.whole else 'processing'} is {per_mail / floor:.2f}x the floor")
     return 0
 
 

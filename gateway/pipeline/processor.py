@@ -184,12 +184,18 @@ class Processor:
         return True
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_poll: float = 1.0) -> None:
-        """The daemon's processing loop: drain the queue, then wait to be woken (or poll)."""
+        """The daemon's processing loop: drain the queue, then wait to be woken (or poll).
+
+        A claim that came back short took everything that was due: the loop then waits for the
+        next wake-up instead of claiming again at once, which under a steady trickle of mail was
+        an empty claim after every batch (a write transaction, and on SQLite a turn on the write
+        lock that intake's `250` waits behind). The wake-up is cleared before the claim, so mail
+        that arrives while the batch runs ends the wait at once."""
         while not stop.is_set():
-            if self.process_available():
-                continue
-            wake.wait(idle_poll)
             wake.clear()
+            if len(self.process_available()) >= BATCH_SIZE:
+                continue  # a full claim: more is probably due
+            wake.wait(idle_poll)
 
     def process_one(self, item: ClaimedItem) -> ProcessResult:
         return self.process_batch([item])[0]
