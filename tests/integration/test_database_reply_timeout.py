@@ -36,7 +36,8 @@ def test_a_swallowed_request_fails_after_the_bound_and_the_next_one_runs_on_a_ne
     proxied_url: tuple[str, FaultProxy],
 ) -> None:
     url, proxy = proxied_url
-    engine = make_engine(url, reply_timeout=BOUND, pool_size=1, max_overflow=0)
+    # connect_timeout 2: the pool's reconnect through the blackhole waits that long (10 in serve)
+    engine = make_engine(url, reply_timeout=BOUND, pool_size=1, max_overflow=0, connect_timeout=2)
     factory = make_session_factory(engine)
     try:
         assert _select_one(factory) == 1  # a pooled connection, idle when the route goes
