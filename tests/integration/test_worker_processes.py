@@ -11,12 +11,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.integration.waits import wait_for
 
 
 def _children(pid: int) -> list[int]:
@@ -53,16 +53,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait(condition: Callable[[], object], timeout: float = 20) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout}s")
-
-
 def _send(port: int, subject: str) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.sendmail("maria@customer.example", ["support@smilepass.example"], make_mail(subject))
@@ -84,11 +74,13 @@ def _start(tmp_path: Path, database_url: str, processing: str) -> tuple[ServePro
 def test_mail_becomes_tickets_in_worker_processes(tmp_path: Path, database_url: str, processes: int) -> None:
     serve, config = _start(tmp_path, database_url, f"processes = {processes}")
     try:
-        workers = _wait(lambda: len(_workers(serve.process.pid)) == processes and _workers(serve.process.pid))
+        workers = wait_for(
+            lambda: len(_workers(serve.process.pid)) == processes and _workers(serve.process.pid), timeout=20
+        )
         subjects = {f"Refund question number {n}" for n in range(6)}
         for subject in subjects:
             _send(serve.port, subject)
-        _wait(lambda: _titles(config) >= subjects)
+        wait_for(lambda: _titles(config) >= subjects, timeout=20)
         assert serve.stop() == 0
     finally:
         serve.stop()
@@ -104,7 +96,7 @@ def test_processes_zero_processes_on_threads_of_serve(tmp_path: Path, database_u
         time.sleep(1.0)  # a worker process would have been started by now
         assert _workers(serve.process.pid) == []
         _send(serve.port, "Card declined twice")
-        _wait(lambda: "Card declined twice" in _titles(config))
+        wait_for(lambda: "Card declined twice" in _titles(config), timeout=20)
         assert serve.stop() == 0
     finally:
         serve.stop()
@@ -113,11 +105,11 @@ def test_processes_zero_processes_on_threads_of_serve(tmp_path: Path, database_u
 def test_a_killed_worker_is_replaced_and_no_mail_is_lost(tmp_path: Path, database_url: str) -> None:
     serve, config = _start(tmp_path, database_url, "processes = 1")
     try:
-        [first] = _wait(lambda: _workers(serve.process.pid))
+        [first] = wait_for(lambda: _workers(serve.process.pid), timeout=20)
         os.kill(first, signal.SIGKILL)
         _send(serve.port, "Sent while the worker was dead")  # accepted: intake does not need it
-        [second] = _wait(lambda: [pid for pid in _workers(serve.process.pid) if pid != first])
-        _wait(lambda: "Sent while the worker was dead" in _titles(config))
+        [second] = wait_for(lambda: [pid for pid in _workers(serve.process.pid) if pid != first], timeout=20)
+        wait_for(lambda: "Sent while the worker was dead" in _titles(config), timeout=20)
         assert second != first
         assert serve.stop() == 0
     finally:
@@ -128,10 +120,10 @@ def test_a_killed_worker_is_replaced_and_no_mail_is_lost(tmp_path: Path, databas
 def test_a_worker_does_not_outlive_a_killed_daemon(tmp_path: Path, database_url: str) -> None:
     serve, _config = _start(tmp_path, database_url, "processes = 1")
     try:
-        [worker] = _wait(lambda: _workers(serve.process.pid))
+        [worker] = wait_for(lambda: _workers(serve.process.pid), timeout=20)
         serve.process.kill()
         serve.process.wait(timeout=10)
-        _wait(lambda: not _alive(worker), timeout=10)
+        wait_for(lambda: not _alive(worker), timeout=10)
     finally:
         serve.stop()
     assert "the daemon (pid" in serve.output()
@@ -162,4 +154,4 @@ def test_serve_exits_and_leaves_no_worker_when_its_port_is_taken(tmp_path: Path,
             serve.kill()
         output = serve.communicate(timeout=10)[0].decode(errors="replace")
     assert serve.returncode not in (None, 0, -9), output  # it gave up by itself, with an error
-    _wait(lambda: not [pid for pid in workers if _alive(pid)], timeout=10)
+    wait_for(lambda: not [pid for pid in workers if _alive(pid)], timeout=10)
