@@ -18,8 +18,9 @@ Subject, Date, Message-ID, the body and the attachments; and prints the ratio.
 
 `--whole` counts the whole path instead, as issue 24 first defined it: each mail stored in the inbox
 and processed the way `ticketgate ingest` does it (one mail per transaction), then the notifications
-of all of them sent through the folder relay (`dir:`) as `ticketgate process` would; the mails are
-still built outside the count.
+of all of them sent through the folder relay (`dir:`) as `ticketgate process` would: with a staff
+triage address configured, so a new ticket sends the two notifications the issue names (the
+acknowledgement and `staff_new_ticket`); the mails are still built outside the count.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STAFF = """
+[staff]
+addresses = ["ana@smilepass.example"]
+triage = "triage@smilepass.example"
+"""
 
 
 def fill(count: int, senders: int, workdir: Path, *, whole: bool = False) -> None:
@@ -52,6 +58,8 @@ def fill(count: int, senders: int, workdir: Path, *, whole: bool = False) -> Non
 
     mails = make_mails(count, 1, parse_mix(DEFAULT_MIX), "instructions", senders)
     config = write_config(workdir, f"sqlite:///{workdir / 'ticketgate.db'}", port=2525, workers=1)
+    if whole:  # the issue's path: a new ticket's two notifications, the acknowledgement and staff's
+        config.write_text(config.read_text(encoding="utf-8") + STAFF, encoding="utf-8")
     runtime = build_runtime(load_settings(config))
     try:
         if whole:
