@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import TransientError
@@ -41,6 +41,8 @@ POSTGRES_CONNECT_TIMEOUT = 10
 # the write lock anyway: intake waits for one holder's transaction, so this is a backstop for a
 # holder that is none of ours (the sqlite3 shell), never the common wait.
 INTAKE_FIRST_LIMIT_SECONDS = 0.5
+# A pooled PostgreSQL connection idle this long is pinged before use (`_ping_when_idle`).
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -80,8 +82,8 @@ def make_engine(
             intake_path=f"{path}-intake" if on_disk else None,
         )
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() != "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
     if reply_timeout is not None:
@@ -91,9 +93,41 @@ def make_engine(
         connect_args |= {k: v for k, v in tcp_settings(reply_timeout).items() if k not in parsed.query}
     kwargs.setdefault("connect_args", connect_args)
     engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
     if reply_timeout is not None:
         _bound_replies(engine, reply_timeout)
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """A pooled PostgreSQL connection is pinged (`SELECT 1`) at checkout only when it has sat in
+    the pool `PING_AFTER_IDLE_SECONDS` or more; a dead one is replaced, and with it every connection
+    the pool made before (a restart took them all), as the pool's pre-ping does.
+
+    The pre-ping did it at every checkout: one round trip of four in each of intake's commits and
+    of the processor's transactions under load, for connections used milliseconds before. What a
+    connection that died within that second meets instead is its first statement failing as a lost
+    connection: the transaction is rolled back unsent (intake answers "try again later", the
+    processor and the sender retry, gateway/store/db.py callers all see DatabaseFault) and the pool
+    is invalidated as by a failed ping, so each pool meets a restart at most once, in the thread
+    that was using it. A connection that hangs rather than dies is what `database.reply_timeout`
+    bounds (gateway/store/pg_connection.py)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # just made, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError(f"ping after idle failed: {_first_line(exc)}") from exc
 
 
 def _bound_replies(engine: Engine, reply_timeout: float) -> None:
