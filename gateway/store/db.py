@@ -16,6 +16,7 @@ two mails, so a `250` waits for one mail's statements rather than a whole batch.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -156,6 +157,9 @@ class SqliteWriteLock:
     connection's COMMIT or ROLLBACK has run, or the connection is closed or invalidated, whichever
     thread does that.
 
+    Intake's group commit goes ahead of the queue: while a thread inside `intake_first` waits here
+    it says so through `IntakeSignal`, and every other writer lets it through before queueing.
+
     It never adds a way to hang: a thread that already holds it (a second transaction opened
     while its first is still open) does not wait for itself but meets SQLite's lock and busy
     timeout as before, and a wait longer than the busy timeout fails as SQLite's own would
@@ -252,7 +256,7 @@ class IntakeSignal:
     """Intake is waiting for the write lock, told across threads and processes: a shared `flock` on a
     file beside the database (`<database>-intake`) that intake's writer holds while it waits.
 
-    Anyone else asks by trying the file exclusively without waiting (two syscalls, ~2 µs): failing
+    Anyone else asks by trying the file exclusively without waiting (two syscalls, ~1 µs): failing
     means some intake holds it. `flock` belongs to the open file, so the holder's and the askers'
     descriptors are apart and a thread of the same process (`processing.processes = 0`) sees intake
     as another process would. An asker's own brief exclusive hold only makes intake's `hold` wait
@@ -313,7 +317,14 @@ class IntakeSignal:
                 self._path = None  # a read-only place: no signal, the batch's time bound alone
                 return None
             self._fds, self._pid, self._holders = (held, asked), os.getpid(), 0
+            weakref.finalize(self, _close, held, asked)  # an engine made and dropped (commands, tests)
         return self._fds
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 _intake_thread = threading.local()  # `first`: this thread is intake's writer (intake_first)
