@@ -33,6 +33,7 @@ from gateway.ops import metrics
 from gateway.ops.heartbeat import Heartbeat
 from gateway.ops.systemd import sd_notify
 from gateway.store import outbox_wake
+from gateway.store.db import intake_first
 from gateway.store.imap_health import ImapHealthStore
 from gateway.store.imap_state import ImapStateStore
 from gateway.store.inbox import InboxStore
@@ -45,24 +46,29 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 class _WakingInbox:
-    """The inbox as the SMTP writer sees it: after each commit, wake the processing workers."""
+    """The inbox as the SMTP writer sees it: its commits go ahead of every other writer on SQLite's
+    write lock (`intake_first`: a `250` waits for them; the processor's batches step aside), and
+    after each commit the processing workers are woken."""
 
     def __init__(self, inbox: InboxStore, wake: Wakeable) -> None:
         self._inbox = inbox
         self._wake = wake
 
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
-        ids = self._inbox.add_many(mails)
+        with intake_first():
+            ids = self._inbox.add_many(mails)
         self._wake.set()
         return ids
 
     def add_taken(self, take: Callable[[], Sequence[tuple[bytes, Envelope]]]) -> list[int]:
-        ids = self._inbox.add_taken(take)
+        with intake_first():
+            ids = self._inbox.add_taken(take)
         self._wake.set()
         return ids
 
     def probe_write(self) -> None:
-        self._inbox.probe_write()
+        with intake_first():
+            self._inbox.probe_write()
 
 
 def run_daemon(settings: Settings, *, command_line: CommandLine | None = None) -> int:

@@ -57,7 +57,7 @@ from gateway.pipeline.stages.record_auto_reply import record_auto_reply
 from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
-from gateway.store.db import DatabaseFault, is_sqlite, savepoint, unit_of_work
+from gateway.store.db import DatabaseFault, intake_waiting, is_sqlite, savepoint, unit_of_work
 from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
 from gateway.store.models import utcnow
 from gateway.store.nodes import OwnHeartbeatStale
@@ -104,11 +104,13 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 OUTSIDE_TRANSACTION = frozenset({"parse_mail"})
 
 # A batch: the mails one claim takes (and one transaction commits, when they fit its time). On
-# SQLite a batch stops taking mails once its transaction has held the write lock this long, so
-# intake's group commit waits at most about this (plus one mail) for its turn; and after each
-# batch the worker leaves the lock alone for HANDOVER_SECONDS, longer than a writer of another
-# process waits between two tries for it (at most 2 ms, gateway/store/db.py), or the worker, which
-# goes on at once, would take it again before intake's writer next looks.
+# SQLite a batch stops taking mails as soon as intake's group commit waits for the write lock
+# (gateway/store/db.py, `intake_waiting`), so a `250` waits for one mail's statements, not a batch;
+# and, as a backstop (a place where the signal's file cannot be made), once its transaction has held
+# the write lock BATCH_SECONDS. After a batch that intake did not cut the worker leaves the lock
+# alone for HANDOVER_SECONDS, longer than a writer of another process waits between two tries for
+# it (at most 2 ms), or the worker, which goes on at once, would take it again before the sender or
+# the heartbeat next looks; after one that intake cut, its next BEGIN lets intake through first.
 BATCH_SIZE = 16
 BATCH_SECONDS = 0.025
 HANDOVER_SECONDS = 0.003
@@ -140,6 +142,7 @@ class Processor:
         self._lost_claims = False
         # SQLite has one writer at a time, and a batch holds that turn from BEGIN to COMMIT.
         self._batch_seconds = BATCH_SECONDS if is_sqlite(deps.inbox.engine) else None
+        self._cut_for_intake = False  # the last batch ended because intake waited (_hand_over)
 
     def process_ids(self, ids: Sequence[int]) -> list[ProcessResult]:
         """Process exactly these items (pipe intake); items another worker holds are left to it."""
@@ -242,7 +245,7 @@ class Processor:
             with unit_of_work(self.deps.sessions) as session:
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
-                    if index and self._past_batch_time(opened):
+                    if index and self._batch_over(opened):
                         left = mails[index:]
                         break
                     ran = self._run_plain(mail, MailRun(mail.item, session, self.deps))
@@ -258,14 +261,26 @@ class Processor:
             return []
         for ran in done:
             results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
-        if self._batch_seconds:
-            time.sleep(HANDOVER_SECONDS)
+        self._hand_over()
         return left
 
-    def _past_batch_time(self, opened: float) -> bool:
-        """The batch transaction (opened at `opened`) has held SQLite's write lock `BATCH_SECONDS`:
-        take no more mails into it, so intake's group commit gets its turn (never on PostgreSQL)."""
-        return bool(self._batch_seconds) and time.perf_counter() - opened >= self._batch_seconds
+    def _batch_over(self, opened: float) -> bool:
+        """Take no more mails into the batch transaction opened at `opened` (never on PostgreSQL):
+        intake's group commit waits for SQLite's write lock this batch holds, so the batch commits
+        now and intake goes next; or, as the backstop, the batch has held the lock BATCH_SECONDS."""
+        if not self._batch_seconds:
+            return False
+        if intake_waiting(self.deps.inbox.engine):
+            self._cut_for_intake = True
+            return True
+        return time.perf_counter() - opened >= self._batch_seconds
+
+    def _hand_over(self) -> None:
+        """After a batch on SQLite: leave the write lock alone long enough for a writer of another
+        process to see it free, unless intake cut the batch (the next BEGIN lets intake through)."""
+        if self._batch_seconds and not self._cut_for_intake:
+            time.sleep(HANDOVER_SECONDS)
+        self._cut_for_intake = False
 
     def _run_plain(self, mail: _Prepared, run: MailRun) -> _Ran | None:
         """One mail of a batch without a savepoint of its own; None if it failed (its batch is then
@@ -298,8 +313,9 @@ class Processor:
         or quarantined alone once the transaction is over (those take the write lock themselves).
         The stages run inside the savepoint, so whatever they read (the thread target, the
         duplicate key, a ticket's status, the earlier mails of the batch) is the transaction's own.
-        On SQLite the batch stops taking mails once it has held the write lock `BATCH_SECONDS`, so
-        intake's group commit gets its turn; the mails not taken are returned for the next batch.
+        On SQLite the batch stops taking mails once intake waits for the write lock (or it has held
+        it `BATCH_SECONDS`), so intake's group commit gets its turn; the mails not taken are
+        returned for the next batch.
         """
         done: list[_Ran] = []
         failed: list[_Failed] = []
@@ -308,7 +324,7 @@ class Processor:
             with unit_of_work(self.deps.sessions) as session:
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
-                    if index and self._past_batch_time(opened):
+                    if index and self._batch_over(opened):
                         left = mails[index:]
                         break
                     ran = self._run_in_savepoint(mail, MailRun(mail.item, session, self.deps))
@@ -331,8 +347,7 @@ class Processor:
             results[ran.item.id] = self._timed(self._recorded(ran), ran.seconds)
         for fail in failed:
             results[fail.item.id] = self._timed(self._failure(fail), fail.seconds)
-        if self._batch_seconds:
-            time.sleep(HANDOVER_SECONDS)
+        self._hand_over()
         return left
 
     def _run_in_savepoint(self, mail: _Prepared, run: MailRun) -> _Ran | _Failed:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import TransientError
-from gateway.store.db import make_engine, make_session_factory, unit_of_work
+from gateway.store.db import intake_waiting, make_engine, make_session_factory, unit_of_work
 from tests.helpers import PROJECT_ROOT
 
 
@@ -115,7 +115,7 @@ def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:
 _HOLD_IN_ANOTHER_PROCESS = """
 import sys, time
 from sqlalchemy import text
-from gateway.store.db import make_engine, make_session_factory, unit_of_work
+from gateway.store.db import intake_waiting, make_engine, make_session_factory, unit_of_work
 sessions = make_session_factory(make_engine(sys.argv[1], sqlite_busy_timeout=5))
 with unit_of_work(sessions) as session:
     session.execute(text("INSERT INTO t VALUES (3)"))
@@ -152,3 +152,53 @@ def test_a_writer_in_another_process_goes_as_soon_as_the_holder_commits(tmp_path
         delays.append(done - committed)
     assert min(delays) < 0.02, delays  # its own commit included; the busy handler took 30+ ms
     assert (tmp_path / "shared.db-writelock").exists()
+
+
+_INTAKE_IN_ANOTHER_PROCESS = """
+import sys
+from sqlalchemy import text
+from gateway.store.db import intake_first, make_engine, make_session_factory, unit_of_work
+sessions = make_session_factory(make_engine(sys.argv[1], sqlite_busy_timeout=5))
+print("ready", flush=True)
+sys.stdin.readline()
+with intake_first(), unit_of_work(sessions) as session:
+    session.execute(text("INSERT INTO t VALUES (5)"))
+print("stored", flush=True)
+"""
+
+
+def test_a_writer_lets_a_waiting_intake_of_another_process_go_first(tmp_path: Path) -> None:
+    """Intake's writer (`intake_first`) waits in another process, polling the lock file, while this
+    process holds the lock; a writer of this process that comes after it would have the lock at
+    once when the holder commits (its own process hands it over without a poll). It lets intake
+    through first instead: intake's row is written before its own."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url, sqlite_busy_timeout=5)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    sessions = make_session_factory(engine)
+    with subprocess.Popen(
+        [sys.executable, "-c", _INTAKE_IN_ANOTHER_PROCESS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+    ) as intake:
+        assert intake.stdin is not None and intake.stdout is not None
+        assert intake.stdout.readline().strip() == "ready"
+        with unit_of_work(sessions) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            intake.stdin.write("go\n")
+            intake.stdin.flush()
+            deadline = time.monotonic() + 10
+            while not intake_waiting(engine) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert intake_waiting(engine)
+            later = threading.Thread(target=_write_from_other_thread, args=(sessions,))
+            later.start()
+            time.sleep(0.1)  # the later writer is waiting too
+        later.join(timeout=10)
+        assert intake.stdout.readline().strip() == "stored"
+    with engine.connect() as connection:
+        assert [x for (x,) in connection.execute(text("SELECT x FROM t ORDER BY rowid"))] == [1, 5, 1]
+    assert not intake_waiting(engine)
