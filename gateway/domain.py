@@ -300,6 +300,7 @@ class TicketOpened:
     text: str  # the cleaned first message, so the acknowledgement can say what would help
     not_acknowledged_because: str = ""  # why not, when a stage knows better than "automated" (staff see it)
     copied: tuple[Address, ...] = ()  # the participants the opening mail made (SPEC §13): named in the ack
+    has_files: bool = True  # False: the stage stored no screenshot and no attachment with the message
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ class ReplyAdded:
     role: Role
     visibility: Visibility
     notify: bool  # False when loop signals forbid answering this mail
+    has_files: bool = True  # False: the stage stored no screenshot and no attachment with the message
 
 
 @dataclass(frozen=True)

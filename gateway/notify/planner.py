@@ -198,7 +198,12 @@ class NotificationPlanner:
         root = thread_root_id(ref=ref, domain=base.rpartition("@")[2])
         row.subject = subject_for(ref, ticket.title)
         mail_files: dict[str, Any] = {}
-        if audience == AUDIENCE_STAFF and trigger is not None and self.blobs is not None:
+        if (
+            audience == AUDIENCE_STAFF
+            and trigger is not None
+            and self.blobs is not None
+            and trigger not in known.without_files
+        ):
             files = staff_files(
                 session,
                 self.blobs,

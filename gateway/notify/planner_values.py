@@ -18,13 +18,21 @@ class Known:
     message that opened the ticket in this mail, when it has a Message-ID: the first of the
     ticket's thread whatever this mail adds after it (a forward's note). `deliverable`: the
     addresses (as `outbox.undeliverable_key` keys them) whose undeliverable mark this mail has just
-    cleared."""
+    cleared. `without_files`: row ids of messages this mail stored with no screenshot and no
+    attachment (most mail), so a staff notification about one does not read back its files (two
+    statements and their ORM rows per staff mail)."""
 
     opening: tuple[int, str] | None = None
     deliverable: frozenset[str] = frozenset()
+    without_files: frozenset[int] = frozenset()
 
 
 NOTHING_KNOWN = Known()
+
+
+def fileless(message_db_id: int, has_files: bool) -> frozenset[int]:
+    """`Known.without_files` for a happening about message `message_db_id`."""
+    return frozenset() if has_files else frozenset({message_db_id})
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from gateway.domain import (
     TicketOpened,
 )
 from gateway.notify.hints import what_helps
-from gateway.notify.planner_values import Known
+from gateway.notify.planner_values import Known, fileless
 from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
@@ -48,6 +48,7 @@ def ticket_opened(
     known = Known(
         opening=(happening.message_db_id, stored_id) if stored_id else None,
         deliverable=frozenset({outbox.undeliverable_key(happening.requester.address)}),
+        without_files=fileless(happening.message_db_id, happening.has_files),
     )
     ack_note = happening.not_acknowledged_because or "the mail was automated or a loop risk"
     if happening.acknowledge:

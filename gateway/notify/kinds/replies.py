@@ -18,7 +18,7 @@ from gateway.domain import (
     StatusChanged,
     Visibility,
 )
-from gateway.notify.planner_values import Shown
+from gateway.notify.planner_values import Known, Shown, fileless
 from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
@@ -84,6 +84,7 @@ def reply_added(
             "author_name": happening.author.name,
             "author_address": happening.author.address,
         },
+        known=Known(without_files=fileless(happening.message_db_id, happening.has_files)),
     )
     return False
 

@@ -3,8 +3,13 @@ lifecycle apply (the plan is pipeline/reply_plan.py, the writes pipeline/writes/
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
+from gateway.domain import SortedAttachments
 from gateway.mail.quotes import trim_reply
 from gateway.pipeline.commands import parse_commands
+from gateway.pipeline.happenings import Happening, ReplyAdded
 from gateway.pipeline.reply_plan import plan_commands
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.writes.apply_reply import apply_reply, lock_ticket
@@ -52,6 +57,16 @@ def add_reply(mail: Threaded, run: MailRun) -> Threaded | Decision:
         mail=parsed,
     )
     record_collision(run, mail, ticket_id=ticket.id)
-    store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=applied.message.id)
+    files = store_files(run, mail, sender=mail.sender, ticket_id=ticket.id, message_db_id=applied.message.id)
     detail = f"{plan.role} reply on ticket {ticket.id} ({thread.threaded_by.value})"
-    return Decision(Outcome.REPLY, ticket.id, detail, applied.happenings)
+    return Decision(Outcome.REPLY, ticket.id, detail, _with_files_known(applied.happenings, files))
+
+
+def _with_files_known(happenings: Sequence[Happening], files: SortedAttachments) -> tuple[Happening, ...]:
+    """The reply's happening says whether its message has files, so the staff notification about it
+    reads them back only when there are some (store_files runs after apply_reply made it)."""
+    has_files = bool(files.screenshots or files.attachments)
+    return tuple(
+        dataclasses.replace(each, has_files=has_files) if isinstance(each, ReplyAdded) else each
+        for each in happenings
+    )

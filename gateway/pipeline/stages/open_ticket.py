@@ -145,6 +145,7 @@ def open_planned_ticket(
         not_acknowledged_because=not_acknowledged_because
         or (f"rule {routing.silenced_by!r} says acknowledge = false" if routing.silenced_by else ""),
         copied=tuple(copied),
+        has_files=bool(files.screenshots or files.attachments),
     )
     return ticket.id, Decision(Outcome.TICKET, ticket.id, f"new ticket {ticket.id}", (opened,))
 
