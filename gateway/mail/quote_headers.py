@@ -220,7 +220,14 @@ _MAX_NAME_WORDS = 5
 
 def is_field_line(line: str) -> bool:
     """A header field line of a quoted or forwarded mail ("From: …", "Betreff: …", "Sujet : …")."""
-    return bool(_FIELD.match(line) or _ANY_DATED_FIELD.match(line))
+    return bool(_has_colon(line) and (_FIELD.match(line) or _ANY_DATED_FIELD.match(line)))
+
+
+def _has_colon(line: str) -> bool:
+    """Whether the line holds a colon, ASCII or full-width: every field pattern ends with one, and most
+    lines of a body have none. Tested first, since trying the field labels of some forty languages
+    case-insensitively at the start of each line was ~4 µs a line (a tenth of reading a reply)."""
+    return ":" in line or "：" in line
 
 
 def _dated_name_header(lines: Sequence[str], index: int) -> Header | None:
@@ -265,7 +272,7 @@ def _is_flattened_field_block(line: str) -> bool:
     """An Outlook block rendered as one line: "From: Jan <jan@x.org> Sent: Monday … To: … Subject: …"."""
     if len(line) > 1000:
         return False
-    match = _FIELD.match(line)
+    match = _FIELD.match(line) if _has_colon(line) else None
     if match is None or not match.group(1):
         return False
     inline = len(_INLINE_FIELD.findall(line))
@@ -384,14 +391,15 @@ def _field_block(lines: Sequence[str], index: int) -> Header | None:
     end = position
     while position < len(lines) and position - first_field < 16:
         line = lines[position]
-        match = _FIELD.match(line)
+        colon = _has_colon(line)
+        match = _FIELD.match(line) if colon else None
         if match is not None:
             fields += 1
             if match.group(1):
                 has_from = True
                 from_has_address = from_has_address or "@" in line
             has_date = has_date or bool(_DATED_FIELD.match(line))
-        elif _ANY_DATED_FIELD.match(line):
+        elif colon and _ANY_DATED_FIELD.match(line):
             fields += 1
             has_date = True
         elif not (fields and _field_follows(lines, position)):
@@ -412,7 +420,7 @@ def _field_follows(lines: Sequence[str], position: int) -> bool:
     """Whether a known field starts within the two lines from ``position`` (a blank or a wrapped value
     in between is still the same block)."""
     for ahead in range(position + 1, min(position + 3, len(lines))):
-        if _FIELD.match(lines[ahead]):
+        if _has_colon(lines[ahead]) and _FIELD.match(lines[ahead]):
             return True
         if is_blank(lines[ahead]) and is_blank(lines[position]):
             return False
