@@ -148,5 +148,15 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
     return data.decode(codec, "replace")
 
 
+def reads_ascii_as_ascii(charset: str | None) -> bool:
+    """Whether `decode_bytes` reads ASCII bytes labelled `charset` as the same ASCII text, and notes
+    nothing: no label or a known one whose ASCII bytes are ASCII text (not ISO-2022's escapes,
+    UTF-7, HZ, UTF-16 or UTF-32)."""
+    if not charset:
+        return True
+    codec = codec_for(charset)
+    return codec is not None and not codec.startswith(_NOT_ASCII_COMPATIBLE_PREFIXES)
+
+
 def clean_text(text: str) -> str:
     return _CONTROL.sub("", _LONE_SURROGATES.sub("\ufffd", text))

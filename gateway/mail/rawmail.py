@@ -177,7 +177,8 @@ def repair_head(data: bytes, defects: list[str]) -> bytes:
     changed = False
     for index, line in enumerate(lines):
         if names[index] or line[:1] in (b" ", b"\t"):
-            fixed = fold_long_line(_OBSOLETE_COLON.sub(rb"\1:", line))
+            obsolete = _OBSOLETE_COLON.match(line)  # matched first: a substitution costs more
+            fixed = fold_long_line(obsolete.group(1) + line[obsolete.end() - 1 :] if obsolete else line)
             changed = changed or fixed != line
             kept.append(fixed)
             continue

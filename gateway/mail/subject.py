@@ -168,7 +168,20 @@ def _decode(subject: str) -> str:
     """RFC 2047 decoded, by the stdlib header parser, which tolerates broken encoded words."""
     # Unfold first: a line break between two encoded words must vanish with the space around it.
     unfolded = _LINE_BREAK_BEFORE_WSP.sub("", subject).replace("\r", " ").replace("\n", " ")
+    if "=?" not in unfolded and not _has_surrogates(unfolded):
+        # What the parser gives back unchanged: it only decodes encoded words (which start with
+        # "=?") and replaces lone surrogates. Most subjects reach here already decoded by
+        # gateway.mail.parse, and the parser cost ~4 % of processing a mail (read twice per mail).
+        return unfolded
     return str(_default_policy.header_factory("subject", unfolded))
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _one_line(text: str) -> str:

@@ -176,8 +176,8 @@ def _alternative_bytes(header_lines: Sequence[tuple[str, str | Header]], rendere
     acknowledgement inside the processing transaction (docs/performance/index.md)."""
     bodies = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
     boundary = _boundary(bodies)
-    head = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]
-    out = [_fold(name, value) for name, value in (*head, *header_lines)]
+    out = [_alternative_type(boundary), f"MIME-Version: 1.0{_CRLF}"]
+    out.extend(_fold(name, value) for name, value in header_lines)
     out.append(_CRLF)
     for body in bodies:
         out.append(f"--{boundary}{_CRLF}{body}{_CRLF}")
@@ -191,7 +191,7 @@ def _text_part(subtype: str, text: str) -> str:
     if isinstance(charset, str):  # us-ascii: the text as it is
         name, encoding, body = charset, "7bit", text
     else:
-        name, encoding, body = "utf-8", "quoted-printable", charset.body_encode(text) or ""
+        name, encoding, body = "utf-8", "quoted-printable", _quoted_printable(text)
     return (
         f'Content-Type: text/{subtype}; charset="{name}"{_CRLF}MIME-Version: 1.0{_CRLF}'
         f"Content-Transfer-Encoding: {encoding}{_CRLF}{_CRLF}{_CRLF.join(_LINE_BREAK.split(body))}"
@@ -202,8 +202,36 @@ def _fold(name: str, value: str | Header) -> str:
     """`Name: value` and its line break, folded as compat32 folds it (short ASCII stays as it is)."""
     if isinstance(value, str) and len(name) + 2 + len(value) <= _MAX_LINE and value.isascii():
         return f"{name}: {value}{_CRLF}"
+    if isinstance(value, str) and _WORDS.fullmatch(value):
+        return _fold_words(name, value.split(" "))
     header = value if isinstance(value, Header) else Header(value, header_name=name)
     return f"{name}: {header.encode(linesep=_CRLF, maxlinelen=_MAX_LINE)}{_CRLF}"
+
+
+# Printable ASCII words without `;` or `,`, one space apart: the References of a notification.
+_WORDS = re.compile(r"[!-+\--:<-~]+(?: [!-+\--:<-~]+)*")
+
+
+def _fold_words(name: str, words: Sequence[str]) -> str:
+    """`_fold` for words one space apart with none of `email.header.Header`'s preferred break
+    characters (`;`, `,`) in them, as Header folds them: each line takes words while it stays within
+    78 characters, the first line counting `Name: `; a word that does not fit starts the next line
+    after a space, and one longer than a line stays whole on its own (on the first line, it leaves
+    `Name: ` alone). Header's general folder cost ~110k instructions for a notification's two
+    References (tests/unit/test_notify_message_direct.py compares the two)."""
+    lines: list[str] = []
+    line, length = words[0], len(name) + 2 + len(words[0])
+    if length > _MAX_LINE:
+        lines.append("")
+        line, length = " " + words[0], 1 + len(words[0])
+    for word in words[1:]:
+        if length + 1 + len(word) > _MAX_LINE:
+            lines.append(line)
+            line, length = " " + word, 1 + len(word)
+        else:
+            line, length = f"{line} {word}", length + 1 + len(word)
+    lines.append(line)
+    return f"{name}: {_CRLF.join(lines)}{_CRLF}"
 
 
 def _boundary(bodies: Sequence[str]) -> str:
@@ -212,6 +240,18 @@ def _boundary(bodies: Sequence[str]) -> str:
         boundary = f"{'=' * 15}{secrets.randbelow(10**19):019d}=="
         if not any(f"--{boundary}" in body for body in bodies):
             return boundary
+
+
+def _alternative_type(boundary: str) -> str:
+    """The top Content-Type line, folded as `_fold` folds it, from a copy folded once.
+
+    Every boundary `_boundary` makes is 36 characters of `=` and digits, none of which the
+    folding breaks at (it breaks at `;`, `,` and white space), so the folded line is the same but
+    for the boundary; folding it through `email.header.Header` on every notification was ~1 % of
+    processing a mail."""
+    if len(boundary) != len(_SAMPLE_BOUNDARY) or not boundary.strip("=").isdigit():
+        return _fold("Content-Type", f'multipart/alternative; boundary="{boundary}"')
+    return _ALTERNATIVE_TYPE[0] + boundary + _ALTERNATIVE_TYPE[1]
 
 
 def _with_files(alternative: MIMEMultipart, files: Sequence[FilePart]) -> MIMEMultipart:
@@ -242,6 +282,64 @@ WIRE = policy.compat32.clone(linesep="\r\n")
 _MAX_LINE = 78  # compat32's max_line_length
 _UTF8_QP = email_charset.Charset("utf-8")
 _UTF8_QP.body_encoding = email_charset.QP  # readable in the raw mail, unlike compat32's base64
+
+
+_SAMPLE_BOUNDARY = f"{'=' * 15}{'0' * 19}=="
+_ALTERNATIVE_TYPE = tuple(
+    _fold("Content-Type", f'multipart/alternative; boundary="{_SAMPLE_BOUNDARY}"').split(_SAMPLE_BOUNDARY)
+)
+
+
+# The bytes a quoted-printable body writes as they are: printable ASCII but "=", tab, CR and LF
+# (email.quoprimime's body map); as characters of the Latin-1 reading of the UTF-8 bytes.
+_QP_ESCAPED = re.compile("[^ -<>-~\t\r\n]")
+_QP_LINE = 76  # quoprimime's maxlinelen
+
+
+def _quoted_printable(text: str) -> str:
+    """`text` as UTF-8 quoted-printable, the very string `_UTF8_QP.body_encode` (the email package's
+    quoprimime.body_encode) gives.
+
+    That encoder first maps every character through a table of 256 entries (`str.translate`), which
+    for a Latin-1 string goes character by character through the generic mapping path: ~280k
+    instructions of the ~350k an HTML notification's body cost, a quarter of building a notification.
+    Here only the characters that change are replaced (a notification has a few: its non-ASCII
+    letters and the `=` of HTML attributes); the soft line breaks are then made exactly as
+    quoprimime makes them. tests/unit/test_notify_quoted_printable.py compares the two on
+    generated text."""
+    if not text:
+        return text
+    body = _QP_ESCAPED.sub(lambda m: f"={ord(m.group()):02X}", text.encode("utf-8").decode("latin-1"))
+    encoded: list[str] = []
+    for line in body.splitlines():
+        # Pieces of at most _QP_LINE - 1 characters and "=", never cutting an escape in two.
+        start = 0
+        last_start = len(line) - 1 - _QP_LINE
+        while start <= last_start:
+            stop = start + _QP_LINE - 1
+            if line[stop - 2] == "=":
+                encoded.append(line[start : stop - 1])
+                start = stop - 2
+            elif line[stop - 1] == "=":
+                encoded.append(line[start:stop])
+                start = stop - 1
+            else:
+                encoded.append(line[start:stop] + "=")
+                start = stop
+        if line and line[-1] in " \t":  # white space at the end of a line is escaped or protected
+            room = start - last_start
+            if room >= 3:
+                end = f"={ord(line[-1]):02X}"
+            elif room == 2:
+                end = line[-1] + "=\n"
+            else:
+                end = f"=\n={ord(line[-1]):02X}"
+            encoded.append(line[start:-1] + end)
+        else:
+            encoded.append(line[start:])
+    if body[-1] in "\r\n":
+        encoded.append("")
+    return "\n".join(encoded)
 
 
 def _body_charset(text: str) -> email_charset.Charset | str:

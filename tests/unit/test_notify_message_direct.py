@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.header import Header
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,8 @@ from gateway.notify.message import (
     AUTO_GENERATED,
     AUTO_REPLIED,
     Headers,
+    _alternative_type,
+    _fold,
     _mime_message,
     build_message,
     new_message_id,
@@ -71,3 +74,29 @@ def test_the_direct_bytes_are_the_mime_classes_bytes(
     crlf = re.compile(r"\r\n|\r|\n")
     assert crlf.sub("\n", plain) == crlf.sub("\n", text)
     assert crlf.sub("\n", rich) == crlf.sub("\n", html)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=10**19 - 1))
+def test_the_content_type_folded_once_is_the_one_folded_each_time(number: int) -> None:
+    boundary = f"{'=' * 15}{number:019d}=="
+    assert _alternative_type(boundary) == _fold(
+        "Content-Type", f'multipart/alternative; boundary="{boundary}"'
+    )
+
+
+_ID_WORD = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=90)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    words=st.lists(
+        _ID_WORD | st.sampled_from(["<a@b>", "<" + "x" * 70 + "@y>", "a;b", "a,b"]), min_size=1, max_size=12
+    ),
+    name=st.sampled_from(["References", "In-Reply-To", "X"]),
+)
+def test_words_fold_as_the_email_package_folds_them(words: list[str], name: str) -> None:
+    value = " ".join(words)
+    folded = Header(value, header_name=name).encode(linesep="\r\n", maxlinelen=78)
+    expected = f"{name}: {folded}\r\n"
+    assert _fold(name, value) == expected

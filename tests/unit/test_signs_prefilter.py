@@ -116,3 +116,33 @@ def test_an_ordinary_body_skips_the_searches_and_a_bounce_does_not() -> None:
     bounce = "This is the mail system at host mx.example.\n\nI'm sorry: your message could not be delivered"
     assert signs.mta_signature(bounce) == "Postfix"
     assert signs.bounce_words(bounce) == "could not be deliver"
+
+
+# Bounce words as senders write them: any case, the Unicode equivalents `re` takes for i, k and s,
+# odd white space between the words, in the middle of other text.
+_CASED_WORDS = st.from_regex(signs._BOUNCE_WORDS, fullmatch=True).flatmap(
+    lambda word: st.lists(st.sampled_from(["upper", "lower", "title", "equivalents"]), min_size=1).map(
+        lambda ways: _recased(word, ways)
+    )
+)
+
+
+def _recased(word: str, ways: list[str]) -> str:
+    for way in ways:
+        if way == "equivalents":
+            word = word.replace("i", "\u0131").replace("k", "\u212a").replace("s", "\u017f")
+        else:
+            word = getattr(word, way)()
+    return word
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(_CASED_WORDS, _WORDS, st.text(max_size=8)), max_size=30).map(" ".join))
+def test_the_folded_search_finds_what_the_case_insensitive_one_finds(text: str) -> None:
+    assert signs.bounce_words(text) == _bare_words(text)
+
+
+def test_folding_keeps_every_character_one_character() -> None:
+    # bounce_words reads the match's place in the folded window as its place in the window.
+    assert all(len(signs._folded(chr(cp))) == 1 for cp in range(0x110000))
+    assert signs._BOUNCE_WORDS_FOLDED.pattern == signs._BOUNCE_WORDS.pattern.lower()

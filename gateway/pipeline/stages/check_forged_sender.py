@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.domain import EventKind, TicketOpened
-from gateway.mail.rawmail import top_header_fields
 from gateway.pipeline.forged_sender import forged_sender
 from gateway.pipeline.stage_values import Decision, MailRun, Threaded
 from gateway.pipeline.stages.open_ticket import open_new_ticket
@@ -22,7 +21,7 @@ def check_forged_sender(mail: Threaded, run: MailRun) -> Threaded | Decision:
     sender = mail.mail.sender
     from_domain = sender.address.rpartition("@")[2] if sender is not None and "@" in sender.address else None
     verdict = forged_sender(
-        top_header_fields(run.item.raw),
+        run.header_fields,
         from_domain=from_domain,
         trusted=run.deps.settings.staff.trusted_authserv_ids,
     )
