@@ -58,5 +58,11 @@ def what_helps(text: str, *, has_screenshot: bool) -> Hints:
     return Hints(helps=tuple(helps), device=", ".join(named) or None, has_screenshot=has_screenshot)
 
 
+_EACH_DEVICE = tuple((name, re.compile(re.escape(name), re.IGNORECASE)) for name in _DEVICE_NAMES)
+
+
 def _canonical(found: str) -> str:
-    return next(name for name in _DEVICE_NAMES if name.lower() == found.lower())
+    """Our name for what `_DEVICE` found, by the same case-insensitive matching: `re` equates letters
+    `lower()` does not ("Wındows" with a dotless ı, "ſafari" with a long s), so comparing lower-cased
+    strings found no name for them and the new ticket's planning failed."""
+    return next(name for name, pattern in _EACH_DEVICE if pattern.fullmatch(found))

@@ -44,7 +44,8 @@ def with_pdf(subject: str, *, reply_to: str | None = None) -> bytes:
     if reply_to is not None:
         msg["In-Reply-To"] = msg["References"] = reply_to
     msg.set_content("The invoice is attached.\n")
-    msg.add_attachment(b"%PDF-1.4\n" + b"x" * 2000, maintype="application", subtype="pdf", filename="bill.pdf")
+    pdf = b"%PDF-1.4\n" + b"x" * 2000
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="bill.pdf")
     return msg.as_bytes()
 
 
