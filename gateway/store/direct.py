@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from gateway.store.rows import connection, in_transaction
@@ -213,5 +214,8 @@ def _done(result: Any, *, many: bool) -> Done:
     rows = [tuple(row) for row in result.all()] if result.returns_rows else []
     inserted = None
     if not many and result.context.isinsert:
-        inserted = result.inserted_primary_key[0]
+        try:
+            inserted = result.inserted_primary_key[0]
+        except InvalidRequestError:  # the statement's own RETURNING: the id is its row, as in `run`
+            inserted = rows[0][0]
     return Done(rows, result.rowcount, inserted)

@@ -43,6 +43,9 @@ DEFAULT_LEASE = timedelta(minutes=5)
 _INSERT_ROWS = insert(InboxItem.__table__).returning(InboxItem.__table__.c.id, sort_by_parameter_order=True)
 
 _inbox = InboxItem.__table__
+# The same for one mail (`ingest` of one file, an SMTP commit of one mail), on the DB-API cursor
+# (gateway/store/direct.py): through `Connection.execute` the statement cost several times the insert.
+_INSERT_ROW_DIRECT = Direct(insert(_inbox).returning(_inbox.c.id))
 _MARK_INBOX_DONE = (
     update(_inbox)
     .where(_inbox.c.id == bindparam("row_id"))
@@ -73,6 +76,13 @@ def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[
         return []
     now = utcnow()
     rows = [{**_row(raw, envelope, now), "state": PENDING, "attempts": 0} for raw, envelope in mails]
+    return _insert(session, rows)
+
+
+def _insert(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Insert inbox rows (all with the same keys); their ids, in order."""
+    if len(rows) == 1:
+        return [run(session, _INSERT_ROW_DIRECT, rows[0]).inserted_id]
     return list(execute(session, _INSERT_ROWS, rows).scalars())
 
 
@@ -228,7 +238,7 @@ class InboxStore:
         }
         with unit_of_work(self.sessions) as session:
             rows = [{**_row(raw, envelope, now), **claim} for raw, envelope in mails]
-            ids = list(execute(session, _INSERT_ROWS, rows).scalars())
+            ids = _insert(session, rows)
         return [
             ClaimedItem(id=item_id, raw=raw, envelope=envelope, attempts=1, received_at=now)
             for item_id, (raw, envelope) in zip(ids, mails, strict=True)
