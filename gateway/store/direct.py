@@ -83,8 +83,17 @@ class Direct:
 def run(session: Session, direct: Direct, params: Mapping[str, Any] | None = None) -> Done:
     """`direct` with `params`, in the session's transaction."""
     conn = connection(session)
-    params = params or {}
-    if _through_sqlalchemy(session, conn):
+    return _run(conn, _through_sqlalchemy(session, conn), direct, params or {})
+
+
+def run_on(conn: Connection, direct: Direct, params: Mapping[str, Any] | None = None) -> Done:
+    """`direct` with `params`, in the transaction of `conn` (a connection with no session: a
+    transaction of one statement or two, where a session's set-up cost more than they do)."""
+    return _run(conn, conn.invalidated or _listened(conn), direct, params or {})
+
+
+def _run(conn: Connection, through_sqlalchemy: bool, direct: Direct, params: Mapping[str, Any]) -> Done:
+    if through_sqlalchemy:
         return _done(conn.execute(direct.statement, dict(params)), many=False)
     compiled = direct.compiled(conn.dialect, tuple(params), False)
     args = _arguments(compiled, params)
@@ -135,14 +144,19 @@ def _through_sqlalchemy(session: Session, conn: Connection) -> bool:
     kept = in_transaction(session)
     listened: bool | None = kept.get(_LISTENED)
     if listened is None:
-        dispatch = conn.dispatch
-        listened = kept[_LISTENED] = bool(
-            dispatch.before_execute
-            or dispatch.before_cursor_execute
-            or dispatch.after_cursor_execute
-            or dispatch.after_execute
-        )
+        listened = kept[_LISTENED] = _listened(conn)
     return listened
+
+
+def _listened(conn: Connection) -> bool:
+    """Whether `conn` has execute listeners (which must see every statement)."""
+    dispatch = conn.dispatch
+    return bool(
+        dispatch.before_execute
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.after_execute
+    )
 
 
 def forget_listeners(session: Session) -> None:

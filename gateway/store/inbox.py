@@ -16,16 +16,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import ColumnElement, Engine, Select, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
-from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
-from gateway.store.direct import Direct, run
+from gateway.store.db import connection_of_work, is_sqlite, make_session_factory, unit_of_work
+from gateway.store.direct import Direct, run, run_on
 from gateway.store.models import InboxItem, utcnow
 from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
-from gateway.store.rows import execute
+from gateway.store.rows import connection, execute
 from gateway.store.write_probe import probe_write
 
 log = logging.getLogger(__name__)
@@ -74,16 +86,19 @@ def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[
     in the same one); returns their ids, in the order of `mails`."""
     if not mails:
         return []
+    return _insert(connection(session), _pending(mails))
+
+
+def _pending(mails: Sequence[tuple[bytes, Envelope]]) -> list[dict[str, object]]:
     now = utcnow()
-    rows = [{**_row(raw, envelope, now), "state": PENDING, "attempts": 0} for raw, envelope in mails]
-    return _insert(session, rows)
+    return [{**_row(raw, envelope, now), "state": PENDING, "attempts": 0} for raw, envelope in mails]
 
 
-def _insert(session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """Insert inbox rows (all with the same keys); their ids, in order."""
+def _insert(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """Insert inbox rows (all with the same keys) in the transaction of `conn`; their ids, in order."""
     if len(rows) == 1:
-        return [run(session, _INSERT_ROW_DIRECT, rows[0]).inserted_id]
-    return list(execute(session, _INSERT_ROWS, rows).scalars())
+        return [run_on(conn, _INSERT_ROW_DIRECT, rows[0]).inserted_id]
+    return list(conn.execute(_INSERT_ROWS, rows).scalars())
 
 
 def _row(raw: bytes, envelope: Envelope, now: datetime) -> dict[str, object]:
@@ -212,8 +227,10 @@ class InboxStore:
 
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
         """Commit several mails in one transaction (one fsync): all are stored, or none."""
-        with unit_of_work(self.sessions) as session:
-            return add_rows(session, mails)
+        if not mails:
+            return []
+        with connection_of_work(self.engine) as conn:  # no session: the insert is all there is
+            return _insert(conn, _pending(mails))
 
     def add_claimed(
         self, mails: Sequence[tuple[bytes, Envelope]], worker: str, *, lease: timedelta = DEFAULT_LEASE
@@ -236,9 +253,9 @@ class InboxStore:
             "claimed_node": self.node_id,
             "lease_until": now + lease,
         }
-        with unit_of_work(self.sessions) as session:
-            rows = [{**_row(raw, envelope, now), **claim} for raw, envelope in mails]
-            ids = _insert(session, rows)
+        rows = [{**_row(raw, envelope, now), **claim} for raw, envelope in mails]
+        with connection_of_work(self.engine) as conn:  # no session: the insert is all there is
+            ids = _insert(conn, rows)
         return [
             ClaimedItem(id=item_id, raw=raw, envelope=envelope, attempts=1, received_at=now)
             for item_id, (raw, envelope) in zip(ids, mails, strict=True)
