@@ -180,7 +180,7 @@ def _claim_statements(for_node: bool, skip_locked: bool) -> _ClaimStatements:
             state=PROCESSING,
             claimed_by=bindparam("worker"),
             claimed_node=bindparam("node"),
-            lease_until=bindparam("lease_until"),
+            lease_until=bindparam("until"),
             attempts=_inbox.c.attempts + 1,
         )
         .returning(
@@ -316,7 +316,7 @@ class InboxStore:
                     "candidates": candidates,
                     "worker": worker,
                     "node": self.node_id,
-                    "lease_until": now + lease,
+                    "until": now + lease,
                 },
             )
             by_id = {row.id: row for row in rows}
