@@ -62,9 +62,12 @@ def ingest(args: argparse.Namespace) -> int:
         return EX_TEMPFAIL
     try:
         processor = runtime.processor("ingest")  # before the mail is stored: see _quarantine_retry
-        stored = store_inputs(runtime.inbox, inputs, envelope)
+        # Stored already claimed by this run's processor (one transaction, not a store and a claim):
+        # killed before processing, the mail is taken up once the claim's lease runs out.
+        stored = store_inputs(runtime.inbox, inputs, envelope, worker=processor.worker)
         ids = [s.inbox_id for s in stored if s.inbox_id is not None]
-        results = {r.inbox_id: r for r in processor.process_ids(ids)} if ids else {}
+        claimed = [s.claimed for s in stored if s.claimed is not None]
+        results = {r.inbox_id: r for r in processor.process_batch(claimed)}
         # Earlier mail left pending (a fault then, no daemon since) is this run's to take up.
         earlier = ops_cli.take_up_pending(
             runtime, role="ingest", limit=ops_cli.EARLIER_PER_INGEST, exclude=ids

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InvalidatePoolError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -426,6 +426,19 @@ def unit_of_work(factory: sessionmaker[Session], *, snapshot: bool = False) -> I
             if snapshot and session.get_bind().dialect.name == "postgresql":
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
+    except SQLAlchemyError as exc:
+        raise database_unavailable(exc) from exc
+
+
+@contextmanager
+def connection_of_work(engine: Engine) -> Iterator[Connection]:
+    """One transaction on a connection of its own, without an ORM session: for a transaction of a
+    statement or two built once (storing a mail), where setting up a session and its transaction
+    cost as much as the statements (~0.25 M instructions of ~0.58 M for an empty transaction on
+    SQLite). Begun, committed, rolled back and faults reported as `unit_of_work` does."""
+    try:
+        with engine.begin() as conn:
+            yield conn
     except SQLAlchemyError as exc:
         raise database_unavailable(exc) from exc
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from gateway.store.rows import connection, in_transaction
@@ -82,8 +83,17 @@ class Direct:
 def run(session: Session, direct: Direct, params: Mapping[str, Any] | None = None) -> Done:
     """`direct` with `params`, in the session's transaction."""
     conn = connection(session)
-    params = params or {}
-    if _through_sqlalchemy(session, conn):
+    return _run(conn, _through_sqlalchemy(session, conn), direct, params or {})
+
+
+def run_on(conn: Connection, direct: Direct, params: Mapping[str, Any] | None = None) -> Done:
+    """`direct` with `params`, in the transaction of `conn` (a connection with no session: a
+    transaction of one statement or two, where a session's set-up cost more than they do)."""
+    return _run(conn, conn.invalidated or _listened(conn), direct, params or {})
+
+
+def _run(conn: Connection, through_sqlalchemy: bool, direct: Direct, params: Mapping[str, Any]) -> Done:
+    if through_sqlalchemy:
         return _done(conn.execute(direct.statement, dict(params)), many=False)
     compiled = direct.compiled(conn.dialect, tuple(params), False)
     args = _arguments(compiled, params)
@@ -134,14 +144,19 @@ def _through_sqlalchemy(session: Session, conn: Connection) -> bool:
     kept = in_transaction(session)
     listened: bool | None = kept.get(_LISTENED)
     if listened is None:
-        dispatch = conn.dispatch
-        listened = kept[_LISTENED] = bool(
-            dispatch.before_execute
-            or dispatch.before_cursor_execute
-            or dispatch.after_cursor_execute
-            or dispatch.after_execute
-        )
+        listened = kept[_LISTENED] = _listened(conn)
     return listened
+
+
+def _listened(conn: Connection) -> bool:
+    """Whether `conn` has execute listeners (which must see every statement)."""
+    dispatch = conn.dispatch
+    return bool(
+        dispatch.before_execute
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.after_execute
+    )
 
 
 def forget_listeners(session: Session) -> None:
@@ -213,5 +228,8 @@ def _done(result: Any, *, many: bool) -> Done:
     rows = [tuple(row) for row in result.all()] if result.returns_rows else []
     inserted = None
     if not many and result.context.isinsert:
-        inserted = result.inserted_primary_key[0]
+        try:
+            inserted = result.inserted_primary_key[0]
+        except InvalidRequestError:  # the statement's own RETURNING: the id is its row, as in `run`
+            inserted = rows[0][0]
     return Done(rows, result.rowcount, inserted)

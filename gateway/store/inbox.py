@@ -14,17 +14,30 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import ColumnElement, Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
-from gateway.store.db import is_sqlite, make_session_factory, unit_of_work
-from gateway.store.direct import Direct, run
+from gateway.store.db import connection_of_work, is_sqlite, make_session_factory, unit_of_work
+from gateway.store.direct import Direct, run, run_on
 from gateway.store.models import InboxItem, utcnow
-from gateway.store.nodes import orphaned, require_live
-from gateway.store.rows import execute
+from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
+from gateway.store.rows import connection, execute
 from gateway.store.write_probe import probe_write
 
 log = logging.getLogger(__name__)
@@ -42,6 +55,9 @@ DEFAULT_LEASE = timedelta(minutes=5)
 _INSERT_ROWS = insert(InboxItem.__table__).returning(InboxItem.__table__.c.id, sort_by_parameter_order=True)
 
 _inbox = InboxItem.__table__
+# The same for one mail (`ingest` of one file, an SMTP commit of one mail), on the DB-API cursor
+# (gateway/store/direct.py): through `Connection.execute` the statement cost several times the insert.
+_INSERT_ROW_DIRECT = Direct(insert(_inbox).returning(_inbox.c.id))
 _MARK_INBOX_DONE = (
     update(_inbox)
     .where(_inbox.c.id == bindparam("row_id"))
@@ -70,22 +86,32 @@ def add_rows(session: Session, mails: Sequence[tuple[bytes, Envelope]]) -> list[
     in the same one); returns their ids, in the order of `mails`."""
     if not mails:
         return []
+    return _insert(connection(session), _pending(mails))
+
+
+def _pending(mails: Sequence[tuple[bytes, Envelope]]) -> list[dict[str, object]]:
     now = utcnow()
-    rows = [
-        {
-            "received_at": now,
-            "source": envelope.source,
-            "mail_from": envelope.mail_from,
-            "rcpt_tos": list(envelope.rcpt_tos),
-            "raw": raw,
-            "size": len(raw),
-            "state": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-        }
-        for raw, envelope in mails
-    ]
-    return list(execute(session, _INSERT_ROWS, rows).scalars())
+    return [{**_row(raw, envelope, now), "state": PENDING, "attempts": 0} for raw, envelope in mails]
+
+
+def _insert(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """Insert inbox rows (all with the same keys) in the transaction of `conn`; their ids, in order."""
+    if len(rows) == 1:
+        return [run_on(conn, _INSERT_ROW_DIRECT, rows[0]).inserted_id]
+    return list(conn.execute(_INSERT_ROWS, rows).scalars())
+
+
+def _row(raw: bytes, envelope: Envelope, now: datetime) -> dict[str, object]:
+    """The columns every new inbox row gets from its mail."""
+    return {
+        "received_at": now,
+        "source": envelope.source,
+        "mail_from": envelope.mail_from,
+        "rcpt_tos": list(envelope.rcpt_tos),
+        "raw": raw,
+        "size": len(raw),
+        "next_attempt_at": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -118,6 +144,59 @@ class InboxSummary:
     error_detail: str | None
 
 
+@dataclass(frozen=True)
+class _ClaimStatements:
+    pick_due: Select[tuple[int]]  # the due rows, oldest first, up to :limit
+    pick_ids: Select[tuple[int]]  # those of :wanted that are claimable
+    take: Update  # claim :candidates that are still claimable; RETURNING what the pipeline needs
+
+
+@cache
+def _claim_statements(for_node: bool, skip_locked: bool) -> _ClaimStatements:
+    """The claim's statements, built once per kind of claimer (a `serve` node, which never takes
+    over its own claims, or not) and database (PostgreSQL locks the candidates, skipping those
+    another node holds): building them per call, with the node condition, cost the claim
+    several times the database's work. Bound parameters: `claim_now`, `beat_since` (a node that
+    has not beaten since is dead), `me` (for a node)."""
+    now = bindparam("claim_now")
+    me = bindparam("me") if for_node else None
+    claimable = or_(
+        (_inbox.c.state == PENDING) & (_inbox.c.next_attempt_at <= now),
+        (_inbox.c.state == PROCESSING)
+        & or_(
+            _inbox.c.lease_until < now,
+            orphaned_since(_inbox.c.claimed_node, bindparam("beat_since"), me=me),
+        ),
+    )
+    pick_due = select(_inbox.c.id).where(claimable).order_by(_inbox.c.id).limit(bindparam("limit"))
+    pick_ids = select(_inbox.c.id).where(_inbox.c.id.in_(bindparam("wanted", expanding=True)), claimable)
+    if skip_locked:
+        pick_due = pick_due.with_for_update(skip_locked=True)
+        pick_ids = pick_ids.with_for_update(skip_locked=True)
+    take = (
+        update(_inbox)
+        .where(_inbox.c.id.in_(bindparam("candidates", expanding=True)), claimable)
+        .values(  # bound names differ from the columns': SQLAlchemy reserves those for itself
+            state=PROCESSING,
+            claimed_by=bindparam("worker"),
+            claimed_node=bindparam("node"),
+            lease_until=bindparam("until"),
+            attempts=_inbox.c.attempts + 1,
+        )
+        .returning(
+            _inbox.c.id,
+            _inbox.c.raw,
+            _inbox.c.mail_from,
+            _inbox.c.rcpt_tos,
+            _inbox.c.source,
+            _inbox.c.attempts,
+            _inbox.c.received_at,
+            _inbox.c.released_at,
+        )
+    )
+    return _ClaimStatements(pick_due, pick_ids, take)
+
+
 class ClaimLostError(Exception):
     """The row is no longer this worker's: its claim was taken over (its node seemed dead, or the
     lease ran out) and another worker owns the result."""
@@ -148,8 +227,39 @@ class InboxStore:
 
     def add_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[int]:
         """Commit several mails in one transaction (one fsync): all are stored, or none."""
-        with unit_of_work(self.sessions) as session:
-            return add_rows(session, mails)
+        if not mails:
+            return []
+        with connection_of_work(self.engine) as conn:  # no session: the insert is all there is
+            return _insert(conn, _pending(mails))
+
+    def add_claimed(
+        self, mails: Sequence[tuple[bytes, Envelope]], worker: str, *, lease: timedelta = DEFAULT_LEASE
+    ) -> list[ClaimedItem]:
+        """Commit several mails in one transaction, each already claimed by `worker` (its first
+        attempt counted), as `claim` would leave it: for `ingest`, which processes at once what it
+        stored, so storing and claiming are one transaction (one commit) instead of two.
+
+        A process killed after this commit leaves its mail claimed: it is taken up once the lease
+        runs out (by `serve`, `process` or the next `ingest`), as a mail whose processing was cut
+        short always was; never lost, and finished once (`held_by`). What is stored is the same
+        either way, so the 0 an MTA is told still means "stored durably"."""
+        if not mails:
+            return []
+        now = utcnow()
+        claim = {
+            "state": PROCESSING,
+            "attempts": 1,
+            "claimed_by": worker,
+            "claimed_node": self.node_id,
+            "lease_until": now + lease,
+        }
+        rows = [{**_row(raw, envelope, now), **claim} for raw, envelope in mails]
+        with connection_of_work(self.engine) as conn:  # no session: the insert is all there is
+            ids = _insert(conn, rows)
+        return [
+            ClaimedItem(id=item_id, raw=raw, envelope=envelope, attempts=1, received_at=now)
+            for item_id, (raw, envelope) in zip(ids, mails, strict=True)
+        ]
 
     def add_taken(self, take: Callable[[], Sequence[tuple[bytes, Envelope]]]) -> list[int]:
         """Commit, in one transaction, the mails `take()` gives once the transaction has begun: on
@@ -183,44 +293,31 @@ class InboxStore:
         takes over that node's own claims.
         """
         now = utcnow()
-        claimable = or_(
-            (InboxItem.state == PENDING) & (InboxItem.next_attempt_at <= now),
-            (InboxItem.state == PROCESSING)
-            & or_(InboxItem.lease_until < now, orphaned(InboxItem.claimed_node, now, me=self.node_id)),
-        )
+        statements = _claim_statements(self.node_id is not None, not is_sqlite(self.engine))
+        params: dict[str, object] = {"claim_now": now, "beat_since": now - DEAD_AFTER}
+        if self.node_id is not None:
+            params["me"] = self.node_id
         with unit_of_work(self.sessions) as session:
             require_live(session, self.node_id, now)
-            query = select(InboxItem.id).where(claimable).order_by(InboxItem.id).limit(limit)
             if ids is not None:
-                query = select(InboxItem.id).where(InboxItem.id.in_(list(ids)), claimable)
-            if not is_sqlite(self.engine):
-                query = query.with_for_update(skip_locked=True)
-            candidates = list(session.scalars(query))
+                found = execute(session, statements.pick_ids, {**params, "wanted": list(ids)})
+            else:
+                found = execute(session, statements.pick_due, {**params, "limit": limit})
+            candidates = list(found.scalars())
             if not candidates:
                 return []
             # One UPDATE for all candidates; a row claimed meanwhile fails `claimable` and is left
             # out. RETURNING hands back what the pipeline needs without another read of the rows.
-            rows = session.execute(
-                update(InboxItem)
-                .where(InboxItem.id.in_(candidates), claimable)
-                .values(
-                    state=PROCESSING,
-                    claimed_by=worker,
-                    claimed_node=self.node_id,
-                    lease_until=now + lease,
-                    attempts=InboxItem.attempts + 1,
-                )
-                .returning(
-                    InboxItem.id,
-                    InboxItem.raw,
-                    InboxItem.mail_from,
-                    InboxItem.rcpt_tos,
-                    InboxItem.source,
-                    InboxItem.attempts,
-                    InboxItem.received_at,
-                    InboxItem.released_at,
-                )
-                .execution_options(synchronize_session=False)
+            rows = execute(
+                session,
+                statements.take,
+                {
+                    **params,
+                    "candidates": candidates,
+                    "worker": worker,
+                    "node": self.node_id,
+                    "until": now + lease,
+                },
             )
             by_id = {row.id: row for row in rows}
             return [
@@ -346,23 +443,41 @@ class InboxStore:
         up, so the next run is their retry; `processing.max_attempts` still bounds the tries.
         """
         now = utcnow()
-        left = or_(
-            InboxItem.state == PENDING, (InboxItem.state == PROCESSING) & (InboxItem.lease_until < now)
-        )
+        pick, make_due = _due_now_statements(limit is not None, bool(exclude))
+        params: dict[str, object] = {"due_now": now}
+        if limit is not None:
+            params["limit"] = limit
+        if exclude:
+            params["excluded"] = list(exclude)
         with unit_of_work(self.sessions) as session:
-            query = select(InboxItem.id).where(left).order_by(InboxItem.id).limit(limit)
-            if exclude:
-                query = query.where(InboxItem.id.not_in(list(exclude)))
-            found = list(session.scalars(query))
+            found = list(execute(session, pick, params).scalars())
             if found:
-                session.execute(
-                    update(InboxItem)
-                    .where(
-                        InboxItem.id.in_(found), InboxItem.state == PENDING, InboxItem.next_attempt_at > now
-                    )
-                    .values(next_attempt_at=now)
-                )
+                execute(session, make_due, {"due_now": now, "found": found})
             return found
+
+
+@cache
+def _due_now_statements(limited: bool, excluding: bool) -> tuple[Select[tuple[int]], Update]:
+    """`due_now`'s statements, built once (every `ingest` run asks, most often finding nothing:
+    built per call they cost ~2.2 M instructions, several times the transaction). Bound parameters:
+    `due_now`, `limit`, `excluded`; the update's `found`."""
+    now = bindparam("due_now")
+    left = or_(_inbox.c.state == PENDING, (_inbox.c.state == PROCESSING) & (_inbox.c.lease_until < now))
+    pick = select(_inbox.c.id).where(left).order_by(_inbox.c.id)
+    if limited:
+        pick = pick.limit(bindparam("limit"))
+    if excluding:
+        pick = pick.where(_inbox.c.id.not_in(bindparam("excluded", expanding=True)))
+    make_due = (
+        update(_inbox)
+        .where(
+            _inbox.c.id.in_(bindparam("found", expanding=True)),
+            _inbox.c.state == PENDING,
+            _inbox.c.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
+    return pick, make_due
 
 
 def _still_held(worker: str | None) -> list[ColumnElement[bool]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.db import make_session_factory, unit_of_work
@@ -45,10 +45,18 @@ class NodeInfo:
 
 def node_is_live(node_column: ColumnElement[int | None], now: datetime) -> ColumnElement[bool]:
     """SQL: the node named in `node_column` beat within `DEAD_AFTER` and has not stopped."""
+    return beat_since(node_column, now - DEAD_AFTER)
+
+
+def beat_since(
+    node_column: ColumnElement[int | None], since: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
+    """SQL: the node named in `node_column` beat at `since` or later and has not stopped. `since`
+    may be a bound parameter, for a statement built once (the inbox claim) rather than per call."""
     return exists().where(
         _nodes.c.id == node_column,
         _nodes.c.stopped_at.is_(None),
-        _nodes.c.last_beat >= now - DEAD_AFTER,
+        _nodes.c.last_beat >= since,
     )
 
 
@@ -57,8 +65,23 @@ def orphaned(
 ) -> ColumnElement[bool]:
     """SQL: the claim names a node, that node is dead or stopped, and it is not `me` (a live node
     that finds its own row stale has not died: what it holds is still its own to finish)."""
-    condition = node_column.is_not(None) & ~node_is_live(node_column, now)
+    return orphaned_since(node_column, now - DEAD_AFTER, me=me)
+
+
+def orphaned_since(
+    node_column: ColumnElement[int | None],
+    since: datetime | ColumnElement[datetime],
+    *,
+    me: int | ColumnElement[int] | None = None,
+) -> ColumnElement[bool]:
+    """`orphaned`, for a node dead when it has not beaten since `since`; `since` and `me` may be
+    bound parameters (see `beat_since`)."""
+    condition = node_column.is_not(None) & ~beat_since(node_column, since)
     return condition if me is None else condition & (node_column != me)
+
+
+# Built once: every claim of a `serve` node asks it (a statement built per call costs more than it).
+_OWN_BEAT = select(_nodes.c.last_beat, _nodes.c.stopped_at).where(_nodes.c.id == bindparam("own_node"))
 
 
 class OwnHeartbeatStale(Exception):
@@ -78,9 +101,7 @@ def require_live(session: Session, node_id: int | None, now: datetime) -> None:
     claim's own transaction."""
     if node_id is None:
         return
-    row = session.execute(
-        select(_nodes.c.last_beat, _nodes.c.stopped_at).where(_nodes.c.id == node_id)
-    ).first()
+    row = session.execute(_OWN_BEAT, {"own_node": node_id}).first()
     if row is None or row.stopped_at is not None or row.last_beat < now - DEAD_AFTER:
         raise OwnHeartbeatStale(node_id, None if row is None else row.last_beat, now)
 

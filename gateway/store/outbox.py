@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.direct import Direct, run
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
-from gateway.store.nodes import orphaned, require_live
+from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
 from gateway.store.outbox_wake import queued
 from gateway.store.rows import attach_inserted, built, execute, in_transaction
 
@@ -179,29 +180,66 @@ def claim_due(
     database again lets the other nodes beat (and record what they sent meanwhile) first.
     """
     require_live(session, node_id, now)
-    due = _due(now, node_id=node_id, take_over=take_over)
-    # A due row that names a node is one a dead node had claimed: first, or a backlog of newer
-    # mail would keep it waiting behind (its next attempt was pushed a lease ahead by that claim).
-    query = (
-        select(_outbox.c.id)
-        .where(due)
-        .order_by(_outbox.c.claimed_node.is_(None), _outbox.c.next_attempt_at, _outbox.c.id)
-        .limit(limit)
+    statements = _claim_statements(
+        node_id is not None, take_over, session.get_bind().dialect.name == "postgresql"
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    candidates = list(execute(session, query).scalars())
+    params: dict[str, object] = {"claim_now": now, "beat_since": now - DEAD_AFTER}
+    if node_id is not None and take_over:
+        params["me"] = node_id
+    candidates = list(execute(session, statements.pick, {**params, "limit": limit}).scalars())
     if not candidates:
         return []
     rows = execute(
         session,
+        statements.take,
+        {
+            **params,
+            "candidates": candidates,
+            "worker": worker[:128],
+            "node": node_id,
+            "until": now + lease,
+        },
+    )
+    by_id = {row.id: ClaimedNotification(*row) for row in rows}
+    return [by_id[row_id] for row_id in candidates if row_id in by_id]
+
+
+@dataclass(frozen=True)
+class _ClaimStatements:
+    pick: Select[tuple[int]]  # the due rows' ids, in the order they are sent, up to :limit
+    take: Update  # claim :candidates still due; RETURNING what the sender needs
+
+
+@cache
+def _claim_statements(for_node: bool, take_over: bool, skip_locked: bool) -> _ClaimStatements:
+    """`claim_due`'s statements, built once per kind of claimer and database (built per call, they
+    cost the claim several times the database's work, as the inbox claim's did). Bound
+    parameters: `claim_now`, `beat_since` (a node that has not beaten since is dead), `me`."""
+    waiting = _outbox.c.next_attempt_at <= bindparam("claim_now")
+    if take_over:
+        me = bindparam("me") if for_node else None
+        waiting = waiting | orphaned_since(_outbox.c.claimed_node, bindparam("beat_since"), me=me)
+    else:
+        waiting = waiting & _outbox.c.claimed_node.is_(None)
+    due = _outbox.c.status.in_(DUE_STATUSES) & waiting
+    # A due row that names a node is one a dead node had claimed: first, or a backlog of newer
+    # mail would keep it waiting behind (its next attempt was pushed a lease ahead by that claim).
+    pick = (
+        select(_outbox.c.id)
+        .where(due)
+        .order_by(_outbox.c.claimed_node.is_(None), _outbox.c.next_attempt_at, _outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    take = (
         update(_outbox)
-        .where(_outbox.c.id.in_(candidates), due)
-        .values(
+        .where(_outbox.c.id.in_(bindparam("candidates", expanding=True)), due)
+        .values(  # bound names differ from the columns': SQLAlchemy reserves those for itself
             attempts=_outbox.c.attempts + 1,
-            claimed_by=worker[:128],
-            claimed_node=node_id,
-            next_attempt_at=now + lease,
+            claimed_by=bindparam("worker"),
+            claimed_node=bindparam("node"),
+            next_attempt_at=bindparam("until"),
         )
         .returning(
             _outbox.c.id,
@@ -211,20 +249,9 @@ def claim_due(
             _outbox.c.to_address,
             _outbox.c.raw,
             _outbox.c.template,
-        ),
+        )
     )
-    by_id = {row.id: ClaimedNotification(*row) for row in rows}
-    return [by_id[row_id] for row_id in candidates if row_id in by_id]
-
-
-def _due(now: datetime, *, node_id: int | None, take_over: bool) -> ColumnElement[bool]:
-    """SQL: a row this claimer may take now (see `claim_due`)."""
-    waiting = _outbox.c.next_attempt_at <= now
-    if take_over:
-        waiting = waiting | orphaned(_outbox.c.claimed_node, now, me=node_id)
-    else:
-        waiting = waiting & _outbox.c.claimed_node.is_(None)
-    return _outbox.c.status.in_(DUE_STATUSES) & waiting
+    return _ClaimStatements(pick, take)
 
 
 def release_claims(session: Session, outbox_ids: Sequence[int], *, worker: str, now: datetime) -> None:

@@ -21,6 +21,7 @@ from gateway.config import load_settings
 from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline.processor import Outcome, Processor
+from gateway.store import inbox as inbox_store
 from gateway.store import tickets as ticket_store
 from gateway.store.models import Base
 from tests.helpers import make_mail, write_config
@@ -78,8 +79,11 @@ def process(
     try:
         if through_sqlalchemy:
             event.listen(runtime.inbox.engine, "before_cursor_execute", lambda *args: None)
-        runtime.inbox.add_many([(raw, ENVELOPE) for raw in raws])
-        results = Processor(runtime.deps, worker="test:worker").process_available(limit=20)
+        runtime.inbox.add_many([(raw, ENVELOPE) for raw in raws[:-1]])
+        processor = Processor(runtime.deps, worker="test:worker")
+        results = processor.process_available(limit=20)
+        # The last one stored alone and claimed, as `ingest` stores a mail (a statement of its own).
+        results += processor.process_batch(runtime.inbox.add_claimed([(raws[-1], ENVELOPE)], "test:worker"))
         return [r.outcome.value for r in results], stored_rows(runtime.inbox.engine)
     finally:
         runtime.close()
@@ -125,6 +129,7 @@ def test_the_direct_statements_write_the_rows_sqlalchemy_writes(
     raws = mails()
     outcomes, direct = process(tmp_path / "direct", direct_url, raws, through_sqlalchemy=False)
     assert ticket_store._INSERT_TICKET._compiled, "the direct run did not take the direct way"
+    assert inbox_store._INSERT_ROW_DIRECT._compiled, "nor for storing one mail"
     assert outcomes[:5] == [Outcome.TICKET, Outcome.TICKET, Outcome.REPLY, Outcome.TICKET, Outcome.DUPLICATE]
     through_outcomes, through = process(tmp_path / "through", through_url, raws, through_sqlalchemy=True)
     assert through_outcomes == outcomes

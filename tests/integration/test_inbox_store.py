@@ -105,3 +105,41 @@ def test_retry_later_and_quarantine_and_requeue(runtime: Runtime) -> None:
     assert runtime.inbox.requeue_quarantined() == [inbox_id]
     [result] = runtime.processor("w").process_available()
     assert result.outcome is Outcome.TICKET
+
+
+def test_mail_stored_claimed_is_processed_by_its_claimer_alone(runtime: Runtime) -> None:
+    # `ingest` stores its mail already claimed (one transaction): nobody else takes it meanwhile.
+    ingest = runtime.processor("ingest")
+    [item] = runtime.inbox.add_claimed([(make_mail("Piped"), ENVELOPE)], ingest.worker)
+    [summary] = runtime.inbox.summaries()
+    assert (summary.id, summary.state, summary.attempts) == (item.id, "processing", 1)
+    assert runtime.processor("serve").process_available() == []
+    assert runtime.inbox.due_now() == []  # nor the next `ingest` or `process`
+
+    [result] = ingest.process_batch([item])
+
+    assert (result.inbox_id, result.outcome) == (item.id, Outcome.TICKET)
+    [summary] = runtime.inbox.summaries()
+    assert (summary.state, summary.attempts, summary.outcome) == ("done", 1, "ticket")
+    assert ticket_count(runtime) == 1
+
+
+def test_mail_stored_claimed_by_a_killed_ingest_is_taken_up_once_its_lease_runs_out(
+    runtime: Runtime,
+) -> None:
+    # An `ingest` killed between storing and processing leaves its claim; here its lease is over.
+    ingest = runtime.processor("ingest")
+    [item] = runtime.inbox.add_claimed(
+        [(make_mail("Ingest was killed"), ENVELOPE)], ingest.worker, lease=timedelta(seconds=-1)
+    )
+    assert runtime.inbox.due_now() == [item.id]  # the next `ingest` or `process` takes it up
+
+    [result] = runtime.processor("serve").process_available()
+
+    assert (result.inbox_id, result.outcome) == (item.id, Outcome.TICKET)
+    [summary] = runtime.inbox.summaries()
+    assert (summary.state, summary.attempts) == ("done", 2)  # the killed run's attempt counted
+    # Were the killed run still alive after all, its result would not count: finished once.
+    [late] = ingest.process_batch([item])
+    assert (late.outcome, late.detail) == (Outcome.RETRY, "taken over by another worker")
+    assert ticket_count(runtime) == 1

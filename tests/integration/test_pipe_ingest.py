@@ -69,6 +69,21 @@ def test_stdin_with_envelope_recipient_tags(config: Path) -> None:
     assert "created status: Open by" in text and "- ->" not in text
 
 
+def test_ingest_stores_and_processes_in_one_attempt(config: Path, tmp_path: Path) -> None:
+    # Stored already claimed by the run that processes it (one transaction, not a store and then a
+    # claim): the row is done after one attempt, and the run reports the ticket, not "stored;
+    # being processed by another worker".
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail("Export to CSV fails"))
+
+    run = ticketgate("ingest", str(mail), config=config)
+
+    assert run.returncode == 0, run.stderr
+    assert "inbox 1: ticket SP-1" in run.stderr
+    shown = ticketgate("inbox", "show", "1", config=config)
+    assert "outcome: ticket   ticket: SP-1   attempts: 1" in shown.stdout
+
+
 def test_not_a_mail_exits_65_and_stores_nothing(config: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.eml"
     empty.write_bytes(b"")
