@@ -32,10 +32,15 @@ NODES_TABLE = "nodes"  # written by the node heartbeats (SPEC §9); shown when i
 def read_engine(url: str, reply_timeout: float | None = None) -> Engine:
     """An engine for reading only: plain (deferred) transactions on SQLite, a small pool elsewhere.
     `reply_timeout` (`database.reply_timeout`): a PostgreSQL that stops answering makes `status`
-    and `/readyz` say so after that long instead of hanging (gateway/store/pg_connection.py)."""
+    and `/readyz` say so after that long instead of hanging (gateway/store/pg_connection.py).
+    Pinged at every checkout, unlike the daemon's hot engines (store/db.py `_ping_when_idle`): a
+    probe is rare, and what it reports should be why the database is away ("database … does not
+    exist"), found on a fresh connection, not the death of the one it used a moment ago."""
     if make_url(url).get_backend_name() == "sqlite":
         return create_engine(url, connect_args={"timeout": 5.0})
-    return make_engine(url, pool_size=1, max_overflow=1, connect_timeout=5, reply_timeout=reply_timeout)
+    return make_engine(
+        url, pool_size=1, max_overflow=1, connect_timeout=5, reply_timeout=reply_timeout, pool_pre_ping=True
+    )
 
 
 @dataclass(frozen=True)
