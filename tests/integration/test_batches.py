@@ -25,7 +25,7 @@ from gateway.daemon.runtime import build_runtime
 from gateway.domain import Envelope
 from gateway.pipeline import processor as processor_module
 from gateway.pipeline.processor import STAGES, MailRun, Outcome, Processor
-from gateway.pipeline.stage_values import P
+from gateway.pipeline.stage_values import P, Stage
 from gateway.store.db import intake_first, intake_waiting
 from tests.helpers import PROJECT_ROOT, make_mail, write_config
 
@@ -61,8 +61,7 @@ def test_a_batch_that_holds_the_sqlite_write_lock_too_long_commits_and_lets_inta
     subjects = [f"Mail {n}" for n in range(1, 5)]
     try:
         ids = [runtime.inbox.add(make_mail(subject), ENVELOPE) for subject in subjects]
-        parse_index = [name for name, _ in STAGES].index("parse_mail")
-        stages = (*STAGES[: parse_index + 1], ("slow", slow_stage), *STAGES[parse_index + 1 :])
+        stages = after_parse_mail("slow", slow_stage)
         results = Processor(runtime.deps, worker="test:worker", stages=stages).process_ids(ids)
         intake.join(timeout=30)
     finally:
@@ -75,6 +74,13 @@ def test_a_batch_that_holds_the_sqlite_write_lock_too_long_commits_and_lets_inta
     # Intake's mail was committed between two batches, not after the last one.
     assert intake_stored.is_set()
     assert stored_before, "intake's writer got the lock only after the whole claim was processed"
+
+
+def after_parse_mail(name: str, stage: Stage) -> tuple[tuple[str, Stage], ...]:
+    """The processor's stages with `stage` run right after parse_mail (a batch's mails are then
+    parsed, so the test's stage sees which one it is)."""
+    parse_index = [each for each, _ in STAGES].index("parse_mail")
+    return (*STAGES[: parse_index + 1], (name, stage), *STAGES[parse_index + 1 :])
 
 
 def _subject(raw: bytes) -> str:
@@ -168,8 +174,7 @@ def test_a_batch_ends_as_soon_as_intake_waits_for_the_write_lock(
     subjects = [f"Mail {n}" for n in range(1, 5)]
     try:
         ids = [runtime.inbox.add(make_mail(subject), ENVELOPE) for subject in subjects]
-        parse_index = [name for name, _ in STAGES].index("parse_mail")
-        stages = (*STAGES[: parse_index + 1], ("watch", watching_stage), *STAGES[parse_index + 1 :])
+        stages = after_parse_mail("watch", watching_stage)
         results = Processor(runtime.deps, worker="test:worker", stages=stages).process_ids(ids)
         for finish in finish_intake:
             finish()
