@@ -61,7 +61,7 @@ def ingest(args: argparse.Namespace) -> int:
             print(f"{item.label}: not stored, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
-        processor = runtime.processor("ingest")  # before the mail is stored: see _quarantine_retry
+        processor = runtime.processor("ingest")  # built before storing: its worker name claims the mail
         # Stored already claimed by this run's processor (one transaction, not a store and a claim):
         # killed before processing, the mail is taken up once the claim's lease runs out.
         stored = store_inputs(runtime.inbox, inputs, envelope, worker=processor.worker)
