@@ -118,12 +118,17 @@ def test_a_killed_worker_is_replaced_and_no_mail_is_lost(tmp_path: Path, databas
 
 
 def test_a_worker_does_not_outlive_a_killed_daemon(tmp_path: Path, database_url: str) -> None:
-    serve, _config = _start(tmp_path, database_url, "processes = 1")
+    serve, config = _start(tmp_path, database_url, "processes = 1")
     try:
         [worker] = wait_for(lambda: _workers(serve.process.pid), timeout=20)
+        # Its mail processed: the worker is past its start-up (imports, runtime) and in the loop
+        # that watches the daemon. Killed earlier, a worker still starting on a loaded machine took
+        # longer than the wait below to get there and notice.
+        _send(serve.port, "Processed before the daemon is killed")
+        wait_for(lambda: "Processed before the daemon is killed" in _titles(config), timeout=20)
         serve.process.kill()
         serve.process.wait(timeout=10)
-        wait_for(lambda: not _alive(worker), timeout=10)
+        wait_for(lambda: not _alive(worker), timeout=20)
     finally:
         serve.stop()
     assert "the daemon (pid" in serve.output()
