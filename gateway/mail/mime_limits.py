@@ -22,6 +22,7 @@ from typing import Protocol
 
 from gateway.errors import ProcessingError
 from gateway.mail.rawmail import split_head, strip_envelope
+from gateway.mail.rfc2231_repair import repair_mixed_sections
 
 # A line that may be a boundary delimiter: "--" then the rest of the line (RFC 2046 §5.1.1).
 _DASH_LINE = re.compile(rb"^--([^\r\n]*)", re.MULTILINE)
@@ -52,7 +53,8 @@ class MimeLimits(Protocol):
 
 def check_mime_limits(raw: bytes, limits: MimeLimits) -> None:
     """Raise MailOverLimit naming the limit (its config key) and the mail's figure; else nothing."""
-    problem = _Scan(strip_envelope(raw), limits).run()
+    # Read as parse_mail will read it: a parameter given whole and in sections reduced to its sections.
+    problem = _Scan(repair_mixed_sections(strip_envelope(raw), []), limits).run()
     if problem is not None:
         raise MailOverLimit(problem)
 

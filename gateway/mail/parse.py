@@ -52,6 +52,7 @@ from gateway.mail.rawmail import (
     split_head,
     strip_envelope,
 )
+from gateway.mail.rfc2231_repair import repair_mixed_sections
 from gateway.mail.signed import ENCRYPTED_TEXT, encryption, signed_children
 from gateway.mail.undeclared_charset import decode_raw_header, header_charset, text_charset
 
@@ -562,7 +563,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if not looks_like_mail(raw):
         raise NotAMailError("input is empty or has no header section")
     defects: list[str] = []
-    data = repair_head(strip_envelope(raw), defects)
+    data = repair_mixed_sections(repair_head(strip_envelope(raw), defects), defects)
     message, view = _read_tree(data, defects)
     state = _Walk(defects=defects, raw_charset=header_charset(message, defects))
     headers = _headers(message, state)
