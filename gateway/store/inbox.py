@@ -33,6 +33,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
+from gateway.store.claims import take_picked
 from gateway.store.db import connection_of_work, is_sqlite, make_session_factory, unit_of_work
 from gateway.store.direct import Direct, run, run_on
 from gateway.store.models import InboxItem, utcnow
@@ -308,18 +309,10 @@ class InboxStore:
                 return []
             # One UPDATE for all candidates; a row claimed meanwhile fails `claimable` and is left
             # out. RETURNING hands back what the pipeline needs without another read of the rows.
-            rows = execute(
-                session,
-                statements.take,
-                {
-                    **params,
-                    "candidates": candidates,
-                    "worker": worker,
-                    "node": self.node_id,
-                    "until": now + lease,
-                },
-            )
-            by_id = {row.id: row for row in rows}
+            taken = take_picked(
+                session, statements.take, params, candidates=candidates, worker=worker, node=self.node_id,
+                until=now + lease,
+            )  # fmt: skip
             return [
                 ClaimedItem(
                     id=row.id,
@@ -331,7 +324,7 @@ class InboxStore:
                     received_at=row.received_at,
                     released=row.released_at is not None,
                 )
-                for row in (by_id[item_id] for item_id in candidates if item_id in by_id)
+                for row in taken
             ]
 
     def retry_later(self, item_id: int, *, delay: timedelta, error: str, worker: str | None = None) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Select, Update, bindparam, delete, func, insert, select, 
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
+from gateway.store.claims import take_picked
 from gateway.store.direct import Direct, run
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
@@ -189,19 +190,11 @@ def claim_due(
     candidates = list(execute(session, statements.pick, {**params, "limit": limit}).scalars())
     if not candidates:
         return []
-    rows = execute(
-        session,
-        statements.take,
-        {
-            **params,
-            "candidates": candidates,
-            "worker": worker[:128],
-            "node": node_id,
-            "until": now + lease,
-        },
-    )
-    by_id = {row.id: ClaimedNotification(*row) for row in rows}
-    return [by_id[row_id] for row_id in candidates if row_id in by_id]
+    taken = take_picked(
+        session, statements.take, params, candidates=candidates, worker=worker[:128], node=node_id,
+        until=now + lease,
+    )  # fmt: skip
+    return [ClaimedNotification(*row) for row in taken]
 
 
 @dataclass(frozen=True)
