@@ -289,7 +289,10 @@ def _normalise(image: Image.Image, payload: bytes) -> tuple[bytes, bytes, tuple[
     """Decode the first frame, turn it upright, convert to sRGB RGB/RGBA and encode as PNG; a
     PNG that is clean already (clean_png.py) keeps its own pixel data, without its metadata.
 
-    Returns the PNG, its thumbnail, its size and a digest of its pixels.
+    Returns the PNG, its thumbnail, its size and a digest of its pixels. A picture that fits the
+    thumbnail's bounds already is its own thumbnail: the same pixels, so the same bytes (one blob),
+    not encoded a second time (the zlib encoding of a small screenshot's copy was ~4 % of processing
+    a mail with one; docs/performance/instructions-and-suite.md).
     """
     try:
         # Animated GIF, WebP, APNG, multi-page TIFF: an opened image is on its first frame.
@@ -303,10 +306,19 @@ def _normalise(image: Image.Image, payload: bytes) -> tuple[bytes, bytes, tuple[
     # text chunks, ICC, DPI) can reach the encoder.
     raw = converted.tobytes()
     clean = Image.frombytes(converted.mode, converted.size, raw)
+    pixels = hashlib.blake2b(f"{clean.mode} {clean.size}".encode() + raw, digest_size=20).hexdigest()
+    png = kept or _png(clean)
+    if fits_thumbnail(clean.size):
+        return png, png, clean.size, "pixels:" + pixels
     thumb = clean.copy()
     thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
-    pixels = hashlib.blake2b(f"{clean.mode} {clean.size}".encode() + raw, digest_size=20).hexdigest()
-    return kept or _png(clean), _png(thumb), clean.size, "pixels:" + pixels
+    return png, _png(thumb), clean.size, "pixels:" + pixels
+
+
+def fits_thumbnail(size: tuple[int, int]) -> bool:
+    """Whether an image of `size` is within THUMBNAIL_SIZE, so `Image.thumbnail` leaves it as it is
+    (it never enlarges)."""
+    return size[0] <= THUMBNAIL_SIZE[0] and size[1] <= THUMBNAIL_SIZE[1]
 
 
 def _clean_as_it_came(image: Image.Image, payload: bytes) -> bytes | None:

@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageFile, PngImagePlugin
 
 from gateway.domain import ParsedAttachment
@@ -24,6 +26,7 @@ from gateway.mail.screenshots import (
     ImageLimits,
     PlainAttachment,
     SortedAttachments,
+    fits_thumbnail,
     sniff_image,
     sort_attachments,
 )
@@ -351,6 +354,29 @@ def test_thumbnail_fits_320_and_keeps_aspect() -> None:
     assert thumbnail.size == (320, 160)
     assert max(thumbnail.size) <= max(THUMBNAIL_SIZE)
     assert png_chunk_types(shot.thumbnail) == [b"IHDR", b"IDAT", b"IEND"]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP"])
+def test_a_picture_within_the_bounds_is_its_own_thumbnail(fmt: str) -> None:
+    payload = encode(picture((320, 200)), fmt)
+
+    (shot,) = sort(part(payload)).screenshots
+
+    # Not encoded twice: the same bytes, so the same blob, and the pixels Pillow's thumbnail keeps.
+    assert shot.thumbnail == shot.png
+    expected = decoded(shot.png).copy()
+    expected.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
+    assert decoded(shot.thumbnail).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 1200), st.integers(1, 1200))
+def test_fits_thumbnail_is_when_pillow_leaves_a_picture_as_it_is(width: int, height: int) -> None:
+    image = Image.new("RGB", (width, height), BLUE)
+    thumb = image.copy()
+    thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
+
+    assert fits_thumbnail((width, height)) == (thumb.size == (width, height))
 
 
 # --- limits and broken files ------------------------------------------------------------------
