@@ -34,6 +34,7 @@ from sqlalchemy.exc import InvalidatePoolError, OperationalError, SQLAlchemyErro
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import TransientError
+from gateway.store.direct import has_execute_listeners
 from gateway.store.rows import connection as transaction_connection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -387,10 +388,28 @@ def _configure_sqlite(
         dbapi_connection = connection.connection.dbapi_connection
         write_lock.acquire(dbapi_connection)
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(connection, dbapi_connection)
         except BaseException:
             write_lock.release(dbapi_connection)
             raise
+
+
+def _begin_immediate(connection: Connection, dbapi_connection: Any) -> None:
+    """`BEGIN IMMEDIATE` on the DB-API cursor, as `direct.py` runs the hot statements: through
+    `exec_driver_sql` SQLAlchemy's execution machinery cost more than the statement, on every
+    transaction. A driver error goes to the connection's own handling, so the caller sees
+    SQLAlchemy's OperationalError (and a lost connection is invalidated) exactly as before; with
+    execute listeners (which must see every statement) it goes through SQLAlchemy still."""
+    if has_execute_listeners(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        connection._handle_dbapi_exception(exc, "BEGIN IMMEDIATE", (), cursor, None)  # raises
+    finally:
+        cursor.close()
 
 
 def _after(finish: Any, write_lock: SqliteWriteLock) -> Any:

@@ -89,7 +89,7 @@ def run(session: Session, direct: Direct, params: Mapping[str, Any] | None = Non
 def run_on(conn: Connection, direct: Direct, params: Mapping[str, Any] | None = None) -> Done:
     """`direct` with `params`, in the transaction of `conn` (a connection with no session: a
     transaction of one statement or two, where a session's set-up cost more than they do)."""
-    return _run(conn, conn.invalidated or _listened(conn), direct, params or {})
+    return _run(conn, conn.invalidated or has_execute_listeners(conn), direct, params or {})
 
 
 def _run(conn: Connection, through_sqlalchemy: bool, direct: Direct, params: Mapping[str, Any]) -> Done:
@@ -144,11 +144,11 @@ def _through_sqlalchemy(session: Session, conn: Connection) -> bool:
     kept = in_transaction(session)
     listened: bool | None = kept.get(_LISTENED)
     if listened is None:
-        listened = kept[_LISTENED] = _listened(conn)
+        listened = kept[_LISTENED] = has_execute_listeners(conn)
     return listened
 
 
-def _listened(conn: Connection) -> bool:
+def has_execute_listeners(conn: Connection) -> bool:
     """Whether `conn` has execute listeners (which must see every statement)."""
     dispatch = conn.dispatch
     return bool(

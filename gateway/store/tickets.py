@@ -429,16 +429,20 @@ def update_ticket(
 LOGO_MAX_SIDE = 400  # a signature logo is small; a real screenshot sent twice is not taken for one
 
 
+# Asked of every mail with an attachment: built once, run on the DB-API cursor.
+_REPEATED_SMALL_IMAGES = Direct(
+    select(Screenshot.sha256)
+    .join(Message, Message.id == Screenshot.message_db_id)
+    .where(
+        func.lower(Message.author_address) == bindparam("address"),
+        Screenshot.width <= LOGO_MAX_SIDE,
+        Screenshot.height <= LOGO_MAX_SIDE,
+    )
+    .distinct()
+)
+
+
 def repeated_small_images(session: Session, author_address: str) -> frozenset[str]:
     """Hashes of small images this sender's earlier mails carried: sent again, they are a logo."""
-    rows = session.scalars(
-        select(Screenshot.sha256)
-        .join(Message, Message.id == Screenshot.message_db_id)
-        .where(
-            func.lower(Message.author_address) == author_address.strip().lower(),
-            Screenshot.width <= LOGO_MAX_SIDE,
-            Screenshot.height <= LOGO_MAX_SIDE,
-        )
-        .distinct()
-    )
-    return frozenset(rows)
+    address = author_address.strip().lower()
+    return frozenset(run(session, _REPEATED_SMALL_IMAGES, {"address": address}).scalars())
