@@ -160,6 +160,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "meaning": "back-off after a transient fault: doubles each try, with jitter, capped at an hour"
     },
     "processing.processes": {
+        "default": "`1` on SQLite; on PostgreSQL one per core `serve` may run on, at most `4`",
         "meaning": "worker processes `serve` runs the processing in (each on its own core, outside the GIL of the process answering SMTP); a worker that dies is started again after 1 s (doubling up to a minute while workers keep dying young); `0`: the processing threads run inside `serve` itself. Measured: [Performance](../performance/index.md)"
     },
     "processing.imap_reconcile_minutes": {

@@ -7,6 +7,7 @@ sections they need as arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from gateway.config.sections.forms import read_forms
 from gateway.config.sections.gateway import read_database, read_gateway
 from gateway.config.sections.mail import read_imap, read_outbound, read_smtp
 from gateway.config.sections.operations import (
+    default_processes,
     read_control,
     read_limits,
     read_logging,
@@ -132,9 +134,11 @@ def _build(
         if problem:
             problems.add(DATABASE_URL_ENV, problem)
         database = DatabaseSettings(url=override, reply_timeout=database.reply_timeout)
+    on_sqlite = database.url.lower().startswith("sqlite")
     if blobs_kind is None:
-        on_sqlite = database.url.lower().startswith("sqlite")
         blobs_kind = BlobStoreKind.DIR if on_sqlite or blob_dir_given else BlobStoreKind.DATABASE
+    if not processing.processes_given:
+        processing = dataclasses.replace(processing, processes=default_processes(on_sqlite=on_sqlite))
     storage = StorageSettings(blob_dir=blob_dir, blobs=blobs_kind)
 
     if problems.errors:

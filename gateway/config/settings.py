@@ -235,6 +235,9 @@ class ProcessingSettings:
     retry_base_seconds: float
     processes: int = 1  # worker processes of `serve`; 0 runs the processor threads in `serve` itself
     imap_reconcile_minutes: int = 10  # the scheduler compares IMAP folders with the inbox; 0: off
+    # Whether the config names `processes`; if not, the loader sets it by the database
+    # (sections/operations.py `default_processes`).
+    processes_given: bool = True
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from gateway.config import (
     settings_from_mapping,
     validate,
 )
+from gateway.config.sections.operations import MAX_DEFAULT_PROCESSES, default_processes
 from gateway.domain import (
     BILLING,
     DEFAULT_CATEGORIES,
@@ -520,6 +521,36 @@ def test_the_database_url_from_the_environment_decides_the_blob_default(tmp_path
     path = write(tmp_path, GOOD_HEAD)
     settings = load_settings(path, {"TICKETGATE_DATABASE_URL": "postgresql+psycopg://u@h/db"})
     assert settings.storage.blobs.value == "database"
+
+
+@pytest.mark.parametrize(
+    ("url", "processing", "expected"),
+    [
+        ("sqlite:///t.db", "", 1),  # one writer at a time: a second process would only wait
+        ("postgresql+psycopg://u@h/db", "", default_processes(on_sqlite=False)),
+        ("postgresql+psycopg://u@h/db", "[processing]\nprocesses = 1\n", 1),
+        ("postgresql+psycopg://u@h/db", "[processing]\nprocesses = 0\n", 0),
+        ("sqlite:///t.db", "[processing]\nprocesses = 3\n", 3),
+    ],
+)
+def test_worker_processes_default_by_the_database(
+    tmp_path: Path, url: str, processing: str, expected: int
+) -> None:
+    text = GOOD_HEAD + f'[database]\nurl = "{url}"\n' + processing
+    assert load_settings(write(tmp_path, text), NO_ENV).processing.processes == expected
+
+
+def test_the_database_url_from_the_environment_decides_the_processes_default(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, GOOD_HEAD), {"TICKETGATE_DATABASE_URL": "postgresql+psycopg://u@h/db"}
+    )
+    assert settings.processing.processes == default_processes(on_sqlite=False)
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (4, 4), (64, MAX_DEFAULT_PROCESSES)])
+def test_postgresql_gets_a_worker_process_per_core_up_to_the_cap(cores: int, expected: int) -> None:
+    assert default_processes(on_sqlite=False, cores=cores) == expected
+    assert default_processes(on_sqlite=True, cores=cores) == 1
 
 
 def test_blob_store_and_node_name_errors_name_the_key(tmp_path: Path) -> None:

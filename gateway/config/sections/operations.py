@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from gateway.config.endpoints import parse_listen
@@ -52,16 +53,34 @@ def read_security(t: Table) -> SecuritySettings:
     return SecuritySettings(spam_headers=tuple(pairs))
 
 
+MAX_DEFAULT_PROCESSES = 4  # what `processing.processes` defaults to on PostgreSQL at most
+
+
 def read_processing(t: Table) -> ProcessingSettings:
+    """`[processing]`; when `processes` is absent the loader sets it by the database once that is
+    known (`default_processes`)."""
     settings = ProcessingSettings(
         workers=t.integer("workers", 1),
         max_attempts=t.integer("max_attempts", 5),
         retry_base_seconds=t.seconds("retry_base_seconds", 30.0),
         processes=t.integer("processes", 1, minimum=0),
         imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
+        processes_given="processes" in t.data,
     )
     t.finish()
     return settings
+
+
+def default_processes(*, on_sqlite: bool, cores: int | None = None) -> int:
+    """Worker processes when the config names none: one on SQLite (one writer at a time, so a second
+    process only waits), one per core this process may run on, up to MAX_DEFAULT_PROCESSES, on
+    PostgreSQL, whose processors claim with SKIP LOCKED and each wait much of a mail for the
+    database's answers (docs/admin/configuration.md has the measurements)."""
+    if on_sqlite:
+        return 1
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_PROCESSES))
 
 
 def read_metrics(t: Table) -> MetricsSettings:
