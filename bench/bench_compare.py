@@ -167,7 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=500)
     parser.add_argument("--reuse", action="store_true", help="keep each client's connection open")
     parser.add_argument("--workers", type=int, default=1, help="processing.workers (default 1)")
-    parser.add_argument("--processes", type=int, default=1, help="processing.processes (default 1)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="processing.processes (default: ticketgate's, 1 on SQLite and one per core on PostgreSQL)",
+    )
     parser.add_argument(
         "--servers",
         default=",".join(SERVERS),
@@ -222,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"load: {args.mails} mails of ~{args.size_kb} KB (mix {args.mix}, {args.senders} senders), "
         f"{args.connections} connections{' kept open' if args.reuse else ', a new one per mail'}, "
-        f"{args.processes} worker process(es) x {args.workers} thread(s); {args.rounds} round(s)"
+        f"{args.processes if args.processes is not None else 'the default'} worker process(es) "
+        f"x {args.workers} thread(s); {args.rounds} round(s)"
     )
     print()
     print(table(rounds, servers))

@@ -403,7 +403,8 @@ def print_report(r: dict[str, object]) -> None:
         f"(mean {r['mean_bytes']} bytes, mix {r['mix']}, {r['senders']} sender(s)), "
         f"{r['connections']} connections"
         f"{' (kept open)' if r['reuse'] else ' (a new one per mail)'}, "
-        f"{r['processes']} worker process(es) x {r['workers']} thread(s)"
+        f"{r['processes'] if r['processes'] is not None else 'the default'} worker process(es) "
+        f"x {r['workers']} thread(s)"
     )
     print(f"accepted:         {r['accepted']} of {r['mails']} (failures: {r['failures'] or 'none'})")
     print(f"accepted rate:    {r['accept_rate']:.0f} mails/s ({r['accept_seconds']:.2f} s)")
@@ -471,8 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--processes",
         type=int,
-        default=1,
-        help="processing.processes of serve (default 1; 0: processing on threads of serve itself)",
+        default=None,
+        help="processing.processes of serve (default: ticketgate's, 1 on SQLite and one per core on "
+        "PostgreSQL; 0: processing on threads of serve itself)",
     )
     parser.add_argument(
         "--server",

@@ -29,8 +29,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(workdir: Path, database_url: str, port: int, workers: int, processes: int = 1) -> Path:
+def write_config(
+    workdir: Path, database_url: str, port: int, workers: int, processes: int | None = 1
+) -> Path:
+    """The bench's config; `processes` None leaves `processing.processes` to ticketgate's default (1 on
+    SQLite, one per core on PostgreSQL)."""
     path = workdir / "ticketgate.toml"
+    chosen = "" if processes is None else f"processes = {processes}\n"
     path.write_text(
         f"""
 [gateway]
@@ -58,8 +63,7 @@ new_tickets_per_sender_per_hour = 0
 
 [processing]
 workers = {workers}
-processes = {processes}
-""",
+{chosen}""",
         encoding="utf-8",
     )
     return path
