@@ -322,6 +322,8 @@ def fold_header(name: str, value: str) -> str:
     """`Name: value` and its line break as `policy.compat32` with CRLF writes a header it holds as a
     string (a parsed one too): the sender writes the headers of the parts it fills with it
     (gateway/notify/blob_parts.py)."""
+    if "\r" in value or "\n" in value:  # parsed with its folds: compat32 hands those to Header too
+        return f"{name}: {Header(value, header_name=name).encode(linesep=_CRLF, maxlinelen=_MAX_LINE)}{_CRLF}"
     return _fold(name, value)
 
 
