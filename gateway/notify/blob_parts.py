@@ -26,7 +26,7 @@ library path unchanged (its blobs read again), so what SPEC §15 says of such a 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import html
 import logging
 import re
@@ -179,9 +179,8 @@ def _multipart(raw: bytes, span: tuple[int, int], head: re.Pattern[bytes]) -> li
 def _filled(part: bytes, blobs: BlobStore) -> bytes | None:
     """A placeholder part (its headers and blank line) as `library_fill` writes it filled: its other
     headers folded again as the generator folds parsed headers, `Content-Transfer-Encoding: base64`,
-    a blank line and the blob in base64 as `encode_base64` puts it (`base64.encodebytes`:
-    76-character lines, each ending in a line break, written as CRLF); None when it is not a
-    placeholder or its blob cannot be read."""
+    a blank line and the blob in base64 as `encode_base64` puts it (`_base64_lines`); None when it
+    is not a placeholder or its blob cannot be read."""
     match = _PLACEHOLDER.fullmatch(part)
     if match is None:
         return None
@@ -199,8 +198,18 @@ def _filled(part: bytes, blobs: BlobStore) -> bytes | None:
         b"Content-Type: image/png\r\nMIME-Version: 1.0\r\n"
         + "".join(headers).encode("ascii")
         + b"Content-Transfer-Encoding: base64\r\n\r\n"
-        + base64.encodebytes(data).replace(b"\n", b"\r\n")
+        + _base64_lines(data)
     )
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """`base64.encodebytes(data)` with CRLF line ends: lines of 76 characters (57 bytes each, so
+    no padding but on the last), each ending in a line break; nothing for no bytes.
+    `encodebytes` calls `b2a_base64` once per line: here it is called once, and the lines cut."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return b""
+    return b"\r\n".join([encoded[at : at + 76] for at in range(0, len(encoded), 76)]) + b"\r\n"
 
 
 def _fill(container: Message, blobs: BlobStore, outbox_id: int, unavailable: list[tuple[str, str]]) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.notify.blob_parts import fill_blob_parts, library_fill, splice_blob_parts
+from gateway.notify.blob_parts import _base64_lines, fill_blob_parts, library_fill, splice_blob_parts
 from gateway.notify.message import BLOB_HEADER, FilePart, Headers, _mime_message, build_message
 from gateway.notify.render import Rendered
 from gateway.store.blobs import FileBlobStore
@@ -152,3 +152,9 @@ def test_customer_text_that_looks_like_a_part_asks_for_no_blob(tmp_path: Path) -
     assert splice_blob_parts(raw, blobs) == sent == library_fill(raw, blobs, outbox_id=1)
     assert base64.b64encode(b"\x89PNG someone else's screenshot")[:40] not in sent
     assert sent.count(b"Content-Transfer-Encoding: base64") == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600) | st.integers(min_value=0, max_value=6).map(lambda n: b"\xff" * 57 * n))
+def test_the_base64_lines_are_encodebytes_lines(data: bytes) -> None:
+    assert _base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
