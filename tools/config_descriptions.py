@@ -161,7 +161,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "processing.processes": {
         "default": "`1` on SQLite; on PostgreSQL one per core `serve` may run on, at most `4`",
-        "meaning": "worker processes `serve` runs the processing in (each on its own core, outside the GIL of the process answering SMTP); a worker that dies is started again after 1 s (doubling up to a minute while workers keep dying young); `0`: the processing threads run inside `serve` itself. Measured: [Performance](../performance/index.md)"
+        "meaning": "worker processes `serve` runs the processing in (each on its own core, outside the GIL of the process answering SMTP); a worker that dies is started again after 1 s (doubling up to a minute while workers keep dying young); `0`: the processing threads run inside `serve` itself. Measured: [Performance](../performance/index.md)",
     },
     "processing.imap_reconcile_minutes": {
         "meaning": "how often the scheduler compares each `[[imap]]` mailbox's folders with the inbox, and how long a message may wait in the watched folder before it is reported; `0`: off. See [IMAP OAuth2 and reconciliation](imap-oauth2.md)"
