@@ -44,7 +44,7 @@ triage = "triage@smilepass.example"
 """
 
 
-def fill(count: int, senders: int, workdir: Path, *, whole: bool = False) -> None:
+def fill(count: int, senders: int, workdir: Path, *, whole: bool = False, mix: str | None = None) -> None:
     """Generate `count` mails and put them in a fresh inbox in `workdir` (not counted: this runs in
     the parent, outside valgrind; building the mails alone was ~8 M instructions per mail).
     `whole`: the inbox stays empty and the mails are left as files for `whole_child` to store."""
@@ -56,7 +56,7 @@ def fill(count: int, senders: int, workdir: Path, *, whole: bool = False) -> Non
     from gateway.config import load_settings
     from gateway.daemon.runtime import build_runtime
 
-    mails = make_mails(count, 1, parse_mix(DEFAULT_MIX), "instructions", senders)
+    mails = make_mails(count, 1, parse_mix(mix or DEFAULT_MIX), "instructions", senders)
     config = write_config(workdir, f"sqlite:///{workdir / 'ticketgate.db'}", port=2525, workers=1)
     if whole:  # the issue's path: a new ticket's two notifications, the acknowledgement and staff's
         config.write_text(config.read_text(encoding="utf-8") + STAFF, encoding="utf-8")
@@ -135,7 +135,9 @@ def floor_child(workdir: Path) -> None:
     print(f"parsed {len(raws)} mails ({read} characters read)")
 
 
-def instructions(count: int, senders: int, *, floor: bool = False, whole: bool = False) -> int:
+def instructions(
+    count: int, senders: int, *, floor: bool = False, whole: bool = False, mix: str | None = None
+) -> int:
     """What valgrind counted for one child run of `count` mails (`floor`: the email package alone;
     `whole`: storing, processing and sending, as `ingest` does)."""
     valgrind = shutil.which("valgrind")
@@ -143,7 +145,7 @@ def instructions(count: int, senders: int, *, floor: bool = False, whole: bool =
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="tg-instructions-") as scratch:
         workdir = Path(scratch)
-        fill(count, senders, workdir, whole=whole)
+        fill(count, senders, workdir, whole=whole, mix=mix)
         mode = "--floor-child" if floor else "--whole-child" if whole else "--child"
         command = [
             valgrind, "--tool=callgrind", f"--callgrind-out-file={scratch}/out",
@@ -162,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=30, help="mails in the first run (default 30)")
     parser.add_argument("--large", type=int, default=130, help="mails in the second run (default 130)")
     parser.add_argument("--senders", type=int, default=500, help="distinct customers (default 500)")
+    parser.add_argument(
+        "--mix", help="kinds of mail, weighted, as bench_pipeline.py (default plain=7,screenshot=1,replies=2)"
+    )
     parser.add_argument("--floor", action="store_true", help="also count the email-package floor")
     parser.add_argument("--whole", action="store_true", help="count storing, processing and sending")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -177,18 +182,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.whole_child is not None:
         whole_child(args.whole_child)
         return 0
-    small = instructions(args.small, args.senders, whole=args.whole)
-    large = instructions(args.large, args.senders, whole=args.whole)
+    small = instructions(args.small, args.senders, whole=args.whole, mix=args.mix)
+    large = instructions(args.large, args.senders, whole=args.whole, mix=args.mix)
     per_mail = (large - small) / (args.large - args.small)
     if args.whole:
-        print(f"the whole path (stored and processed one by one, then sent), {args.senders} sender(s):")
+        print(
+            f"the whole path (stored and processed one by one, then sent), {args.senders} sender(s), "
+            f"mix {args.mix or 'plain=7,screenshot=1,replies=2'}:"
+        )
     else:
         print(f"processing alone, generated ~1 KB mails, {args.senders} sender(s), full batches:")
     print(f"  {args.small} mails: {small:,} instructions; {args.large} mails: {large:,}")
     print(f"  per mail: {per_mail / 1e6:.2f} million instructions")
     if args.floor:
-        small_floor = instructions(args.small, args.senders, floor=True)
-        large_floor = instructions(args.large, args.senders, floor=True)
+        small_floor = instructions(args.small, args.senders, floor=True, mix=args.mix)
+        large_floor = instructions(args.large, args.senders, floor=True, mix=args.mix)
         floor = (large_floor - small_floor) / (args.large - args.small)
         print("the floor: the email package parsing the same mails (policy.default; 7 headers, body, files):")
         print(f"  {args.small} mails: {small_floor:,} instructions; {args.large} mails: {large_floor:,}")
