@@ -163,6 +163,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "default": "`1` on SQLite; on PostgreSQL one per core `serve` may run on, at most `4`",
         "meaning": "worker processes `serve` runs the processing in (each on its own core, outside the GIL of the process answering SMTP); a worker that dies is started again after 1 s (doubling up to a minute while workers keep dying young); `0`: the processing threads run inside `serve` itself. Measured: [Performance](../performance/index.md)",
     },
+    "processing.nice": {
+        "type": "integer, 0 to 19",
+        "meaning": "how much lower than `serve` the worker processes' CPU priority is (`nice`): when the cores are busy, intake's SMTP answers go first and processing catches up when intake leaves a core idle; `0`: the same priority. No effect with `processes = 0`. Measured: [Worker processes](configuration.md#worker-processes-on-postgresql)",
+    },
     "processing.imap_reconcile_minutes": {
         "meaning": "how often the scheduler compares each `[[imap]]` mailbox's folders with the inbox, and how long a message may wait in the watched folder before it is reported; `0`: off. See [IMAP OAuth2 and reconciliation](imap-oauth2.md)"
     },

@@ -238,6 +238,9 @@ class ProcessingSettings:
     # Whether the config names `processes`; if not, the loader sets it by the database
     # (sections/operations.py `default_processes`).
     processes_given: bool = True
+    # How much lower than `serve` the worker processes' CPU priority is (nice): when the cores are
+    # busy, intake's SMTP answers (which the sending server waits for) go first; 0: the same.
+    nice: int = 5
 
 
 @dataclass(frozen=True)

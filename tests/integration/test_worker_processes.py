@@ -70,12 +70,22 @@ def _start(tmp_path: Path, database_url: str, processing: str) -> tuple[ServePro
     return ServeProcess(["--config", str(config)], tmp_path, port), config
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_mail_becomes_tickets_in_worker_processes(tmp_path: Path, database_url: str, processes: int) -> None:
-    serve, config = _start(tmp_path, database_url, f"processes = {processes}")
+@pytest.mark.parametrize(("processes", "nice"), [(1, None), (2, 0)])
+def test_mail_becomes_tickets_in_worker_processes(
+    tmp_path: Path, database_url: str, processes: int, nice: int | None
+) -> None:
+    chosen = "" if nice is None else f"\nnice = {nice}"
+    serve, config = _start(tmp_path, database_url, f"processes = {processes}{chosen}")
     try:
         workers = wait_for(
             lambda: len(_workers(serve.process.pid)) == processes and _workers(serve.process.pid), timeout=20
+        )
+        # processing.nice (default 5): below serve's CPU priority, so intake goes first on busy cores.
+        lowered = 5 if nice is None else nice
+        serve_priority = os.getpriority(os.PRIO_PROCESS, serve.process.pid)
+        wait_for(
+            lambda: all(os.getpriority(os.PRIO_PROCESS, pid) == serve_priority + lowered for pid in workers),
+            timeout=20,
         )
         subjects = {f"Refund question number {n}" for n in range(6)}
         for subject in subjects:

@@ -553,6 +553,24 @@ def test_postgresql_gets_a_worker_process_per_core_up_to_the_cap(cores: int, exp
     assert default_processes(on_sqlite=True, cores=cores) == 1
 
 
+def test_worker_processes_run_at_a_lower_cpu_priority_by_default(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, GOOD_HEAD), NO_ENV).processing.nice == 5
+    text = GOOD_HEAD + "[processing]\nnice = 0\n"
+    assert load_settings(write(tmp_path, text), NO_ENV).processing.nice == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("20", "19 or less"), ("-1", "0 or more"), ('"low"', "integer")]
+)
+def test_a_bad_worker_priority_names_the_key(tmp_path: Path, value: str, expected: str) -> None:
+    found = {
+        error.key: error.problem
+        for error in problems(tmp_path, GOOD_HEAD + f"[processing]\nnice = {value}\n")
+    }
+    assert set(found) == {"processing.nice"}
+    assert expected in found["processing.nice"]
+
+
 def test_blob_store_and_node_name_errors_name_the_key(tmp_path: Path) -> None:
     text = GOOD_HEAD.replace("[gateway]\n", '[gateway]\nnode_name = "gw 1/2"\n') + '[storage]\nblobs = "s3"\n'
     found = {error.key: error.problem for error in problems(tmp_path, text)}

@@ -54,6 +54,8 @@ def read_security(t: Table) -> SecuritySettings:
 
 
 MAX_DEFAULT_PROCESSES = 4  # what `processing.processes` defaults to on PostgreSQL at most
+DEFAULT_WORKER_NICE = 5  # worker processes yield the cores to serve's intake when both want them
+MAX_NICE = 19  # the lowest CPU priority there is
 
 
 def read_processing(t: Table) -> ProcessingSettings:
@@ -66,7 +68,10 @@ def read_processing(t: Table) -> ProcessingSettings:
         processes=t.integer("processes", 1, minimum=0),
         imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
         processes_given="processes" in t.data,
+        nice=t.integer("nice", DEFAULT_WORKER_NICE, minimum=0),
     )
+    if settings.nice > MAX_NICE:
+        t.problem("nice", f"must be {MAX_NICE} or less, got {settings.nice}")
     t.finish()
     return settings
 
