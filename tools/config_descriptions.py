@@ -165,6 +165,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "processing.nice": {
         "type": "integer, 0 to 19",
+        "default": "`0` on SQLite; `5` on PostgreSQL",
         "meaning": "how much lower than `serve` the worker processes' CPU priority is (`nice`): when the cores are busy, intake's SMTP answers go first and processing catches up when intake leaves a core idle; `0`: the same priority. No effect with `processes = 0`. Measured: [Worker processes](configuration.md#worker-processes-on-postgresql)",
     },
     "processing.imap_reconcile_minutes": {

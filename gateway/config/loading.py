@@ -19,6 +19,7 @@ from gateway.config.sections.forms import read_forms
 from gateway.config.sections.gateway import read_database, read_gateway
 from gateway.config.sections.mail import read_imap, read_outbound, read_smtp
 from gateway.config.sections.operations import (
+    default_nice,
     default_processes,
     read_control,
     read_limits,
@@ -139,6 +140,8 @@ def _build(
         blobs_kind = BlobStoreKind.DIR if on_sqlite or blob_dir_given else BlobStoreKind.DATABASE
     if not processing.processes_given:
         processing = dataclasses.replace(processing, processes=default_processes(on_sqlite=on_sqlite))
+    if not processing.nice_given:
+        processing = dataclasses.replace(processing, nice=default_nice(on_sqlite=on_sqlite))
     storage = StorageSettings(blob_dir=blob_dir, blobs=blobs_kind)
 
     if problems.errors:

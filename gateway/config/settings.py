@@ -240,7 +240,9 @@ class ProcessingSettings:
     processes_given: bool = True
     # How much lower than `serve` the worker processes' CPU priority is (nice): when the cores are
     # busy, intake's SMTP answers (which the sending server waits for) go first; 0: the same.
-    nice: int = 5
+    # Absent from the config, the loader sets it by the database (`default_nice`).
+    nice: int = 0
+    nice_given: bool = True
 
 
 @dataclass(frozen=True)

@@ -553,10 +553,20 @@ def test_postgresql_gets_a_worker_process_per_core_up_to_the_cap(cores: int, exp
     assert default_processes(on_sqlite=True, cores=cores) == 1
 
 
-def test_worker_processes_run_at_a_lower_cpu_priority_by_default(tmp_path: Path) -> None:
-    assert load_settings(write(tmp_path, GOOD_HEAD), NO_ENV).processing.nice == 5
-    text = GOOD_HEAD + "[processing]\nnice = 0\n"
-    assert load_settings(write(tmp_path, text), NO_ENV).processing.nice == 0
+@pytest.mark.parametrize(
+    ("url", "processing", "expected"),
+    [
+        ("sqlite:///t.db", "", 0),  # a worker holds SQLite's one write lock: no priority inversion
+        ("postgresql+psycopg://u@h/db", "", 5),
+        ("postgresql+psycopg://u@h/db", "[processing]\nnice = 0\n", 0),
+        ("sqlite:///t.db", "[processing]\nnice = 7\n", 7),
+    ],
+)
+def test_worker_processes_priority_follows_the_database(
+    tmp_path: Path, url: str, processing: str, expected: int
+) -> None:
+    text = GOOD_HEAD + f'[database]\nurl = "{url}"\n' + processing
+    assert load_settings(write(tmp_path, text), NO_ENV).processing.nice == expected
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def read_security(t: Table) -> SecuritySettings:
 
 
 MAX_DEFAULT_PROCESSES = 4  # what `processing.processes` defaults to on PostgreSQL at most
-DEFAULT_WORKER_NICE = 5  # worker processes yield the cores to serve's intake when both want them
+DEFAULT_WORKER_NICE = 5  # on PostgreSQL, worker processes yield the cores to serve's intake
 MAX_NICE = 19  # the lowest CPU priority there is
 
 
@@ -69,11 +69,20 @@ def read_processing(t: Table) -> ProcessingSettings:
         imap_reconcile_minutes=t.integer("imap_reconcile_minutes", 10, minimum=0),
         processes_given="processes" in t.data,
         nice=t.integer("nice", DEFAULT_WORKER_NICE, minimum=0),
+        nice_given="nice" in t.data,
     )
     if settings.nice > MAX_NICE:
         t.problem("nice", f"must be {MAX_NICE} or less, got {settings.nice}")
     t.finish()
     return settings
+
+
+def default_nice(*, on_sqlite: bool) -> int:
+    """The worker processes' priority below `serve` when the config names none: 0 on SQLite, whose
+    one write lock a worker holds through its batch (preempted while holding it, it would keep
+    intake waiting: priority inversion), DEFAULT_WORKER_NICE on PostgreSQL, which has no such lock
+    (docs/performance/throughput.md has both measured)."""
+    return 0 if on_sqlite else DEFAULT_WORKER_NICE
 
 
 def default_processes(*, on_sqlite: bool, cores: int | None = None) -> int:
