@@ -59,6 +59,7 @@ from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
 from gateway.store.db import DatabaseFault, intake_waiting, is_sqlite, savepoint, unit_of_work
 from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
+from gateway.store.limits import hold_senders
 from gateway.store.models import utcnow
 from gateway.store.nodes import OwnHeartbeatStale
 
@@ -243,6 +244,7 @@ class Processor:
         left: list[_Prepared] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
+                hold_senders(session, _senders(mails))
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
                     if index and self._batch_over(opened):
@@ -322,6 +324,7 @@ class Processor:
         left: list[_Prepared] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
+                hold_senders(session, _senders(mails))
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
                     if index and self._batch_over(opened):
@@ -501,6 +504,17 @@ class Processor:
             # The message names the cause: "database unavailable: …", "blob store: …".
             log.error("processing held up, will retry: %s", exc)
             self._outage_logged = True
+
+
+def _senders(mails: Sequence[_Prepared]) -> list[str]:
+    """The From addresses of a batch's mails: their per-sender limits (SPEC §11) are counted in the
+    batch's transaction, whose locks on them (`store.limits.hold_senders`) are taken together and
+    in one order before its first mail, so two batches never wait for each other in a cycle."""
+    found = []
+    for mail in mails:
+        if isinstance(mail.value, Parsed) and mail.value.mail.sender is not None:
+            found.append(mail.value.mail.sender.address)
+    return found
 
 
 @dataclass

@@ -23,6 +23,7 @@ from gateway.notify.planner_values import Known, fileless
 from gateway.present import ticket_ref
 from gateway.reply_address import AUDIENCE_REQUESTER, AUDIENCE_STAFF
 from gateway.store import outbox
+from gateway.store.limits import hold_senders
 from gateway.store.models import Ticket
 from gateway.store.participants import other_open_ticket_ids
 
@@ -110,6 +111,7 @@ def acknowledge(
     requester = happening.requester
     limit = planner.settings.outbound.ack_limit_per_hour
     since = planner.clock() - timedelta(hours=1)
+    hold_senders(session, [requester.address])  # counted and queued as one step (store/limits.py)
     sent = outbox.acks_since(session, requester.address, template="ticket_created", since=since)
     if sent >= limit:
         why = f"{requester.address} already had {sent} acknowledgements this hour (limit {limit})"

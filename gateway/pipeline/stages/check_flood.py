@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
-from gateway.store.limits import tickets_opened_by
+from gateway.store.limits import hold_senders, tickets_opened_by
 
 WINDOW = timedelta(hours=1)
 
@@ -24,6 +24,7 @@ def check_flood(mail: Threaded, run: MailRun) -> Threaded | Decision:
         return mail
     sender = mail.sender
     received = run.item.received_at
+    hold_senders(run.session, [sender.address])  # counted and opened as one step (store/limits.py)
     opened = tickets_opened_by(run.session, sender.address, since=received - WINDOW, until=received)
     if opened < limit:
         return mail

@@ -18,6 +18,7 @@ from gateway.mail.requester import find_requester
 from gateway.pipeline.new_ticket_plan import recipient_addresses
 from gateway.pipeline.stage_values import Classified, Decision, MailRun, Outcome
 from gateway.store import outbox
+from gateway.store.limits import hold_senders
 
 TEMPLATE = "my_tickets"
 WINDOW = timedelta(hours=1)
@@ -51,6 +52,7 @@ def my_tickets(mail: Classified, run: MailRun) -> Classified | Decision:
     address = found.address.address
     limit = views.my_tickets_per_hour
     since = item.received_at - WINDOW
+    hold_senders(run.session, [address])  # counted and queued as one step (store/limits.py)
     sent = outbox.acks_since(run.session, address, template=TEMPLATE, since=since)
     if sent >= limit:
         return held(f"{address} was sent {sent} ticket lists in the hour before this mail (limit {limit})")
