@@ -523,21 +523,28 @@ def test_the_database_url_from_the_environment_decides_the_blob_default(tmp_path
     assert settings.storage.blobs.value == "database"
 
 
+PG = "postgresql+psycopg://u@h/db"
+
+
 @pytest.mark.parametrize(
-    ("url", "processing", "expected"),
+    ("url", "processing", "key", "expected"),
     [
-        ("sqlite:///t.db", "", 1),  # one writer at a time: a second process would only wait
-        ("postgresql+psycopg://u@h/db", "", default_processes(on_sqlite=False)),
-        ("postgresql+psycopg://u@h/db", "[processing]\nprocesses = 1\n", 1),
-        ("postgresql+psycopg://u@h/db", "[processing]\nprocesses = 0\n", 0),
-        ("sqlite:///t.db", "[processing]\nprocesses = 3\n", 3),
+        ("sqlite:///t.db", "", "processes", 1),  # one writer at a time: a second would only wait
+        (PG, "", "processes", default_processes(on_sqlite=False)),
+        (PG, "processes = 1", "processes", 1),
+        (PG, "processes = 0", "processes", 0),
+        ("sqlite:///t.db", "processes = 3", "processes", 3),
+        ("sqlite:///t.db", "", "nice", 0),  # a worker holds SQLite's one write lock: no priority inversion
+        (PG, "", "nice", 5),
+        (PG, "nice = 0", "nice", 0),
+        ("sqlite:///t.db", "nice = 7", "nice", 7),
     ],
 )
-def test_worker_processes_default_by_the_database(
-    tmp_path: Path, url: str, processing: str, expected: int
+def test_worker_processes_and_their_priority_follow_the_database(
+    tmp_path: Path, url: str, processing: str, key: str, expected: int
 ) -> None:
-    text = GOOD_HEAD + f'[database]\nurl = "{url}"\n' + processing
-    assert load_settings(write(tmp_path, text), NO_ENV).processing.processes == expected
+    text = GOOD_HEAD + f'[database]\nurl = "{url}"\n[processing]\n{processing}\n'
+    assert getattr(load_settings(write(tmp_path, text), NO_ENV).processing, key) == expected
 
 
 def test_the_database_url_from_the_environment_decides_the_processes_default(tmp_path: Path) -> None:
@@ -551,22 +558,6 @@ def test_the_database_url_from_the_environment_decides_the_processes_default(tmp
 def test_postgresql_gets_a_worker_process_per_core_up_to_the_cap(cores: int, expected: int) -> None:
     assert default_processes(on_sqlite=False, cores=cores) == expected
     assert default_processes(on_sqlite=True, cores=cores) == 1
-
-
-@pytest.mark.parametrize(
-    ("url", "processing", "expected"),
-    [
-        ("sqlite:///t.db", "", 0),  # a worker holds SQLite's one write lock: no priority inversion
-        ("postgresql+psycopg://u@h/db", "", 5),
-        ("postgresql+psycopg://u@h/db", "[processing]\nnice = 0\n", 0),
-        ("sqlite:///t.db", "[processing]\nnice = 7\n", 7),
-    ],
-)
-def test_worker_processes_priority_follows_the_database(
-    tmp_path: Path, url: str, processing: str, expected: int
-) -> None:
-    text = GOOD_HEAD + f'[database]\nurl = "{url}"\n' + processing
-    assert load_settings(write(tmp_path, text), NO_ENV).processing.nice == expected
 
 
 @pytest.mark.parametrize(
