@@ -51,7 +51,10 @@ def hold_senders(session: Session, addresses: Iterable[str]) -> None:
     keys = sorted({sender_key(address) for address in addresses if address} - held)
     if keys:
         connection(session).execute(_LOCK_SENDERS, {"keys": keys})
-        held.update(keys)
+        # A lock taken inside a savepoint goes when the savepoint is rolled back: remembered only
+        # outside one (asking again for a lock the transaction holds is harmless).
+        if not session.in_nested_transaction():
+            held.update(keys)
 
 
 _tickets = Ticket.__table__
