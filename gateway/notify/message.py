@@ -180,14 +180,12 @@ def _alternative_bytes(header_lines: Sequence[tuple[str, str | Header]], rendere
     `as_bytes` re-reads every part's parameters several times; this was ~70 % of queueing an
     acknowledgement inside the processing transaction (docs/performance/index.md)."""
     bodies = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
-    boundary = _boundary(bodies)
-    out = [_alternative_type(boundary), f"MIME-Version: 1.0{_CRLF}"]
-    out.extend(_fold(name, value) for name, value in header_lines)
-    out.append(_CRLF)
-    for body in bodies:
-        out.append(f"--{boundary}{_CRLF}{body}{_CRLF}")
-    out.append(f"--{boundary}--{_CRLF}")
-    return "".join(out).encode("ascii")
+    return _multipart("alternative", bodies, _top_headers(header_lines)).encode("ascii")
+
+
+def _top_headers(header_lines: Sequence[tuple[str, str | Header]]) -> str:
+    """The top-level headers after the Content-Type, as the MIME classes write them."""
+    return "".join([f"MIME-Version: 1.0{_CRLF}", *(_fold(name, value) for name, value in header_lines)])
 
 
 def _text_part(subtype: str, text: str) -> str:
@@ -247,11 +245,6 @@ def _boundary(bodies: Sequence[str]) -> str:
             return boundary
 
 
-def _alternative_type(boundary: str) -> str:
-    """The top Content-Type line of multipart/alternative (see `_multipart_type`)."""
-    return _multipart_type("alternative", boundary)
-
-
 def _multipart_type(subtype: str, boundary: str) -> str:
     """The Content-Type line of a multipart `subtype`, folded as `_fold` folds it, from a copy
     folded once.
@@ -282,8 +275,7 @@ def _files_bytes(
     originals = [_placeholder(file) for file in files if file.content_id is None]
     alternative = _multipart("alternative", texts, f"MIME-Version: 1.0{_CRLF}")
     related = _multipart("related", [alternative, *thumbnails], f"MIME-Version: 1.0{_CRLF}")
-    head = "".join([f"MIME-Version: 1.0{_CRLF}", *(_fold(name, value) for name, value in header_lines)])
-    return _multipart("mixed", [related, *originals], head).encode("ascii")
+    return _multipart("mixed", [related, *originals], _top_headers(header_lines)).encode("ascii")
 
 
 def _multipart(subtype: str, parts: Sequence[str], headers: str) -> str:

@@ -16,7 +16,6 @@ from gateway.notify.message import (
     AUTO_GENERATED,
     AUTO_REPLIED,
     Headers,
-    _alternative_type,
     _fold,
     _mime_message,
     build_message,
@@ -74,15 +73,6 @@ def test_the_direct_bytes_are_the_mime_classes_bytes(
     crlf = re.compile(r"\r\n|\r|\n")
     assert crlf.sub("\n", plain) == crlf.sub("\n", text)
     assert crlf.sub("\n", rich) == crlf.sub("\n", html)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=0, max_value=10**19 - 1))
-def test_the_content_type_folded_once_is_the_one_folded_each_time(number: int) -> None:
-    boundary = f"{'=' * 15}{number:019d}=="
-    assert _alternative_type(boundary) == _fold(
-        "Content-Type", f'multipart/alternative; boundary="{boundary}"'
-    )
 
 
 _ID_WORD = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=90)
