@@ -89,7 +89,7 @@ def splice_blob_parts(raw: bytes, blobs: BlobStore) -> bytes | None:
     Only part headers are read: a body is never looked into but to count its boundary's
     delimiters, so a customer's text cannot make a part (the boundaries were chosen after the texts
     were known, to be in none of them) nor ask for a blob."""
-    if not raw.isascii() or raw.count(b"\r") != raw.count(b"\n") or raw.count(b"\r\n") != raw.count(b"\n"):
+    if not raw.isascii() or not raw.count(b"\r") == raw.count(b"\n") == raw.count(b"\r\n"):
         return None  # not the CRLF-only ASCII we write: the generator would change its line ends
     top = _MIXED_TYPE.match(raw)
     head_end = raw.find(b"\r\n\r\n") + 2

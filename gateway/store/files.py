@@ -94,13 +94,14 @@ def add_files(
     for shot in files.screenshots:
         sha256 = blobs.put(shot.png, session=session)
         # A picture within the thumbnail's bounds is its own thumbnail (mail/screenshots.py): one blob.
-        same = shot.thumbnail is shot.png or shot.thumbnail == shot.png
         screenshots.append(
             {
                 "ticket_id": ticket_id,
                 "message_db_id": message_db_id,
                 "sha256": sha256,
-                "thumbnail_sha256": sha256 if same else blobs.put(shot.thumbnail, session=session),
+                "thumbnail_sha256": (
+                    sha256 if shot.thumbnail == shot.png else blobs.put(shot.thumbnail, session=session)
+                ),
                 "width": shot.width,
                 "height": shot.height,
                 "filename": shot.filename[:255],
