@@ -101,6 +101,17 @@ class NotificationPlanner:
 
     # --- the Notifier protocol -----------------------------------------------------------------
 
+    def batch_begins(self, session: Session, senders: Sequence[str]) -> None:
+        """A batch of mails from `senders` begins in `session`'s transaction, which is rolled back
+        whole if any of its work fails: the undeliverable marks its notifications look at (the
+        senders', cleared when they write; staff's) are read at once, one statement for the batch
+        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`)."""
+        staff = self.settings.staff
+        named = (staff.triage, staff.on_call, staff.security_contact)
+        outbox.know_undeliverable(
+            session, [*senders, *staff.addresses, *(address for address in named if address)]
+        )
+
     def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int | None) -> None:
         # inbox_id is None when no mail caused the happenings (the scheduler's auto-close).
         # A staff reply and a status change from the same mail reach the requester as one mail.

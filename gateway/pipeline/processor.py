@@ -58,7 +58,7 @@ from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
 from gateway.store.db import DatabaseFault, intake_waiting, is_sqlite, savepoint, unit_of_work
-from gateway.store.inbox import ClaimedItem, ClaimLostError, mark_inbox_done
+from gateway.store.inbox import ClaimedItem, ClaimLostError, InboxOutcome, mark_held_inbox_done
 from gateway.store.limits import hold_senders
 from gateway.store.models import utcnow
 from gateway.store.nodes import OwnHeartbeatStale
@@ -242,18 +242,26 @@ class Processor:
         """
         done: list[_Ran] = []
         left: list[_Prepared] = []
+        outcomes: list[InboxOutcome] = []  # the inbox rows' outcomes, written together at the end
         try:
             with unit_of_work(self.deps.sessions) as session:
-                hold_senders(session, _senders(mails))
+                senders = _senders(mails)
+                hold_senders(session, senders)
+                if self.deps.notifier is not None:  # this transaction is rolled back whole on a failure
+                    self.deps.notifier.batch_begins(session, senders)
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
                     if index and self._batch_over(opened):
                         left = mails[index:]
                         break
-                    ran = self._run_plain(mail, MailRun(mail.item, session, self.deps))
+                    ran = self._run_plain(mail, MailRun(mail.item, session, self.deps), outcomes)
                     if ran is None:
                         raise _Replay
                     done.append(ran)
+                try:
+                    mark_held_inbox_done(session, outcomes, worker=self.worker)
+                except ClaimLostError:  # which mail's claim was lost is sorted out one by one
+                    raise _Replay from None
         except _Replay:
             return self._apply_batch_in_savepoints(mails, results)
         except TransientError as exc:  # BEGIN or COMMIT failed: nothing of this batch was recorded
@@ -284,9 +292,10 @@ class Processor:
             time.sleep(HANDOVER_SECONDS)
         self._cut_for_intake = False
 
-    def _run_plain(self, mail: _Prepared, run: MailRun) -> _Ran | None:
+    def _run_plain(self, mail: _Prepared, run: MailRun, outcomes: list[InboxOutcome]) -> _Ran | None:
         """One mail of a batch without a savepoint of its own; None if it failed (its batch is then
-        rolled back and run again in savepoints, which sorts out the failure)."""
+        rolled back and run again in savepoints, which sorts out the failure). Its inbox row's
+        outcome is added to `outcomes`, for the batch to write with the others'."""
         session = run.session
         progress = dataclasses.replace(mail.progress)  # the run again starts from the prepared state
         started = time.perf_counter() - mail.seconds
@@ -296,7 +305,7 @@ class Processor:
                 value, decision = self._step(value, run, progress, self._inside)
             if decision is None:
                 raise AssertionError("the last stage always decides")
-            result = self._record(run, value, decision)
+            result = self._record(run, value, decision, outcomes)
             session.flush()  # before the identity map is dropped: what the ORM holds is written
         except Exception:  # met again, and sorted out, when the batch runs in savepoints
             return None
@@ -426,9 +435,12 @@ class Processor:
                 progress.mail = value.mail
         return value, None
 
-    def _record(self, run: MailRun, mail: object, decision: Decision) -> ProcessResult:
+    def _record(
+        self, run: MailRun, mail: object, decision: Decision, outcomes: list[InboxOutcome] | None = None
+    ) -> ProcessResult:
         """The decision, recorded in the mail's transaction: its de-duplication key, the notifications
-        its happenings call for, and the inbox row's outcome."""
+        its happenings call for, and the inbox row's outcome (with `outcomes`, added there for the
+        caller to write later in the same transaction: nothing in a mail's processing reads it)."""
         if not isinstance(mail, Parsed):
             raise AssertionError("a stage decided before parse_mail")
         item, session = run.item, run.session
@@ -445,15 +457,17 @@ class Processor:
         if self.deps.notifier is not None and decision.happenings:
             self.deps.notifier.plan(session, decision.happenings, inbox_id=item.id)
         notes = [decision.detail, *([mail.collision] if mail.collision else [])]
-        mark_inbox_done(
-            session,
-            inbox_id=item.id,
-            outcome=decision.outcome.value,
-            ticket_id=decision.ticket_id,
-            message_id=mail.mail.message_id,
-            note="; ".join(notes) or None,
-            worker=self.worker,
+        outcome = InboxOutcome(
+            item.id,
+            decision.outcome.value,
+            decision.ticket_id,
+            mail.mail.message_id,
+            "; ".join(notes) or None,
         )
+        if outcomes is not None:
+            outcomes.append(outcome)
+        else:
+            mark_held_inbox_done(session, [outcome], worker=self.worker)
         return ProcessResult(item.id, decision.outcome, decision.ticket_id, decision.detail)
 
     def _transient(self, item: ClaimedItem, exc: TransientError, stage: str | None) -> ProcessResult:

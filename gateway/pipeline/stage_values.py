@@ -48,6 +48,10 @@ class Notifier(Protocol):
     # inbox_id is None when no mail caused the happenings (the scheduler's auto-close).
     def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int | None) -> None: ...
 
+    # A batch of mails from these senders begins, in a transaction rolled back whole on any failure
+    # (what it may read at once for all of them, it reads now).
+    def batch_begins(self, session: Session, senders: Sequence[str]) -> None: ...
+
 
 @dataclass(frozen=True)
 class ProcessorDeps:

@@ -113,23 +113,25 @@ def _run(conn: Connection, through_sqlalchemy: bool, direct: Direct, params: Map
     return done
 
 
-def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]) -> None:
+def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]) -> int:
     """`direct` once for each of `rows` (an executemany; all with the same keys), in the session's
-    transaction."""
+    transaction; the rows they changed, together. (psycopg sends them all in one round trip.)"""
     if not rows:
-        return
+        return 0
     conn = connection(session)
     if _through_sqlalchemy(session, conn):
-        conn.execute(direct.statement, [dict(row) for row in rows])
-        return
+        # One by one: an executemany's rowcount is not reported alike by every driver there.
+        return sum(conn.execute(direct.statement, dict(row)).rowcount for row in rows)
     compiled = direct.compiled(conn.dialect, tuple(rows[0]), True)
     args = [_arguments(compiled, row) for row in rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(compiled.sql, args)
+        changed = int(cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
         conn._handle_dbapi_exception(exc, compiled.sql, args, cursor, None)  # raises SQLAlchemy's
     cursor.close()
+    return changed
 
 
 _LISTENED = "direct.listened"  # in_transaction(session): whether the connection has execute listeners
