@@ -258,6 +258,7 @@ class Processor:
                     if ran is None:
                         raise _Replay
                     done.append(ran)
+                store.write_held_seen(session)
                 try:
                     mark_held_inbox_done(session, outcomes, worker=self.worker)
                 except ClaimLostError:  # which mail's claim was lost is sorted out one by one
@@ -453,6 +454,7 @@ class Processor:
                 inbox_id=item.id,
                 outcome=decision.outcome.value,
                 ticket_id=decision.ticket_id,
+                hold=outcomes is not None,  # written by the batch with the others', at its end
             )
         if self.deps.notifier is not None and decision.happenings:
             self.deps.notifier.plan(session, decision.happenings, inbox_id=item.id)

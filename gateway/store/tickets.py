@@ -32,7 +32,7 @@ from gateway.store.models import (
     Ticket,
     utcnow,
 )
-from gateway.store.rows import attach_inserted, built, execute
+from gateway.store.rows import attach_inserted, built, execute, in_transaction
 
 _seen = SeenMail.__table__
 # The mail's own key first (a duplicate), else an earlier, different mail with its Message-ID (a
@@ -74,14 +74,23 @@ def seen_before(
     session: Session, key: str, message_id: str | None, content_hash: str
 ) -> tuple[SeenRow | None, SeenRow | None]:
     """(the first result of this very mail, if it was processed before; else an earlier, different
-    mail that carried the same Message-ID, as some senders reuse them), in one query."""
-    params = {"key": key, "message_id": clip_message_id(message_id) or None, "content_hash": content_hash}
+    mail that carried the same Message-ID, as some senders reuse them), in one query; the mails of
+    this transaction whose record is held back (`hold_seen`) count as processed before."""
+    message_id = clip_message_id(message_id) or None
+    held: dict[str, _Held] = in_transaction(session).get(_HELD_SEEN_KEY, {})
+    if key in held:
+        return held[key].row, None
+    params = {"key": key, "message_id": message_id, "content_hash": content_hash}
     rows = run(session, _SEEN_OR_REUSED_DIRECT, params).rows
-    if not rows:
-        return None, None
-    found_key, inbox_id, ticket_id = rows[0]
-    found = SeenRow(inbox_id, ticket_id)
-    return (found, None) if found_key == key else (None, found)
+    if rows and rows[0][0] == key:
+        return SeenRow(rows[0][1], rows[0][2]), None
+    if rows:
+        return None, SeenRow(rows[0][1], rows[0][2])
+    if message_id is not None:
+        for other in held.values():
+            if other.values["message_id"] == message_id and other.values["content_hash"] != content_hash:
+                return None, other.row
+    return None, None
 
 
 def record_seen(
@@ -93,20 +102,46 @@ def record_seen(
     inbox_id: int,
     outcome: str,
     ticket_id: int | None,
+    hold: bool = False,
 ) -> None:
-    run(
-        session,
-        _INSERT_SEEN,
-        {
-            "dedup_key": key,
-            "message_id": clip_message_id(message_id),
-            "content_hash": content_hash,
-            "inbox_id": inbox_id,
-            "outcome": outcome,
-            "ticket_id": ticket_id,
-            "created_at": utcnow(),
-        },
-    )
+    """Remember a processed mail by its de-duplication key. With `hold`, the row is written by
+    `write_held_seen` later in the same transaction (for a batch: one executemany at its end
+    instead of one INSERT per mail); meanwhile `seen_before` finds it all the same. Only for a
+    transaction that is rolled back whole if any of its work fails (the processor's batch without
+    savepoints): a savepoint rolled back would not take a held row with it."""
+    values = {
+        "dedup_key": key,
+        "message_id": clip_message_id(message_id),
+        "content_hash": content_hash,
+        "inbox_id": inbox_id,
+        "outcome": outcome,
+        "ticket_id": ticket_id,
+        "created_at": utcnow(),
+    }
+    if hold:
+        held = in_transaction(session).setdefault(_HELD_SEEN_KEY, {})
+        held[key] = _Held(values, SeenRow(inbox_id, ticket_id))
+        return
+    run(session, _INSERT_SEEN, values)
+
+
+def write_held_seen(session: Session) -> None:
+    """Write the rows `record_seen(hold=True)` held back in this transaction."""
+    held: dict[str, _Held] = in_transaction(session).pop(_HELD_SEEN_KEY, {})
+    if len(held) == 1:
+        (only,) = held.values()
+        run(session, _INSERT_SEEN, only.values)
+    elif held:
+        run_many(session, _INSERT_SEEN, [row.values for row in held.values()])
+
+
+@dataclass(frozen=True)
+class _Held:
+    values: dict[str, Any]  # the seen_mails row
+    row: SeenRow
+
+
+_HELD_SEEN_KEY = "tickets.held_seen"  # in_transaction: dedup key -> _Held, not written yet
 
 
 def create_ticket(

@@ -4,8 +4,10 @@ PostgreSQL (docs/performance/throughput.md, "Fewer round trips per mail"):
 - the undeliverable marks of the batch's senders and of staff, read at its start and kept for the
   rest of its transaction (`outbox.know_undeliverable`), and still right when a mail of the same
   batch changes one;
-- the inbox rows' outcomes, written together at its end, and a claim another worker took over
-  meanwhile still found (the batch is then run again one savepoint per mail);
+- the inbox rows' outcomes and the mails' de-duplication keys, written together at its end, and
+  still found by a later mail of the same batch (the same mail twice, a Message-ID reused); a
+  claim another worker took over meanwhile is found then (the batch runs again, a savepoint per
+  mail);
 - on PostgreSQL, outbox ids taken from the sequence in blocks: never one id twice, across
   transactions running side by side.
 """
@@ -126,6 +128,33 @@ def test_a_claim_taken_over_during_a_batch_is_found_when_its_outcomes_are_writte
     assert [(row.state, row.claimed_by) for row in rows][1] == ("processing", "test:theirs")
     assert [row.state for row in rows] == ["done", "processing", "done"]
     assert titles == ["Mail 0", "Mail 2"]
+
+
+def test_the_same_mail_twice_and_a_reused_message_id_in_one_batch(runtime: Runtime) -> None:
+    maria = customer("maria@customer.example")
+    first = make_mail(subject="Card declined", message_id="<same@customer.example>")
+    other = make_mail(subject="Refund please", message_id="<same@customer.example>")
+    ids = runtime.inbox.add_many([(first, maria), (first, maria), (other, maria), (other, maria)])
+
+    results = runtime.processor("test").process_ids(ids)
+
+    assert [r.outcome for r in results] == [
+        Outcome.TICKET,
+        Outcome.DUPLICATE,
+        Outcome.TICKET,
+        Outcome.DUPLICATE,
+    ]
+    assert [r.ticket_id for r in results] == [1, 1, 2, 2]
+    assert results[1].detail == f"duplicate of inbox {ids[0]}"
+    assert results[3].detail == f"duplicate of inbox {ids[2]}"
+    with unit_of_work(runtime.inbox.sessions) as session:
+        seen = session.execute(text("SELECT inbox_id, ticket_id FROM seen_mails ORDER BY inbox_id")).all()
+        notes = session.execute(text("SELECT id, error FROM inbox ORDER BY id")).all()
+    assert [tuple(row) for row in seen] == [(ids[0], 1), (ids[2], 2)]
+    assert f"also used by a different mail (inbox {ids[0]})" in (dict(notes)[ids[2]] or "")
+    # Processed again later (redelivered), each is still known.
+    again = runtime.processor("test").process_ids(runtime.inbox.add_many([(other, maria)]))
+    assert [(r.outcome, r.ticket_id) for r in again] == [(Outcome.DUPLICATE, 2)]
 
 
 def test_outbox_ids_taken_in_blocks_are_never_shared_by_transactions_side_by_side(
