@@ -247,7 +247,9 @@ class Processor:
             with unit_of_work(self.deps.sessions) as session:
                 senders = _senders(mails)
                 hold_senders(session, senders)
-                if self.deps.notifier is not None:  # this transaction is rolled back whole on a failure
+                # What this transaction, rolled back whole on a failure, may read for all at once.
+                store.know_seen(session, _message_ids(mails))
+                if self.deps.notifier is not None:
                     self.deps.notifier.batch_begins(session, senders)
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
@@ -531,6 +533,11 @@ def _senders(mails: Sequence[_Prepared]) -> list[str]:
         if isinstance(mail.value, Parsed) and mail.value.mail.sender is not None:
             found.append(mail.value.mail.sender.address)
     return found
+
+
+def _message_ids(mails: Sequence[_Prepared]) -> list[str | None]:
+    """The Message-IDs of a batch's mails (their de-duplication looks them up)."""
+    return [mail.value.mail.message_id for mail in mails if isinstance(mail.value, Parsed)]
 
 
 @dataclass

@@ -75,13 +75,17 @@ def seen_before(
 ) -> tuple[SeenRow | None, SeenRow | None]:
     """(the first result of this very mail, if it was processed before; else an earlier, different
     mail that carried the same Message-ID, as some senders reuse them), in one query; the mails of
-    this transaction whose record is held back (`hold_seen`) count as processed before."""
+    this transaction whose record is held back (`record_seen(hold=True)`) count as processed before."""
     message_id = clip_message_id(message_id) or None
-    held: dict[str, _Held] = in_transaction(session).get(_HELD_SEEN_KEY, {})
+    kept = in_transaction(session)
+    held: dict[str, _Held] = kept.get(_HELD_SEEN_KEY, {})
     if key in held:
         return held[key].row, None
-    params = {"key": key, "message_id": message_id, "content_hash": content_hash}
-    rows = run(session, _SEEN_OR_REUSED_DIRECT, params).rows
+    unseen: set[str] = kept.get(_UNSEEN_IDS_KEY, set())
+    # A stored row with this key carries this Message-ID too: none with it, none to find.
+    rows = [] if message_id in unseen else run(session, _SEEN_OR_REUSED_DIRECT, {
+        "key": key, "message_id": message_id, "content_hash": content_hash
+    }).rows  # fmt: skip
     if rows and rows[0][0] == key:
         return SeenRow(rows[0][1], rows[0][2]), None
     if rows:
@@ -91,6 +95,23 @@ def seen_before(
             if other.values["message_id"] == message_id and other.values["content_hash"] != content_hash:
                 return None, other.row
     return None, None
+
+
+def know_seen(session: Session, message_ids: Iterable[str | None]) -> None:
+    """Ask once which of these Message-IDs any processed mail carried, and keep the answer for the
+    rest of the transaction: `seen_before` then asks nothing for a mail whose Message-ID none did
+    (almost every mail of a batch: one statement for the batch instead of one per mail). Only for
+    a transaction that is rolled back whole if any of its work fails, as `record_seen(hold=True)`;
+    a mail another transaction records meanwhile is seen as at the start of this one, and its
+    unique key still stops the same mail twice."""
+    wanted = {clipped for message_id in message_ids if (clipped := clip_message_id(message_id))}
+    if not wanted:
+        return
+    query = select(_seen.c.message_id).where(_seen.c.message_id.in_(sorted(wanted))).distinct()
+    kept = in_transaction(session)
+    kept[_UNSEEN_IDS_KEY] = kept.get(_UNSEEN_IDS_KEY, set()) | (
+        wanted - set(execute(session, query).scalars())
+    )
 
 
 def record_seen(
@@ -142,6 +163,7 @@ class _Held:
 
 
 _HELD_SEEN_KEY = "tickets.held_seen"  # in_transaction: dedup key -> _Held, not written yet
+_UNSEEN_IDS_KEY = "tickets.unseen_ids"  # in_transaction: Message-IDs no stored seen row carries
 
 
 def create_ticket(
