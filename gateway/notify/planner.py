@@ -105,12 +105,19 @@ class NotificationPlanner:
         """A batch of mails from `senders` begins in `session`'s transaction, which is rolled back
         whole if any of its work fails: the undeliverable marks its notifications look at (the
         senders', cleared when they write; staff's) are read at once, one statement for the batch
-        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`)."""
+        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`); and the
+        notifications it queues are written together when it ends (`hold_inserts`), one statement
+        rather than two per new ticket."""
         staff = self.settings.staff
         named = (staff.triage, staff.on_call, staff.security_contact)
         outbox.know_undeliverable(
             session, [*senders, *staff.addresses, *(address for address in named if address)]
         )
+        outbox.hold_inserts(session)  # the batch's notifications are written together, at its end
+
+    def batch_ends(self, session: Session) -> None:
+        """The batch `batch_begins` began is about to commit: write what it held back."""
+        outbox.write_held(session)
 
     def plan(self, session: Session, happenings: Sequence[Happening], *, inbox_id: int | None) -> None:
         # inbox_id is None when no mail caused the happenings (the scheduler's auto-close).

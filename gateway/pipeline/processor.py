@@ -261,6 +261,8 @@ class Processor:
                         raise _Replay
                     done.append(ran)
                 store.write_held_seen(session)
+                if self.deps.notifier is not None:
+                    self.deps.notifier.batch_ends(session)
                 try:
                     mark_held_inbox_done(session, outcomes, worker=self.worker)
                 except ClaimLostError:  # which mail's claim was lost is sorted out one by one

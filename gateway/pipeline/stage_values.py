@@ -52,6 +52,9 @@ class Notifier(Protocol):
     # (what it may read at once for all of them, it reads now).
     def batch_begins(self, session: Session, senders: Sequence[str]) -> None: ...
 
+    # That batch is about to commit: what it held back is written now.
+    def batch_ends(self, session: Session) -> None: ...
+
 
 @dataclass(frozen=True)
 class ProcessorDeps:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from gateway.store.claims import take_picked
-from gateway.store.direct import Direct, run
+from gateway.store.direct import Direct, run, run_many
 from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
 from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
 from gateway.store.outbox_wake import queued
@@ -89,12 +89,45 @@ def draft(
 def insert(session: Session, row: OutboxRow, *, keep: bool = True) -> OutboxRow:
     """Store a `draft` (every column as it stands on the object) and, with `keep`, attach it to the
     session as if loaded, so later changes to it are ordinary updates. Without (the planner, which
-    hands rows back only to be read), a change to the object is not written: load the row again."""
-    run(session, _INSERT_ROW, {column.key: getattr(row, column.key) for column in _outbox.columns})
-    if keep:
-        attach_inserted(session, row)
+    hands rows back only to be read), a change to the object is not written: load the row again;
+    and in a transaction that holds rows back (`hold_inserts`), the row is written with the others
+    by `write_held`."""
+    values = {column.key: getattr(row, column.key) for column in _outbox.columns}
+    held: list[dict[str, Any]] | None = None if keep else in_transaction(session).get(_HELD_ROWS_KEY)
+    if held is not None:
+        held.append(values)
+    else:
+        run(session, _INSERT_ROW, values)
+        if keep:
+            attach_inserted(session, row)
     queued(session)
     return row
+
+
+def hold_inserts(session: Session) -> None:
+    """From now on in this transaction, rows `insert`ed without `keep` are written together by
+    `write_held` (for a batch of mails: one executemany at its end instead of an INSERT per
+    notification, two per new ticket). Only for a transaction that is rolled back whole if any of
+    its work fails (the processor's batch without savepoints), which must call `write_held` before
+    it commits.
+
+    Meanwhile `acks_since` counts the rows held, so the per-sender limits hold within the batch.
+    Nothing else of the transaction looks for them: they are notifications not yet sent, so no
+    bounce (`by_message_id`) and no reply (`tickets.ticket_for_any_message_ids`) can be about
+    them yet."""
+    in_transaction(session).setdefault(_HELD_ROWS_KEY, [])
+
+
+def write_held(session: Session) -> None:
+    """Write the rows held back since `hold_inserts`; later ones are written at once again."""
+    held: list[dict[str, Any]] = in_transaction(session).pop(_HELD_ROWS_KEY, [])
+    if len(held) == 1:
+        run(session, _INSERT_ROW, held[0])
+    elif held:
+        run_many(session, _INSERT_ROW, held)
+
+
+_HELD_ROWS_KEY = "outbox.held_rows"  # in_transaction: rows inserted but not yet written
 
 
 def add(
@@ -399,7 +432,20 @@ def requeue(
 def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
     """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
     params = {"address": address.lower(), "template": template, "since": since}
-    return int(run(session, _ACKS_SINCE, params).scalar() or 0)
+    stored = int(run(session, _ACKS_SINCE, params).scalar() or 0)
+    held: list[dict[str, Any]] = in_transaction(session).get(_HELD_ROWS_KEY, [])
+    return stored + sum(
+        1
+        for row in held
+        if row["template"] == template
+        and row["to_address"].lower() == params["address"]
+        and _aware(row["created_at"]) >= _aware(since)
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time as the database's UTC columns compare it (one without a zone is UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _UNDELIVERABLE_REASON = Direct(

@@ -8,6 +8,8 @@ PostgreSQL (docs/performance/throughput.md, "Fewer round trips per mail"):
   still found by a later mail of the same batch (the same mail twice, a Message-ID reused); a
   claim another worker took over meanwhile is found then (the batch runs again, a savepoint per
   mail);
+- the notifications it queues, written together at its end: the per-sender acknowledgement limit
+  still counts the ones queued earlier in the same batch;
 - on PostgreSQL, outbox ids taken from the sequence in blocks: never one id twice, across
   transactions running side by side.
 """
@@ -155,6 +157,23 @@ def test_the_same_mail_twice_and_a_reused_message_id_in_one_batch(runtime: Runti
     # Processed again later (redelivered), each is still known.
     again = runtime.processor("test").process_ids(runtime.inbox.add_many([(other, maria)]))
     assert [(r.outcome, r.ticket_id) for r in again] == [(Outcome.DUPLICATE, 2)]
+
+
+def test_the_acknowledgement_limit_counts_the_acknowledgements_queued_earlier_in_the_batch(
+    runtime: Runtime,
+) -> None:
+    limit = runtime.settings.outbound.ack_limit_per_hour
+    maria = customer("maria@customer.example")
+    mails = [(make_mail(subject=f"Problem {n}"), maria) for n in range(limit + 2)]
+
+    results = runtime.processor("test").process_ids(runtime.inbox.add_many(mails))
+
+    assert [r.outcome for r in results] == [Outcome.TICKET] * (limit + 2)
+    acks = outbox_rows(runtime, "ticket_created")
+    assert [row.to_address for row in acks] == ["maria@customer.example"] * limit
+    assert len(outbox_rows(runtime, "staff_new_ticket")) == limit + 2  # staff hear of every one
+    skipped = [e.new or "" for e in events(runtime, "notification_skipped")]
+    assert sum(f"limit {limit}" in why for why in skipped) == 2, skipped
 
 
 def test_outbox_ids_taken_in_blocks_are_never_shared_by_transactions_side_by_side(
