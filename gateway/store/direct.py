@@ -122,6 +122,8 @@ def run_many(session: Session, direct: Direct, rows: Sequence[Mapping[str, Any]]
     if _through_sqlalchemy(session, conn):
         # One by one: an executemany's rowcount is not reported alike by every driver there.
         return sum(conn.execute(direct.statement, dict(row)).rowcount for row in rows)
+    if len(rows) == 1:  # (an executemany of one costs psycopg a pipeline set up for nothing)
+        return _run(conn, False, direct, rows[0]).rowcount
     compiled = direct.compiled(conn.dialect, tuple(rows[0]), True)
     args = [_arguments(compiled, row) for row in rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -526,11 +526,7 @@ def mark_held_inbox_done(session: Session, outcomes: Sequence[InboxOutcome], *, 
     PostgreSQL instead of one per mail); `ClaimLostError` if any of them is no longer claimed by
     it (the caller's transaction must then roll back; which one is not said)."""
     rows = [{**outcome.params(), "worker": worker} for outcome in outcomes]
-    if len(rows) == 1:  # (an executemany of one costs psycopg a pipeline set up for nothing)
-        changed = run(session, _MARK_HELD_DONE_DIRECT, rows[0]).rowcount
-    else:
-        changed = run_many(session, _MARK_HELD_DONE_DIRECT, rows)
-    if changed != len(rows):
+    if run_many(session, _MARK_HELD_DONE_DIRECT, rows) != len(rows):
         raise ClaimLostError(f"an inbox row of {len(rows)} is no longer claimed by {worker}")
 
 

@@ -120,11 +120,7 @@ def hold_inserts(session: Session) -> None:
 
 def write_held(session: Session) -> None:
     """Write the rows held back since `hold_inserts`; later ones are written at once again."""
-    held: list[dict[str, Any]] = in_transaction(session).pop(_HELD_ROWS_KEY, [])
-    if len(held) == 1:
-        run(session, _INSERT_ROW, held[0])
-    elif held:
-        run_many(session, _INSERT_ROW, held)
+    run_many(session, _INSERT_ROW, in_transaction(session).pop(_HELD_ROWS_KEY, []))
 
 
 _HELD_ROWS_KEY = "outbox.held_rows"  # in_transaction: rows inserted but not yet written

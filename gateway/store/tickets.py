@@ -149,11 +149,7 @@ def record_seen(
 def write_held_seen(session: Session) -> None:
     """Write the rows `record_seen(hold=True)` held back in this transaction."""
     held: dict[str, _Held] = in_transaction(session).pop(_HELD_SEEN_KEY, {})
-    if len(held) == 1:
-        (only,) = held.values()
-        run(session, _INSERT_SEEN, only.values)
-    elif held:
-        run_many(session, _INSERT_SEEN, [row.values for row in held.values()])
+    run_many(session, _INSERT_SEEN, [row.values for row in held.values()])
 
 
 @dataclass(frozen=True)
