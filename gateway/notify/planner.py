@@ -105,7 +105,8 @@ class NotificationPlanner:
         """A batch of mails from `senders` begins in `session`'s transaction, which is rolled back
         whole if any of its work fails: the undeliverable marks its notifications look at (the
         senders', cleared when they write; staff's) are read at once, one statement for the batch
-        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`); and the
+        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`), so are the
+        acknowledgements each sender had this hour (`know_recent`); and the
         notifications it queues are written together when it ends (`hold_inserts`), one statement
         rather than two per new ticket."""
         staff = self.settings.staff
@@ -113,6 +114,9 @@ class NotificationPlanner:
         outbox.know_undeliverable(
             session, [*senders, *staff.addresses, *(address for address in named if address)]
         )
+        # The acknowledgements each sender had this hour (the batch holds their locks already).
+        since = self.clock() - new_ticket.ACK_WINDOW
+        outbox.know_recent(session, senders, template=new_ticket.ACK_TEMPLATE, since=since)
         outbox.hold_inserts(session)  # the batch's notifications are written together, at its end
 
     def batch_ends(self, session: Session) -> None:

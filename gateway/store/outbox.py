@@ -426,17 +426,55 @@ def requeue(
 
 
 def acks_since(session: Session, address: str, *, template: str, since: datetime) -> int:
-    """How many `template` rows went to `address` since then (the per-sender acknowledgement limit)."""
-    params = {"address": address.lower(), "template": template, "since": since}
-    stored = int(run(session, _ACKS_SINCE, params).scalar() or 0)
+    """How many `template` rows went to `address` since then (the per-sender acknowledgement limit):
+    the stored ones (as `know_recent` read them, if it did for this address and window) and the
+    ones this transaction holds back (`hold_inserts`)."""
+    key, since = address.lower(), _aware(since)
+    recent = in_transaction(session).get(_RECENT_KEY, {}).get(template)
+    if recent is not None and key in recent.times and since >= recent.since:
+        stored = sum(1 for created in recent.times[key] if created >= since)
+    else:
+        params = {"address": key, "template": template, "since": since}
+        stored = int(run(session, _ACKS_SINCE, params).scalar() or 0)
     held: list[dict[str, Any]] = in_transaction(session).get(_HELD_ROWS_KEY, [])
     return stored + sum(
         1
         for row in held
         if row["template"] == template
-        and row["to_address"].lower() == params["address"]
-        and _aware(row["created_at"]) >= _aware(since)
+        and row["to_address"].lower() == key
+        and _aware(row["created_at"]) >= since
     )
+
+
+def know_recent(session: Session, addresses: Iterable[str], *, template: str, since: datetime) -> None:
+    """Read when `template` rows went to each of `addresses` since then, in one statement, and keep
+    it for the rest of the transaction: `acks_since` then asks nothing for them (for a batch of
+    mails: one statement instead of one per new ticket).
+
+    Only where the caller already holds the per-sender locks of `addresses` (store/limits.py,
+    `hold_senders`), so no other transaction queues such a row for them meanwhile, and only for a
+    transaction rolled back whole if any of its work fails; the rows it queues itself are counted
+    by `acks_since` as it holds them back (`hold_inserts`), which such a transaction does."""
+    keys = sorted({address.lower() for address in addresses})
+    if not keys:
+        return
+    lowered = func.lower(_outbox.c.to_address)
+    query = select(lowered, _outbox.c.created_at).where(
+        lowered.in_(keys), _outbox.c.template == template, _outbox.c.created_at >= since
+    )
+    times: dict[str, list[datetime]] = {key: [] for key in keys}
+    for address, created in execute(session, query):
+        times.setdefault(address, []).append(_aware(created))
+    in_transaction(session).setdefault(_RECENT_KEY, {})[template] = _Recent(_aware(since), times)
+
+
+@dataclass(frozen=True)
+class _Recent:
+    since: datetime  # the window `know_recent` read; a later start is within it
+    times: dict[str, list[datetime]]  # address key -> when each row was queued
+
+
+_RECENT_KEY = "outbox.recent"  # in_transaction: template -> _Recent
 
 
 def _aware(moment: datetime) -> datetime:

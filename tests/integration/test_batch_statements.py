@@ -159,14 +159,17 @@ def test_the_same_mail_twice_and_a_reused_message_id_in_one_batch(runtime: Runti
     assert [(r.outcome, r.ticket_id) for r in again] == [(Outcome.DUPLICATE, 2)]
 
 
-def test_the_acknowledgement_limit_counts_the_acknowledgements_queued_earlier_in_the_batch(
+def test_the_acknowledgement_limit_counts_earlier_batches_and_earlier_mails_of_the_batch(
     runtime: Runtime,
 ) -> None:
+    """The acknowledgements stored by an earlier batch (read once when the batch begins) and the
+    ones queued by this batch's earlier mails (held back until it ends) both count."""
     limit = runtime.settings.outbound.ack_limit_per_hour
     maria = customer("maria@customer.example")
     mails = [(make_mail(subject=f"Problem {n}"), maria) for n in range(limit + 2)]
 
-    results = runtime.processor("test").process_ids(runtime.inbox.add_many(mails))
+    earlier = runtime.processor("test").process_ids(runtime.inbox.add_many(mails[: limit - 2]))
+    results = earlier + runtime.processor("test").process_ids(runtime.inbox.add_many(mails[limit - 2 :]))
 
     assert [r.outcome for r in results] == [Outcome.TICKET] * (limit + 2)
     acks = outbox_rows(runtime, "ticket_created")

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SECURITY_CATEGORY = SECURITY.casefold()
 # A new Urgent ticket in these categories also goes to `staff.on_call` at once (SPEC §12).
 ON_CALL_CATEGORIES = frozenset({BILLING.casefold(), SECURITY_CATEGORY})
+ACK_TEMPLATE, ACK_WINDOW = "ticket_created", timedelta(hours=1)  # at most ack_limit_per_hour a sender
 ALSO_OPEN_SHOWN = 10  # "also open: SP-41, …": the oldest ten; `tickets list --requester` has them all
 
 
@@ -110,9 +111,9 @@ def acknowledge(
     """Queue `ticket_created`; "" when queued, else why not (for staff)."""
     requester = happening.requester
     limit = planner.settings.outbound.ack_limit_per_hour
-    since = planner.clock() - timedelta(hours=1)
+    since = planner.clock() - ACK_WINDOW
     hold_senders(session, [requester.address])  # counted and queued as one step (store/limits.py)
-    sent = outbox.acks_since(session, requester.address, template="ticket_created", since=since)
+    sent = outbox.acks_since(session, requester.address, template=ACK_TEMPLATE, since=since)
     if sent >= limit:
         why = f"{requester.address} already had {sent} acknowledgements this hour (limit {limit})"
         planner.skipped(session, ticket.id, "ticket_created", why, inbox_id)
