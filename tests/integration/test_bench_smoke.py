@@ -166,3 +166,13 @@ def test_intake_bench_waits_for_every_notification_with_until_sent() -> None:
     out = _run(str(BENCH / "bench_intake.py"), "--mails", "8", "--connections", "2", "--until-sent")
     assert re.search(rf"sent rate: +{NUMBER} mails/s \(every notification sent after {NUMBER} s\)", out), out
     assert "'tickets in table': " in out, out
+
+
+def test_statements_bench_counts_both_databases(postgres_url: str) -> None:
+    out = _run(
+        str(BENCH / "statements_per_mail.py"), "--small", "3", "--large", "8", "--postgres", postgres_url
+    )
+    assert re.search(rf"sqlite: {NUMBER} statements \({NUMBER} notifications sent\)", out), out
+    assert re.search(rf"postgres: {NUMBER} statements, {NUMBER} round trips \({NUMBER} notifications", out), (
+        out
+    )
