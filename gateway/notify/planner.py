@@ -101,23 +101,23 @@ class NotificationPlanner:
 
     # --- the Notifier protocol -----------------------------------------------------------------
 
-    def batch_begins(self, session: Session, senders: Sequence[str]) -> None:
+    def batch_begins(self, session: Session, senders: Sequence[str], *, read_ahead: bool) -> None:
         """A batch of mails from `senders` begins in `session`'s transaction, which is rolled back
-        whole if any of its work fails: the undeliverable marks its notifications look at (the
-        senders', cleared when they write; staff's) are read at once, one statement for the batch
-        rather than two per mail (gateway/store/outbox.py, `know_undeliverable`), so are the
-        acknowledgements each sender had this hour (`know_recent`); and the
-        notifications it queues are written together when it ends (`hold_inserts`), one statement
-        rather than two per new ticket."""
-        staff = self.settings.staff
-        named = (staff.triage, staff.on_call, staff.security_contact)
-        outbox.know_undeliverable(
-            session, [*senders, *staff.addresses, *(address for address in named if address)]
-        )
-        # The acknowledgements each sender had this hour (the batch holds their locks already).
-        since = self.clock() - new_ticket.ACK_WINDOW
-        outbox.know_recent(session, senders, template=new_ticket.ACK_TEMPLATE, since=since)
-        outbox.hold_inserts(session)  # the batch's notifications are written together, at its end
+        whole if any of its work fails. The notifications it queues are written together when it
+        ends (`hold_inserts`): one statement rather than two per new ticket. With `read_ahead`,
+        what its notifications look at is read at once: the undeliverable marks of the senders
+        (cleared when they write) and of staff (gateway/store/outbox.py, `know_undeliverable`), one
+        statement for the batch rather than two per mail, and the acknowledgements each sender
+        had this hour (`know_recent`; the batch holds their locks already)."""
+        if read_ahead:
+            staff = self.settings.staff
+            named = (staff.triage, staff.on_call, staff.security_contact)
+            outbox.know_undeliverable(
+                session, [*senders, *staff.addresses, *(address for address in named if address)]
+            )
+            since = self.clock() - new_ticket.ACK_WINDOW
+            outbox.know_recent(session, senders, template=new_ticket.ACK_TEMPLATE, since=since)
+        outbox.hold_inserts(session)
 
     def batch_ends(self, session: Session) -> None:
         """The batch `batch_begins` began is about to commit: write what it held back."""
