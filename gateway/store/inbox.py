@@ -29,13 +29,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain import Envelope
 from gateway.store.claims import take_picked
 from gateway.store.db import connection_of_work, is_sqlite, make_session_factory, unit_of_work
-from gateway.store.direct import Direct, run, run_many, run_on
+from gateway.store.direct import Direct, run_many, run_on
 from gateway.store.models import InboxItem, utcnow
 from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
 from gateway.store.rows import connection, execute
@@ -78,7 +77,6 @@ _MARK_HELD_INBOX_DONE = _MARK_INBOX_DONE.where(
     _inbox.c.state == PROCESSING, _inbox.c.claimed_by == bindparam("worker")
 )
 # Every mail ends with one of these: run on the DB-API cursor (gateway/store/direct.py).
-_MARK_DONE_DIRECT = Direct(_MARK_INBOX_DONE)
 _MARK_HELD_DONE_DIRECT = Direct(_MARK_HELD_INBOX_DONE)
 
 
@@ -528,25 +526,3 @@ def mark_held_inbox_done(session: Session, outcomes: Sequence[InboxOutcome], *, 
     rows = [{**outcome.params(), "worker": worker} for outcome in outcomes]
     if run_many(session, _MARK_HELD_DONE_DIRECT, rows) != len(rows):
         raise ClaimLostError(f"an inbox row of {len(rows)} is no longer claimed by {worker}")
-
-
-def mark_inbox_done(
-    session: Session,
-    *,
-    inbox_id: int,
-    outcome: str,
-    ticket_id: int | None,
-    message_id: str | None,
-    note: str | None = None,
-    worker: str | None = None,
-) -> None:
-    """Record the outcome; with `worker`, only while it still holds the claim, else
-    `ClaimLostError` (the caller's transaction must then roll back: another worker owns the row)."""
-    # One UPDATE rather than loading the row: it holds the raw mail, already read by the claim.
-    params = InboxOutcome(inbox_id, outcome, ticket_id, message_id, note).params()
-    if worker is not None:
-        if run(session, _MARK_HELD_DONE_DIRECT, {**params, "worker": worker}).rowcount != 1:
-            raise ClaimLostError(f"inbox row {inbox_id} is no longer claimed by {worker}")
-        return
-    if run(session, _MARK_DONE_DIRECT, params).rowcount != 1:
-        raise NoResultFound(f"inbox row {inbox_id} is gone")

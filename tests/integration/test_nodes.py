@@ -17,7 +17,7 @@ from gateway.pipeline.processor import Outcome, Processor
 from gateway.store import nodes
 from gateway.store import outbox as outbox_store
 from gateway.store.db import unit_of_work
-from gateway.store.inbox import ClaimLostError, mark_inbox_done
+from gateway.store.inbox import ClaimLostError, InboxOutcome, mark_held_inbox_done
 from gateway.store.models import Node, utcnow
 from tests.helpers import make_mail
 from tests.integration.test_inbox_store import ENVELOPE, settings_for
@@ -79,14 +79,7 @@ def test_a_dead_nodes_inbox_claim_is_taken_over_long_before_its_lease_ends(runti
 
     # The node that seemed dead cannot finish what was taken over: its transaction rolls back.
     with pytest.raises(ClaimLostError), unit_of_work(runtime.inbox.sessions) as session:
-        mark_inbox_done(
-            session,
-            inbox_id=inbox_id,
-            outcome="ticket",
-            ticket_id=None,
-            message_id=None,
-            worker="dead:worker",
-        )
+        mark_held_inbox_done(session, [InboxOutcome(inbox_id, "ticket", None, None)], worker="dead:worker")
     results = Processor(live.deps, worker="live:worker").process_one(taken)
     assert results.outcome is Outcome.TICKET
     summary, _raw = runtime.inbox.get(inbox_id) or (None, b"")
