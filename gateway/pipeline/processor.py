@@ -22,15 +22,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from gateway.backoff import BackoffPolicy
-from gateway.domain import ParsedMail
 from gateway.errors import NotAMailError, ProcessingError, TransientError
 from gateway.ops import metrics
 from gateway.ops.logs import mail_fields
+from gateway.pipeline.batch_mails import Failed, Prepared, Progress, Ran, message_ids_of, senders_of
 from gateway.pipeline.stage_values import (
     Decision,
     MailRun,
@@ -57,7 +56,14 @@ from gateway.pipeline.stages.record_auto_reply import record_auto_reply
 from gateway.pipeline.stages.staff_queue import staff_queue
 from gateway.pipeline.stages.thread_mail import thread_mail
 from gateway.store import tickets as store
-from gateway.store.db import DatabaseFault, intake_waiting, is_sqlite, savepoint, unit_of_work
+from gateway.store.db import (
+    DatabaseFault,
+    as_database_fault,
+    intake_waiting,
+    is_sqlite,
+    savepoint,
+    unit_of_work,
+)
 from gateway.store.inbox import ClaimedItem, ClaimLostError, InboxOutcome, mark_held_inbox_done
 from gateway.store.limits import hold_senders
 from gateway.store.models import utcnow
@@ -208,10 +214,10 @@ class Processor:
         """Process claimed items, as many per transaction as `_apply_batch` takes; their results in
         the order of `items`."""
         results: dict[int, ProcessResult] = {}
-        left: list[_Prepared] = []
+        left: list[Prepared] = []
         for item in items:
             prepared = self._prepare(item)
-            if isinstance(prepared, _Failed):
+            if isinstance(prepared, Failed):
                 results[item.id] = self._timed(self._failure(prepared), prepared.seconds)
             else:
                 left.append(prepared)
@@ -219,17 +225,17 @@ class Processor:
             left = self._apply_batch(left, results)
         return [results[item.id] for item in items]
 
-    def _prepare(self, item: ClaimedItem) -> _Prepared | _Failed:
+    def _prepare(self, item: ClaimedItem) -> Prepared | Failed:
         """The mail's stages that need no transaction (OUTSIDE_TRANSACTION), run before it begins."""
-        progress, started = _Progress(), time.perf_counter()
+        progress, started = Progress(), time.perf_counter()
         run = MailRun(item, _NO_TRANSACTION, self.deps)
         try:
             value, decision = self._step(item, run, progress, self._before)
         except Exception as exc:  # the one boundary, as in _run_in_savepoint
-            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
-        return _Prepared(item, value, decision, progress, time.perf_counter() - started)
+            return Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+        return Prepared(item, value, decision, progress, time.perf_counter() - started)
 
-    def _apply_batch(self, mails: list[_Prepared], results: dict[int, ProcessResult]) -> list[_Prepared]:
+    def _apply_batch(self, mails: list[Prepared], results: dict[int, ProcessResult]) -> list[Prepared]:
         """Run mails of `mails` in one transaction and commit them together: one commit (one fsync)
         and one turn on the write lock for the batch, not per mail.
 
@@ -240,19 +246,19 @@ class Processor:
         alone gives. Nothing of the first run is kept but files a blob store wrote (stored by their
         hash, as a rolled-back savepoint leaves them too) and log lines of its stages.
         """
-        done: list[_Ran] = []
-        left: list[_Prepared] = []
+        done: list[Ran] = []
+        left: list[Prepared] = []
         outcomes: list[InboxOutcome] = []  # the inbox rows' outcomes, written together at the end
         try:
             with unit_of_work(self.deps.sessions) as session:
-                senders = _senders(mails)
+                senders = senders_of(mails)
                 hold_senders(session, senders)
                 # What this transaction, rolled back whole on a failure, may read for all its mails
                 # at once: worth it for two or more (each read is a statement SQLAlchemy compiles
                 # per call, an IN list, where one mail's own lookups are statements built once).
                 read_ahead = len(mails) > 1
                 if read_ahead:
-                    store.know_seen(session, _message_ids(mails))
+                    store.know_seen(session, message_ids_of(mails))
                 if self.deps.notifier is not None:
                     self.deps.notifier.batch_begins(session, senders, read_ahead=read_ahead)
                 opened = time.perf_counter()
@@ -264,12 +270,16 @@ class Processor:
                     if ran is None:
                         raise _Replay
                     done.append(ran)
-                store.write_held_seen(session)
-                if self.deps.notifier is not None:
-                    self.deps.notifier.batch_ends(session)
                 try:
-                    mark_held_inbox_done(session, outcomes, worker=self.worker)
-                except ClaimLostError:  # which mail's claim was lost is sorted out one by one
+                    with as_database_fault():
+                        store.write_held_seen(session)
+                        if self.deps.notifier is not None:
+                            self.deps.notifier.batch_ends(session)
+                        mark_held_inbox_done(session, outcomes, worker=self.worker)
+                # A claim lost, or a key another node stored meanwhile (the same mail through SMTP
+                # and IMAP at once): which mail it was is sorted out one by one, as a failure of
+                # the mail itself would have been.
+                except (ClaimLostError, DatabaseFault):
                     raise _Replay from None
         except _Replay:
             return self._apply_batch_in_savepoints(mails, results)
@@ -301,7 +311,7 @@ class Processor:
             time.sleep(HANDOVER_SECONDS)
         self._cut_for_intake = False
 
-    def _run_plain(self, mail: _Prepared, run: MailRun, outcomes: list[InboxOutcome]) -> _Ran | None:
+    def _run_plain(self, mail: Prepared, run: MailRun, outcomes: list[InboxOutcome]) -> Ran | None:
         """One mail of a batch without a savepoint of its own; None if it failed (its batch is then
         rolled back and run again in savepoints, which sorts out the failure). Its inbox row's
         outcome is added to `outcomes`, for the batch to write with the others'."""
@@ -321,11 +331,11 @@ class Processor:
         finally:
             session.expunge_all()  # each mail starts with an empty identity map (_run_in_savepoint)
             session.info.pop("inserted_rows", None)
-        return _Ran(mail.item, result, progress, time.perf_counter() - started)
+        return Ran(mail.item, result, progress, time.perf_counter() - started)
 
     def _apply_batch_in_savepoints(
-        self, mails: list[_Prepared], results: dict[int, ProcessResult]
-    ) -> list[_Prepared]:
+        self, mails: list[Prepared], results: dict[int, ProcessResult]
+    ) -> list[Prepared]:
         """Run mails of `mails` in one transaction, each in a savepoint of its own, and commit them
         together (the way a batch with a failing mail is run).
 
@@ -337,19 +347,19 @@ class Processor:
         it `BATCH_SECONDS`), so intake's group commit gets its turn; the mails not taken are
         returned for the next batch.
         """
-        done: list[_Ran] = []
-        failed: list[_Failed] = []
-        left: list[_Prepared] = []
+        done: list[Ran] = []
+        failed: list[Failed] = []
+        left: list[Prepared] = []
         try:
             with unit_of_work(self.deps.sessions) as session:
-                hold_senders(session, _senders(mails))
+                hold_senders(session, senders_of(mails))
                 opened = time.perf_counter()
                 for index, mail in enumerate(mails):
                     if index and self._batch_over(opened):
                         left = mails[index:]
                         break
                     ran = self._run_in_savepoint(mail, MailRun(mail.item, session, self.deps))
-                    if isinstance(ran, _Ran):
+                    if isinstance(ran, Ran):
                         done.append(ran)
                         continue
                     failed.append(ran)
@@ -371,7 +381,7 @@ class Processor:
         self._hand_over()
         return left
 
-    def _run_in_savepoint(self, mail: _Prepared, run: MailRun) -> _Ran | _Failed:
+    def _run_in_savepoint(self, mail: Prepared, run: MailRun) -> Ran | Failed:
         item, session, progress = run.item, run.session, mail.progress
         started = time.perf_counter() - mail.seconds
         try:
@@ -383,19 +393,19 @@ class Processor:
                     raise AssertionError("the last stage always decides")
                 result = self._record(run, value, decision)
         except Exception as exc:  # the one boundary: sorted out in _failure, once the batch is over
-            return _Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
+            return Failed(item, exc, traceback.format_exc(), progress, time.perf_counter() - started)
         finally:
             # Each mail starts with an empty identity map, as with a transaction of its own: nothing
             # read or attached (gateway/store/rows.py) for one mail, or rolled back, serves the next.
             session.expunge_all()
             session.info.pop("inserted_rows", None)
-        return _Ran(item, result, progress, time.perf_counter() - started)
+        return Ran(item, result, progress, time.perf_counter() - started)
 
     def _timed(self, result: ProcessResult, seconds: float) -> ProcessResult:
         metrics.mail_processed(result.outcome.value, seconds)
         return result
 
-    def _recorded(self, ran: _Ran) -> ProcessResult:
+    def _recorded(self, ran: Ran) -> ProcessResult:
         """A mail whose decision the batch committed: the log line."""
         item, result, progress = ran.item, ran.result, ran.progress
         if self._outage_logged:
@@ -409,7 +419,7 @@ class Processor:
         )  # fmt: skip
         return result
 
-    def _failure(self, fail: _Failed) -> ProcessResult:
+    def _failure(self, fail: Failed) -> ProcessResult:
         """A mail whose savepoint rolled back: retried later, or quarantined with the reason."""
         item, stage, exc = fail.item, fail.progress.stage, fail.error
         if isinstance(exc, ClaimLostError):
@@ -429,7 +439,7 @@ class Processor:
         return self._quarantine(item, f"{type(exc).__name__}: {exc}", fail.traceback, stage)
 
     def _step(
-        self, value: object, run: MailRun, progress: _Progress, stages: Sequence[tuple[str, Stage]]
+        self, value: object, run: MailRun, progress: Progress, stages: Sequence[tuple[str, Stage]]
     ) -> tuple[object, Decision | None]:
         """Run `stages` from `value`: the value they lead to, and the Decision if one of them settled
         the mail (then the value is what the deciding stage was given)."""
@@ -530,32 +540,6 @@ class Processor:
             self._outage_logged = True
 
 
-def _senders(mails: Sequence[_Prepared]) -> list[str]:
-    """The From addresses of a batch's mails: their per-sender limits (SPEC §11) are counted in the
-    batch's transaction, whose locks on them (`store.limits.hold_senders`) are taken together and
-    in one order before its first mail, so two batches never wait for each other in a cycle."""
-    found = []
-    for mail in mails:
-        if isinstance(mail.value, Parsed) and mail.value.mail.sender is not None:
-            found.append(mail.value.mail.sender.address)
-    return found
-
-
-def _message_ids(mails: Sequence[_Prepared]) -> list[str | None]:
-    """The Message-IDs of a batch's mails (their de-duplication looks them up)."""
-    return [mail.value.mail.message_id for mail in mails if isinstance(mail.value, Parsed)]
-
-
-@dataclass
-class _Progress:
-    """How far one mail got: the stage running now (named in a quarantine reason), the one that
-    decided (named in the log line), and the parsed mail (for the log line's fields)."""
-
-    stage: str | None = None
-    decided_by: str | None = None
-    mail: ParsedMail | None = None
-
-
 class _NoTransaction:
     """The session a stage run outside the transaction is given: using it is a mistake in
     OUTSIDE_TRANSACTION, said at once rather than writing outside the mail's transaction."""
@@ -569,38 +553,6 @@ _NO_TRANSACTION: Any = _NoTransaction()
 
 class _Replay(Exception):  # not an error: the batch is run again in savepoints
     """A mail of a batch run without savepoints failed: roll the batch back and run it again."""
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A mail after its stages outside the transaction: the value they led to, or their Decision."""
-
-    item: ClaimedItem
-    value: object
-    decision: Decision | None
-    progress: _Progress
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Ran:
-    """A mail whose stages ran and whose savepoint was released: recorded once the batch commits."""
-
-    item: ClaimedItem
-    result: ProcessResult
-    progress: _Progress
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """A mail whose savepoint was rolled back, and why."""
-
-    item: ClaimedItem
-    error: Exception
-    traceback: str
-    progress: _Progress
-    seconds: float
 
 
 RETRY_CAP_SECONDS = 3600.0  # a transient fault is retried at least once an hour

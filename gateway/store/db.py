@@ -473,6 +473,16 @@ def database_unavailable(exc: SQLAlchemyError) -> DatabaseFault:
 
 
 @contextmanager
+def as_database_fault() -> Iterator[None]:
+    """Any error of the database inside, as DatabaseFault (for a caller outside the store, which
+    does not see SQLAlchemy's exceptions)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise database_unavailable(exc) from exc
+
+
+@contextmanager
 def savepoint(session: Session) -> Iterator[None]:
     """A savepoint in `session`'s transaction: released on success, rolled back on any error, so
     the work inside is undone alone while the transaction goes on. A database fault surfaces as

@@ -26,12 +26,15 @@ from sqlalchemy import text
 from gateway.config import load_settings
 from gateway.daemon.runtime import Runtime, build_runtime
 from gateway.domain import Envelope
-from gateway.pipeline.processor import Outcome, Processor
+from gateway.pipeline.processor import MailRun, Outcome, Processor
+from gateway.pipeline.stage_values import P
 from gateway.store import outbox
+from gateway.store import tickets as store
 from gateway.store.db import unit_of_work
 from gateway.store.models import utcnow
 from tests.helpers import make_mail
 from tests.integration.smtp_sink import SmtpSink
+from tests.integration.test_batches import after_parse_mail
 from tests.integration.test_notifications import (
     SUPPORT,
     config_with,
@@ -177,6 +180,40 @@ def test_the_acknowledgement_limit_counts_earlier_batches_and_earlier_mails_of_t
     assert len(outbox_rows(runtime, "staff_new_ticket")) == limit + 2  # staff hear of every one
     skipped = [e.new or "" for e in events(runtime, "notification_skipped")]
     assert sum(f"limit {limit}" in why for why in skipped) == 2, skipped
+
+
+def test_a_key_another_node_stores_during_the_batch_makes_the_mail_a_duplicate_at_once(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """The keys are written at the end of the batch; if another node stored the same mail's key
+    meanwhile (the same mail through SMTP and IMAP at once), the unique index refuses the write
+    there, and the batch runs again a savepoint per mail: that mail is then a duplicate, not a
+    fault to retry later."""
+    built = build_runtime(load_settings(config_with(tmp_path, fresh_postgres)))
+    maria = customer("maria@customer.example")
+    ids = built.inbox.add_many([(make_mail(subject=f"Mail {n}"), maria) for n in range(3)])
+    other_copy = built.inbox.add(make_mail(subject="Mail 1"), maria)  # the same mail, through IMAP
+    stored_by_the_other_node: list[str] = []
+
+    def other_node_stores_it(mail: P, run: MailRun) -> P:
+        if mail.mail.subject == "Mail 1" and not stored_by_the_other_node:
+            with unit_of_work(built.inbox.sessions) as session:  # its own transaction, committed
+                store.record_seen(
+                    session, key=mail.dedup_key, message_id=mail.mail.message_id,
+                    content_hash=mail.mail.content_hash, inbox_id=other_copy, outcome="ticket",
+                    ticket_id=None,
+                )  # fmt: skip
+            stored_by_the_other_node.append(mail.dedup_key)
+        return mail
+
+    try:
+        stages = after_parse_mail("other_node", other_node_stores_it)
+        results = Processor(built.deps, worker="test:mine", stages=stages).process_ids(ids)
+    finally:
+        built.close()
+    assert stored_by_the_other_node
+    assert [r.outcome for r in results] == [Outcome.TICKET, Outcome.DUPLICATE, Outcome.TICKET]
+    assert results[1].detail == f"duplicate of inbox {other_copy}"
 
 
 def test_outbox_ids_taken_in_blocks_are_never_shared_by_transactions_side_by_side(
