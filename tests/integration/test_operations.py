@@ -12,6 +12,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -178,12 +179,18 @@ class NotifySocket:
         self.sock.settimeout(0.1)
         self.states: list[tuple[float, str]] = []  # (when, /proc state) of the watched process
 
-    def read(self, seconds: float, watch_pid: int | None = None) -> list[tuple[float, str]]:
-        """Every message that arrives within `seconds`, with its arrival time; with `watch_pid`,
+    def read(
+        self,
+        seconds: float,
+        watch_pid: int | None = None,
+        until: Callable[[list[tuple[float, str]]], bool] = lambda got: False,
+    ) -> list[tuple[float, str]]:
+        """Every message that arrives within `seconds`, with its arrival time, or until `until(got)`
+        holds (what the test waits for has arrived: no need to sit out the rest); with `watch_pid`,
         that process's state is sampled meanwhile (into `states`)."""
-        got = []
+        got: list[tuple[float, str]] = []
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not until(got):
             if watch_pid is not None:
                 stat = Path(f"/proc/{watch_pid}/stat").read_text()
                 self.states.append((time.monotonic(), stat.rpartition(")")[2].split()[0]))
@@ -197,6 +204,32 @@ class NotifySocket:
         self.sock.close()
 
 
+def _count(got: list[tuple[float, str]], message: str) -> int:
+    return sum(1 for _, m in got if m == message)
+
+
+def _ready_and_pinging(port: int) -> Callable[[list[tuple[float, str]]], bool]:
+    """What the first read asserts has all arrived: READY, three pings, and the status as last said."""
+
+    def arrived(got: list[tuple[float, str]]) -> bool:
+        statuses = [m for _, m in got if m.startswith("STATUS=")]
+        return (
+            _count(got, "READY=1") > 0
+            and _count(got, "WATCHDOG=1") >= 3
+            and bool(statuses)
+            and statuses[-1].startswith(f"STATUS=accepting on 127.0.0.1:{port}; inbox 0 pending")
+        )
+
+    return arrived
+
+
+def _longest_gap(since: float, got: list[tuple[float, str]]) -> float:
+    """The longest time without a ping from `since` to the last ping: the blocked loop's gap once
+    the pings have started again (the test asserts >= 4 s of the 6 s block)."""
+    pings = [since] + [at for at, m in got if m == "WATCHDOG=1"]
+    return max(b - a for a, b in itertools.pairwise(pings)) if len(pings) > 1 else 0.0
+
+
 def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> None:
     notify = NotifySocket(Path(f"/tmp/tg-notify-{os.getpid()}-{time.monotonic_ns()}.sock"))
     env = {
@@ -207,7 +240,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
     try:
         serve, _ = _serve(tmp_path, f"sqlite:///{tmp_path / 'tg.db'}", env=env)
         try:
-            first = [m for _, m in notify.read(3)]
+            first = [m for _, m in notify.read(3, until=_ready_and_pinging(serve.port))]
             assert "READY=1" in first
             assert first.count("WATCHDOG=1") >= 3
             statuses = [m for m in first if m.startswith("STATUS=")]
@@ -217,7 +250,9 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
 
             serve.process.send_signal(signal.SIGUSR2)
             signalled_at = time.monotonic()
-            during = notify.read(8, watch_pid=serve.process.pid)
+            during = notify.read(
+                8, watch_pid=serve.process.pid, until=lambda got: _longest_gap(signalled_at, got) >= 4
+            )
             pings = [signalled_at] + [at for at, m in during if m == "WATCHDOG=1"]
             # The loop sleeps 6 s: the pings stop for about that long (timing-tolerant: >= 4 s) ...
             gap_start, gap_end = max(itertools.pairwise(pings), key=lambda pair: pair[1] - pair[0])
@@ -228,11 +263,13 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
             assert serve.process.poll() is None
             assert "debug hook: blocking the event loop for 6s" in serve.output()
 
-            after = [m for _, m in notify.read(4)]
+            after = [m for _, m in notify.read(4, until=lambda got: _count(got, "WATCHDOG=1") >= 2)]
             assert after.count("WATCHDOG=1") >= 2  # the loop turns again: so do the pings
         finally:
             assert serve.stop() == 0
-        assert "STOPPING=1" in [m for _, m in notify.read(0.5)]
+        assert "STOPPING=1" in [
+            m for _, m in notify.read(0.5, until=lambda got: _count(got, "STOPPING=1") > 0)
+        ]
     finally:
         notify.close()
         notify.path.unlink(missing_ok=True)

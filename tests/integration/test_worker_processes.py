@@ -104,7 +104,8 @@ def test_mail_becomes_tickets_in_worker_processes(
 def test_processes_zero_processes_on_threads_of_serve(tmp_path: Path, database_url: str) -> None:
     serve, config = _start(tmp_path, database_url, "processes = 0\nworkers = 2")
     try:
-        time.sleep(1.0)  # a worker process would have been started by now
+        # serve logs "ready" once everything it starts at start-up is started, worker processes too
+        wait_for(lambda: "gateway.daemon.main: ready" in serve.output(), timeout=20)
         assert _workers(serve.process.pid) == []
         _send(serve.port, "Card declined twice")
         wait_for(lambda: "Card declined twice" in _titles(config), timeout=20)
