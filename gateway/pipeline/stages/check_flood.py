@@ -3,7 +3,9 @@
 
 It runs after the reply stages, so only mail that would open a new ticket is counted and held;
 replies to existing tickets are never limited. The hour is the one before the mail was received,
-so the verdict does not depend on when (or how often) the mail is processed.
+so the verdict does not depend on when (or how often) the mail is processed; unless a later mail of
+the same sender was processed first (several processors), when the hours after count too
+(store/limits.py, `tickets_opened_by`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ def check_flood(mail: Threaded, run: MailRun) -> Threaded | Decision:
     sender = mail.sender
     received = run.item.received_at
     hold_senders(run.session, [sender.address])  # counted and opened as one step (store/limits.py)
-    opened = tickets_opened_by(run.session, sender.address, since=received - WINDOW, until=received)
-    if opened < limit:
+    opened = tickets_opened_by(run.session, sender.address, at=received, window=WINDOW)
+    if opened.count < limit:
         return mail
-    detail = f"{sender.address} opened {opened} tickets in the hour before this mail (limit {limit})"
+    detail = f"{sender.address} opened {opened.count} tickets {opened.words()} (limit {limit})"
     return Decision(Outcome.FLOOD, None, detail)

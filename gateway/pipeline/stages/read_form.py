@@ -22,7 +22,7 @@ from gateway.pipeline.new_ticket_plan import IntakeDefaults, plan_new_ticket
 from gateway.pipeline.sender_auth import from_domain_problem
 from gateway.pipeline.stage_values import Decision, MailRun, Outcome, Threaded
 from gateway.pipeline.stages.open_ticket import open_new_ticket, open_planned_ticket
-from gateway.store.limits import tickets_opened_by
+from gateway.store.limits import hold_senders, tickets_opened_by
 
 WINDOW = timedelta(hours=1)
 
@@ -65,12 +65,12 @@ def read_form(mail: Threaded, run: MailRun) -> Threaded | Decision:
     visitor = planned.visitor
     limit = settings.limits.new_tickets_per_sender_per_hour
     if visitor is not None and limit and not item.released:
-        received = item.received_at
-        opened = tickets_opened_by(run.session, visitor.address, since=received - WINDOW, until=received)
-        if opened >= limit:
+        hold_senders(run.session, [visitor.address])  # counted and opened as one step (store/limits.py)
+        opened = tickets_opened_by(run.session, visitor.address, at=item.received_at, window=WINDOW)
+        if opened.count >= limit:
             detail = (
-                f"{visitor.address} (by the form of {form.sender}) opened {opened} tickets in the hour "
-                f"before this mail (limit {limit})"
+                f"{visitor.address} (by the form of {form.sender}) opened {opened.count} tickets "
+                f"{opened.words()} (limit {limit})"
             )
             return Decision(Outcome.FLOOD, None, detail)
     acknowledge = visitor is not None and not mail.classification.suppress_notifications
