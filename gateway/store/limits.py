@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from gateway.store.models import Ticket
+from gateway.store.models import Ticket, as_utc
 from gateway.store.rows import connection, execute, in_transaction
 
 _HELD = "limits.held_senders"
@@ -93,15 +93,11 @@ def tickets_opened_by(session: Session, address: str, *, at: datetime, window: t
     one that came last. One statement, the times of at most a few dozen tickets: a sender over the
     limit opens no more."""
     params = {"address": address.strip().lower(), "since": at - window, "until": at + window}
-    times = sorted(_aware(moment) for moment in execute(session, _TICKET_TIMES, params).scalars())
-    at = _aware(at)
+    times = sorted(as_utc(moment) for moment in execute(session, _TICKET_TIMES, params).scalars())
+    at = as_utc(at)
     best = Opened(sum(1 for moment in times if moment <= at), later=False)
     for end in (moment for moment in times if moment > at):
         count = sum(1 for moment in times if end - window < moment <= end)
         if count > best.count:
             best = Opened(count, later=True)
     return best
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

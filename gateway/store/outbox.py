@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.store.claims import take_picked
 from gateway.store.direct import Direct, run, run_many
-from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, utcnow
+from gateway.store.models import InboxItem, Message, OutboxRow, UndeliverableAddress, as_utc, utcnow
 from gateway.store.nodes import DEAD_AFTER, orphaned_since, require_live
 from gateway.store.outbox_wake import queued
 from gateway.store.rows import attach_inserted, built, execute, in_transaction
@@ -429,7 +429,7 @@ def acks_since(session: Session, address: str, *, template: str, since: datetime
     """How many `template` rows went to `address` since then (the per-sender acknowledgement limit):
     the stored ones (as `know_recent` read them, if it did for this address and window) and the
     ones this transaction holds back (`hold_inserts`)."""
-    key, since = address.lower(), _aware(since)
+    key, since = address.lower(), as_utc(since)
     recent = in_transaction(session).get(_RECENT_KEY, {}).get(template)
     if recent is not None and key in recent.times and since >= recent.since:
         stored = sum(1 for created in recent.times[key] if created >= since)
@@ -442,7 +442,7 @@ def acks_since(session: Session, address: str, *, template: str, since: datetime
         for row in held
         if row["template"] == template
         and row["to_address"].lower() == key
-        and _aware(row["created_at"]) >= since
+        and as_utc(row["created_at"]) >= since
     )
 
 
@@ -464,8 +464,8 @@ def know_recent(session: Session, addresses: Iterable[str], *, template: str, si
     )
     times: dict[str, list[datetime]] = {key: [] for key in keys}
     for address, created in execute(session, query):
-        times.setdefault(address, []).append(_aware(created))
-    in_transaction(session).setdefault(_RECENT_KEY, {})[template] = _Recent(_aware(since), times)
+        times.setdefault(address, []).append(as_utc(created))
+    in_transaction(session).setdefault(_RECENT_KEY, {})[template] = _Recent(as_utc(since), times)
 
 
 @dataclass(frozen=True)
@@ -475,11 +475,6 @@ class _Recent:
 
 
 _RECENT_KEY = "outbox.recent"  # in_transaction: template -> _Recent
-
-
-def _aware(moment: datetime) -> datetime:
-    """A time as the database's UTC columns compare it (one without a zone is UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _UNDELIVERABLE_REASON = Direct(
