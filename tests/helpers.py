@@ -180,6 +180,15 @@ def ticketgate_in_process(
     )
 
 
+def relayed_mails(folder: Path) -> list[Path]:
+    """The mails the folder relay (`dir:`) has published in `folder`, in name order: its finished
+    `NNNNNNNN.eml` files, never the `.tmp-*.eml` it writes first and renames (read while `serve`
+    runs, such a file can vanish between listing and reading)."""
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.glob("*.eml") if not path.name.startswith("."))
+
+
 def make_mail(
     subject: str = "Payment plan ADD button does nothing",
     body: str = "When I click ADD on the payment plan page nothing happens.\n",

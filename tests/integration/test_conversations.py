@@ -35,6 +35,7 @@ from tests.helpers import (
     ServeProcess,
     free_port,
     make_mail,
+    relayed_mails,
     ticketgate,
     write_config,
 )
@@ -107,7 +108,7 @@ class Desk:
             ]
             if rows and (nth < 0 or len(rows) > nth):
                 wanted = rows[nth]["message_id"]
-                for path in sorted(self.outgoing.glob("*.eml")) if self.outgoing.exists() else []:
+                for path in relayed_mails(self.outgoing):
                     mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                     if mail["Message-ID"] == f"<{wanted}>":
                         assert isinstance(mail, EmailMessage)

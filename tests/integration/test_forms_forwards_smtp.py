@@ -31,7 +31,7 @@ from tests.client_mails import (
     staff_forward,
 )
 from tests.conftest import POSTGRES_ENV, missing_component
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import ServeProcess, free_port, make_mail, relayed_mails, ticketgate, write_config
 
 SUPPORT = "support@smilepass.example"
 LANGS = ("en", "de", "fr", "es")
@@ -109,7 +109,7 @@ class Desk:
         while True:
             rows = [n for n in self.show(ref)["notifications"] if n["template"] == template and n["to"] == to]
             wanted = {f"<{n['message_id']}>" for n in rows if n["status"] == "sent"}
-            for path in sorted((self.root / "outgoing").glob("*.eml")) if wanted else []:
+            for path in relayed_mails(self.root / "outgoing") if wanted else []:
                 mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                 if mail["Message-ID"] in wanted:
                     body = mail.get_body(("plain",))

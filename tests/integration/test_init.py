@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate
+from tests.helpers import ServeProcess, free_port, make_mail, relayed_mails, ticketgate
 
 STAFF = "ana@smilepass.example"
 
@@ -26,7 +26,7 @@ def _wait_for(what: str, check, timeout: float = 60):  # type: ignore[no-untyped
 
 
 def _staff_notice(outgoing: Path) -> email.message.EmailMessage | None:
-    for path in sorted(outgoing.glob("*.eml")) if outgoing.is_dir() else []:
+    for path in relayed_mails(outgoing):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if STAFF in str(message["To"]):
             return message  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.helpers import ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import ServeProcess, free_port, make_mail, relayed_mails, ticketgate, write_config
 
 
 def _png(width: int = 640, height: int = 400) -> bytes:
@@ -158,7 +158,7 @@ def test_process_takes_up_pending_mail_and_sends_what_is_due(tmp_path: Path, fre
     assert done.stdout.count(": ticket SP-") == 2
     # Two acknowledgements and two notices to triage, handed to the relay (a folder here).
     assert "processed 2 mail(s), sent 4 notification(s); 0 mail(s) still pending" in done.stdout
-    assert len(list((tmp_path / "outgoing").glob("*.eml"))) == 4
+    assert len(relayed_mails(tmp_path / "outgoing")) == 4
 
     idle = ticketgate("process", config=config)
     assert idle.returncode == 0

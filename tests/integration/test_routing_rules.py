@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_mail, ticketgate, write_config
+from tests.helpers import make_mail, relayed_mails, ticketgate, write_config
 
 RULES = """
 [[rules]]
@@ -112,7 +112,7 @@ def test_rules_route_new_tickets_drop_list_mail_and_a_released_mail_gets_its_tic
     assert [e["new"] for e in silenced["events"] if e["kind"] == "rule"] == ["monitoring"]
     assert silenced["category"] == "Technical Issues & Bugs"  # "invoices" did not fire on the reply
     # Staff are told why the sender was not answered.
-    told = [_plain_text(p.read_bytes()) for p in (tmp_path / "outgoing").rglob("*") if p.is_file()]
+    told = [_plain_text(p.read_bytes()) for p in relayed_mails(tmp_path / "outgoing")]
     assert any("Disk full" in text and "rule 'monitoring' says acknowledge = false" in text for text in told)
 
     # The dropped mail, released, opens its ticket (its own acknowledgement is still loop-protected:

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing_component
-from tests.helpers import STORE_DOES_NOT_MATTER, ServeProcess, free_port, make_mail, ticketgate, write_config
+from tests.helpers import (
+    STORE_DOES_NOT_MATTER,
+    ServeProcess,
+    free_port,
+    make_mail,
+    relayed_mails,
+    ticketgate,
+    write_config,
+)
 
 Daemon = ServeProcess
 
@@ -157,9 +165,9 @@ def test_embedded_defaults_with_no_config(tmp_path: Path) -> None:
         assert (tmp_path / "ticketgate.db").exists()
         # `support@*` has no domain of its own: Maria's acknowledgement answers from the address
         # she wrote to, and her replies and its bounces go back there, not to support@localhost.
-        while not list((tmp_path / "outgoing").glob("*.eml")) and time.monotonic() < deadline + 20:
+        while not relayed_mails(tmp_path / "outgoing") and time.monotonic() < deadline + 20:
             time.sleep(0.2)
-        [eml] = (tmp_path / "outgoing").glob("*.eml")
+        [eml] = relayed_mails(tmp_path / "outgoing")
         ack = email.message_from_bytes(eml.read_bytes())
         assert email.utils.parseaddr(ack["From"])[1] == "support@smilepass.example"
         assert email.utils.parseaddr(ack["Reply-To"])[1].endswith("@smilepass.example")

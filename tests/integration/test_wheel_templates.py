@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROJECT_ROOT, make_mail, write_config
+from tests.helpers import PROJECT_ROOT, make_mail, relayed_mails, write_config
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_an_installed_wheel_renders_the_acknowledgement(wheel: Path, tmp_path: P
 
     ingested = run("-m", "gateway.cli.main", "ingest", "--config", str(config), stdin=make_mail())
     assert ingested.returncode == 0, ingested.stderr.decode()
-    mails = [message_from_bytes(p.read_bytes(), policy=default) for p in (work / "outgoing").glob("*.eml")]
+    mails = [message_from_bytes(p.read_bytes(), policy=default) for p in relayed_mails(work / "outgoing")]
     [ack] = [m for m in mails if m["To"].addresses[0].addr_spec == "maria@customer.example"]
     assert isinstance(ack, EmailMessage)
     assert ack["Subject"] == "[SP-1] Payment plan ADD button does nothing"
