@@ -15,11 +15,11 @@ def senders_of(mails: Sequence[Prepared]) -> list[str]:
     """The From addresses of a batch's mails: their per-sender limits (SPEC §11) are counted in the
     batch's transaction, whose locks on them (`store.limits.hold_senders`) are taken together and
     in one order before its first mail, so two batches never wait for each other in a cycle."""
-    found = []
-    for mail in mails:
-        if isinstance(mail.value, Parsed) and mail.value.mail.sender is not None:
-            found.append(mail.value.mail.sender.address)
-    return found
+    return [
+        mail.value.mail.sender.address
+        for mail in mails
+        if isinstance(mail.value, Parsed) and mail.value.mail.sender is not None
+    ]
 
 
 def message_ids_of(mails: Sequence[Prepared]) -> list[str | None]:

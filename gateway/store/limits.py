@@ -94,7 +94,7 @@ def tickets_opened_by(session: Session, address: str, *, at: datetime, window: t
     one that came last. One statement: the times of the sender's tickets in the two hours around
     `at` (at most about twice the limit: a sender over it opens no more)."""
     params = {"address": address.strip().lower(), "since": at - window, "until": at + window}
-    times = sorted(as_utc(moment) for moment in execute(session, _TICKET_TIMES, params).scalars())
+    times = sorted(execute(session, _TICKET_TIMES, params).scalars())  # UTC already (UTCDateTime)
     at = as_utc(at)
     before = bisect_right(times, at)  # the tickets up to `at`
     best = Opened(before, later=False)

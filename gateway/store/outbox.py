@@ -442,7 +442,7 @@ def acks_since(session: Session, address: str, *, template: str, since: datetime
         for row in held
         if row["template"] == template
         and row["to_address"].lower() == key
-        and as_utc(row["created_at"]) >= since
+        and row["created_at"] >= since  # `draft`'s utcnow()
     )
 
 
@@ -464,7 +464,7 @@ def know_recent(session: Session, addresses: Iterable[str], *, template: str, si
     )
     times: dict[str, list[datetime]] = {key: [] for key in keys}
     for address, created in execute(session, query):
-        times.setdefault(address, []).append(as_utc(created))
+        times[address].append(created)  # UTC already (UTCDateTime); one of `keys` (the IN)
     in_transaction(session).setdefault(_RECENT_KEY, {})[template] = _Recent(as_utc(since), times)
 
 
